@@ -1,0 +1,79 @@
+"""The records packlint produces: findings (rule violations) and problems (files it could not check).
+
+The engine yields these; reporters render them; the CLI maps them to an exit code. Nothing here
+knows about CSTs, so reporters and tests can build them by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class TrailStep:
+    """One step on the way from a padding source to a sink: where, and what happened there."""
+
+    path: str
+    line: int
+    col: int
+    what: str
+
+    def render(self) -> str:
+        return f"{self.path}:{self.line}:{self.col} {self.what}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule violation at a position (1-based line and column), with the trail that explains it."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    name: str
+    message: str
+    suggestion: str = ""
+    trail: tuple[TrailStep, ...] = ()
+    end_line: int | None = None
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.col, 0, self.code, self.message)
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file packlint could not check. Never silenced by select, ignore or noqa.
+
+    kind is one of: io-error, decode-error, syntax-error, too-large, internal-error.
+    """
+
+    path: str
+    kind: str
+    message: str
+    line: int = 1
+    col: int = 1
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.col, 1, self.kind, self.message)
+
+
+@dataclass
+class LintResult:
+    """Everything one run produced, in report order."""
+
+    findings: list[Finding] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+    files_checked: int = 0
+    files_parsed: int = 0
+    unresolved_calls: int = 0
+
+    def sorted_records(self) -> list[Finding | FileProblem]:
+        records: list[Finding | FileProblem] = [*self.findings, *self.problems]
+        records.sort(key=lambda r: r.sort_key())
+        return records
+
+    @property
+    def exit_code(self) -> int:
+        if self.problems:
+            return 2
+        return 1 if self.findings else 0

@@ -17,9 +17,12 @@ class TrailStep:
     line: int
     col: int
     what: str
+    #: 0 outside notebooks; in a notebook, the 1-based cell number, and `line` counts within it.
+    cell: int = 0
 
     def render(self) -> str:
-        return f"{self.path}:{self.line}:{self.col} {self.what}"
+        where = f"cell {self.cell}:" if self.cell else ""
+        return f"{self.path}:{where}{self.line}:{self.col} {self.what}"
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,12 @@ class Finding:
     suggestion: str = ""
     trail: tuple[TrailStep, ...] = ()
     end_line: int | None = None
+    #: 0 outside notebooks; in a notebook, the 1-based cell number, and `line`/`end_line` count
+    #: within that cell (set by `SourceText.relocate`).
+    cell: int = 0
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.col, 0, self.code, self.message)
+        return (self.path, self.cell, self.line, self.col, 0, self.code, self.message)
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,11 @@ class FileProblem:
     message: str
     line: int = 1
     col: int = 1
+    #: 0 outside notebooks; in a notebook, the 1-based cell number, and `line` counts within it.
+    cell: int = 0
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.col, 1, self.kind, self.message)
+        return (self.path, self.cell, self.line, self.col, 1, self.kind, self.message)
 
 
 @dataclass

@@ -1,0 +1,183 @@
+"""The analyser's knowledge of the PyTorch API, as data.
+
+Every qualified name or tensor-method name the engine treats specially is listed here with its kind and the
+reason it is there. The walk in ``interp.py`` looks names up in these tables; it never compares strings of its own.
+User additions from ``[tool.packlint.api]`` are merged into the same tables by :func:`extend_tables`.
+
+Kinds of callables (``Callable.kind``):
+- ``source``: returns a padded value (``pad_packed_sequence``).
+- ``pack``: packs a padded batch, remembering lengths and ``batch_first``.
+- ``target-source``: pads targets with a known padding value (``pad_sequence``).
+- ``loss``: a loss function; ``loss-class`` builds a loss object; ``masked-loss``/``masked-loss-class`` are
+  length-aware losses that sanitize their own inputs (CTC).
+- ``mask-builder``: returns a mask built from its first argument (lengths).
+- ``propagate``: keeps padding (the first tensor argument's), ``layer``/``biased-layer`` are module classes
+  whose call keeps the time axis (a biased layer makes padded steps non-zero), ``recurrent`` is an RNN class.
+- ``arange``, ``where``, ``masked-select``, ``concat``, ``matmul``, ``softmax``, ``reduce``: handled by the
+  dedicated transfer function of that name in ``interp.py``.
+- ``loader``: a ``DataLoader``, whose iteration yields what its ``collate_fn`` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+RNN_UTILS = "torch.nn.utils.rnn"
+F = "torch.nn.functional"
+
+
+@dataclass(frozen=True)
+class Callable:
+    """A qualified name the engine knows, what kind of transfer function applies, and why."""
+
+    qualname: str
+    kind: str
+    why: str
+    # For losses: which positional index holds the prediction and the target, whether ignore_index applies.
+    pred_arg: int = 0
+    target_arg: int = 1
+    ignore_index: bool = False
+    reduction_default: str = "mean"
+
+
+def _entries(kind: str, why: str, names: list[str], **extra) -> list[Callable]:
+    return [Callable(name, kind, why, **extra) for name in names]
+
+
+_CE_LIKE = ["cross_entropy", "nll_loss"]
+_PLAIN_LOSSES = [
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
+    "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss", "hinge_embedding_loss",
+]
+_CE_CLASSES = ["CrossEntropyLoss", "NLLLoss"]
+_PLAIN_LOSS_CLASSES = [
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
+    "HingeEmbeddingLoss",
+]
+_ELEMENTWISE = [
+    "relu", "tanh", "sigmoid", "gelu", "elu", "selu", "leaky_relu", "silu", "dropout", "exp", "log",
+    "abs", "neg", "clone", "detach", "contiguous", "log_softmax", "squeeze", "unsqueeze", "flatten",
+    "reshape", "transpose", "permute", "layer_norm", "normalize", "narrow", "clamp", "pow", "sqrt",
+]
+_LAYERS_NO_BIAS_EFFECT = ["Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "LeakyReLU", "Identity", "Softplus"]
+_BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d", "LogSoftmax", "Sequential"]
+_RECURRENT = ["LSTM", "GRU", "RNN"]
+
+CALLABLES: list[Callable] = [
+    Callable(f"{RNN_UTILS}.pad_packed_sequence", "source", "returns the padded batch and the lengths"),
+    Callable(f"{RNN_UTILS}.pack_padded_sequence", "pack", "packs a padded batch; lengths and batch_first recorded"),
+    Callable(f"{RNN_UTILS}.pad_sequence", "target-source", "pads a list of sequences with padding_value"),
+    *_entries("loss", "cross-entropy-like loss that honours ignore_index", [f"{F}.{n}" for n in _CE_LIKE],
+              ignore_index=True),
+    *_entries("loss", "element-wise loss: every position of both inputs is a term", [f"{F}.{n}" for n in _PLAIN_LOSSES]),
+    *_entries("loss-class", "cross-entropy-like loss class that honours ignore_index",
+              [f"torch.nn.{n}" for n in _CE_CLASSES], ignore_index=True),
+    *_entries("loss-class", "element-wise loss class", [f"torch.nn.{n}" for n in _PLAIN_LOSS_CLASSES]),
+    Callable(f"{F}.ctc_loss", "masked-loss", "CTC reads input_lengths and target_lengths: padding never scored"),
+    Callable("torch.nn.CTCLoss", "masked-loss-class", "CTC reads input_lengths and target_lengths"),
+    *_entries("propagate", "element-wise or shape op: keeps every time step",
+              [f"torch.{n}" for n in _ELEMENTWISE] + [f"{F}.{n}" for n in _ELEMENTWISE]),
+    *_entries("layer", "module that keeps the time axis and maps zero to zero",
+              [f"torch.nn.{n}" for n in _LAYERS_NO_BIAS_EFFECT]),
+    *_entries("biased-layer", "module that keeps the time axis; padded steps become non-zero",
+              [f"torch.nn.{n}" for n in _BIASED_LAYERS]),
+    *_entries("recurrent", "RNN module: on a PackedSequence it returns (PackedSequence, h_n)",
+              [f"torch.nn.{n}" for n in _RECURRENT]),
+    Callable("torch.arange", "arange", "a time index: comparing it with lengths builds a length mask"),
+    Callable("torch.where", "where", "torch.where(mask, x, 0) zeroes the masked-out steps"),
+    Callable("torch.masked_select", "masked-select", "drops the masked-out steps"),
+    Callable("torch.cat", "concat", "keeps padding of any part"),
+    Callable("torch.stack", "concat", "keeps padding of any part"),
+    Callable("torch.bmm", "matmul", "batched product: scores keep the time axis of the padded side"),
+    Callable("torch.matmul", "matmul", "product: scores keep the time axis of the padded side"),
+    Callable("torch.einsum", "einsum", "keeps padding of the operands"),
+    Callable("torch.softmax", "softmax", "normalises over one axis"),
+    Callable(f"{F}.softmax", "softmax", "normalises over one axis"),
+    Callable("torch.sum", "reduce", "reduction"),
+    Callable("torch.mean", "reduce", "reduction"),
+    Callable("torch.max", "reduce", "reduction"),
+    Callable("torch.amax", "reduce", "reduction"),
+    Callable("torch.logsumexp", "reduce", "reduction"),
+    Callable(f"{F}.max_pool1d", "pool1d", "pooling over the last axis"),
+    Callable(f"{F}.avg_pool1d", "pool1d", "pooling over the last axis"),
+    Callable("torch.utils.data.DataLoader", "loader", "iterating yields what collate_fn returns"),
+    Callable("torch.as_tensor", "same", "keeps the origin of lengths"),
+    Callable("torch.tensor", "same", "keeps the origin of lengths"),
+    Callable("torch.LongTensor", "same", "keeps the origin of lengths"),
+    Callable("torch.IntTensor", "same", "keeps the origin of lengths"),
+    Callable("torch.ones_like", "fresh", "a new tensor: not derived from lengths or padding"),
+    Callable("torch.zeros_like", "fresh", "a new tensor: not derived from lengths or padding"),
+    Callable("torch.ones", "fresh", "a new tensor: not derived from lengths or padding"),
+    Callable("torch.zeros", "fresh", "a new tensor: not derived from lengths or padding"),
+    Callable("torch.full_like", "fresh", "a new tensor: not derived from lengths or padding"),
+    Callable("torch.randn", "fresh", "a new tensor"),
+    Callable("super", "super", "the next class in the method resolution order"),
+    Callable("enumerate", "enumerate", "yields (index, element)"),
+    Callable("zip", "zip", "yields tuples of elements"),
+    Callable("reversed", "same", "yields the elements"),
+    Callable("sorted", "same", "yields the elements"),
+    Callable("list", "same", "holds the elements"),
+    Callable("tuple", "same", "holds the elements"),
+    Callable("iter", "same", "yields the elements"),
+    Callable("next", "element", "the first element"),
+    Callable("getattr", "getattr", "attribute read by name"),
+]
+
+# Tensor methods: name -> transfer kind (see interp.MethodTransfer). Methods absent here keep padding on a padded
+# tensor and keep the origin key on a lengths tensor: shape and dtype ops are the common case in real code.
+TENSOR_METHODS: dict[str, str] = {
+    "view": "reshape", "reshape": "reshape", "flatten": "flatten", "view_as": "reshape-unknown",
+    "reshape_as": "reshape-unknown",
+    "transpose": "transpose", "permute": "permute", "t": "transpose2d", "squeeze": "squeeze",
+    "unsqueeze": "unsqueeze", "contiguous": "keep", "to": "keep", "float": "keep", "double": "keep",
+    "half": "keep", "long": "keep", "int": "keep", "bool": "keep", "type": "keep", "type_as": "keep",
+    "cuda": "keep", "cpu": "keep", "clone": "keep", "detach": "keep", "expand": "keep", "expand_as": "keep",
+    "repeat": "keep", "chunk": "split", "split": "split", "unbind": "split",
+    "log_softmax": "log-softmax", "softmax": "softmax", "relu": "nonneg", "sigmoid": "keep-nonzero",
+    "tanh": "keep", "exp": "keep-nonzero", "log": "log", "abs": "nonneg", "neg": "keep", "clamp": "keep",
+    "sum": "reduce", "mean": "reduce", "max": "reduce", "amax": "reduce", "min": "reduce", "amin": "reduce",
+    "logsumexp": "reduce", "norm": "reduce", "prod": "reduce",
+    "masked_fill": "masked-fill", "masked_fill_": "masked-fill", "masked_select": "masked-select",
+    "mul": "mul", "mul_": "mul", "__mul__": "mul", "div": "div", "div_": "div", "add": "add", "sub": "add",
+    "gather": "gather", "index_select": "index-select", "bmm": "matmul", "matmul": "matmul",
+    "ne": "compare-ne", "eq": "compare-eq", "gt": "compare-gt", "lt": "compare-lt", "ge": "compare-ge",
+    "le": "compare-le", "logical_not": "invert", "bitwise_not": "invert",
+    "size": "opaque", "dim": "opaque", "numel": "opaque", "item": "opaque", "tolist": "keep",
+    "numpy": "keep", "backward": "opaque", "argmax": "opaque", "nonzero": "opaque",
+}
+
+# Parameters of losses that make them length-aware or change what they count.
+LOSS_KEYWORDS = {"ignore_index": "ignore_index", "reduction": "reduction"}
+DEFAULT_IGNORE_INDEX = -100
+
+
+@dataclass
+class Tables:
+    """The lookup tables in force for one run: the built-ins plus the user's ``[tool.packlint.api]``."""
+
+    callables: dict[str, Callable] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
+
+    def callable(self, qualname: str) -> Callable | None:
+        return self.callables.get(qualname)
+
+
+USER_KINDS = {
+    "mask-builders": ("mask-builder", "user table: builds a length mask from its first argument"),
+    "masked-losses": ("masked-loss", "user table: a loss that masks its own inputs"),
+    "losses": ("loss", "user table: a plain loss"),
+    "sources": ("source", "user table: returns a padded tensor"),
+    "propagators": ("propagate", "user table: keeps padding"),
+}
+
+
+def build_tables(user_api: dict[str, list[str]] | None = None) -> Tables:
+    """Built-in tables, extended by ``{"mask-builders": [qualname, ...], ...}`` from the configuration."""
+    tables = Tables(callables={c.qualname: c for c in CALLABLES}, methods=dict(TENSOR_METHODS))
+    for key, names in (user_api or {}).items():
+        kind, why = USER_KINDS[key]
+        for name in names:
+            tables.callables[name] = Callable(name, kind, why)
+    return tables

@@ -1,0 +1,52 @@
+"""Sink events: what the flow analysis saw at a sink, for the rules to judge.
+
+The engine records an event wherever a possibly padded value meets a sink (a loss, a reduction of a per-step loss,
+a last-step index, a pooling, a softmax, an unpack whose layout disagrees with its pack). Rules only read events;
+they never walk the CST. When a callee's event is caused by its caller's arguments, the engine relocates it to the
+caller's call line and extends its ``via`` trail, so findings cross functions without any rule knowing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from packlint.diagnostics import TrailStep
+
+Trail = tuple[TrailStep, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One observation at a sink.
+
+    kind: ``loss`` | ``reduce`` | ``last-step`` | ``batch-first`` | ``pool`` | ``softmax``.
+    status: the engine's verdict on the inputs (``padded``, ``mismatch``, ``zeroed-mean``, ...), reason: why.
+    subject: source text of the value read; callee: the sink's own text; trail: how padding got here.
+    """
+
+    kind: str
+    path: str
+    line: int
+    col: int
+    status: str
+    subject: str = ""
+    callee: str = ""
+    reason: str = ""
+    trail: Trail = ()
+    via: Trail = ()
+    details: tuple[tuple[str, object], ...] = field(default=())
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.path, self.line, self.col, self.status)
+
+    def detail(self, name: str, default: object = None) -> object:
+        for k, v in self.details:
+            if k == name:
+                return v
+        return default
+
+    def relocated(self, path: str, line: int, col: int, step: TrailStep) -> "Event":
+        """The same observation reported at a call site that passed the padded value in."""
+        inner = TrailStep(self.path, self.line, self.col, f"{self.callee or self.kind} reads it")
+        return replace(self, path=path, line=line, col=col, trail=self.trail + (step, inner), via=self.via + (inner,))

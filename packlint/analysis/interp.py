@@ -1,0 +1,1430 @@
+"""Per-function flow: an abstract interpreter over LibCST statements.
+
+It evaluates each expression to an abstract value (``values.py``), following assignments, tuple unpacking,
+augmented assignment, attribute and method chains, ``if``/``else`` (joined, worst case), loops (body twice),
+comprehensions, ``with`` and ``try``. Calls into functions and classes of the linted tree are analysed in the
+caller's context (the arguments' abstract values), memoised, with a depth bound; what a callee does to its
+arguments thus crosses calls without any rule knowing. Sinks record :class:`Event` s; the rules judge them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterable
+
+import libcst as cst
+
+from packlint.analysis import api
+from packlint.analysis.events import Event
+from packlint.analysis.losses import assess_loss
+from packlint.analysis.values import (
+    BATCH, CLEAN, FEAT, FLAT, NONZERO, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Dropped, Ext, ExtObj,
+    FuncRef, Instance, Lengths, Loader, LossFn, Many, Mask, MaskBias, MaskRef, Packed, Padded, PaddedTarget,
+    PerStep, Super, TupleV, Unknown, Value, is_tainted, join,
+)
+from packlint.diagnostics import TrailStep
+
+if TYPE_CHECKING:
+    from packlint.analysis.project import FunctionInfo, ModuleInfo, Project
+
+MAX_DEPTH = 6
+QUERY = "Q"  # the query axis of attention scores computed from two padded operands
+
+
+@dataclass(frozen=True)
+class Fresh(Value):
+    """A tensor made from nothing (``torch.ones_like``): known not to be a mask until lengths write into it."""
+
+
+@dataclass
+class Frame:
+    """The state of one function analysis: its environment, its events, its return value."""
+
+    module: "ModuleInfo"
+    func: "FunctionInfo | None"
+    env: dict[str, Value]
+    events: list[Event] = field(default_factory=list)
+    ret: Value | None = None
+    resolved: set[TrailStep] = field(default_factory=set)
+    depth: int = 0
+
+    @property
+    def qual(self) -> str:
+        return self.func.qualname if self.func else "<module>"
+
+
+class _Return(Exception):
+    pass
+
+
+def _const(v: Value) -> object:
+    return v.value if isinstance(v, Const) else None
+
+
+def _is_neg_large(v: object) -> bool:
+    return isinstance(v, (int, float)) and (v <= -1e4 or (isinstance(v, float) and math.isinf(v) and v < 0))
+
+
+def _norm_dim(dim: object, ndim: int) -> int | None:
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        return None
+    if dim < 0:
+        dim += ndim
+    return dim if 0 <= dim < ndim else None
+
+
+def _key_of(v: Value) -> str | None:
+    if isinstance(v, Unknown):
+        return v.key
+    if isinstance(v, Lengths):
+        return v.origin
+    return None
+
+
+class Interpreter:
+    """Evaluates statements and expressions of one function in one context."""
+
+    def __init__(self, project: "Project", frame: Frame):
+        self.project = project
+        self.frame = frame
+        self.module = frame.module
+        self.tables = project.tables
+
+    # ------------------------------------------------------------------ helpers
+    def pos(self, node: cst.CSTNode) -> tuple[int, int]:
+        rng = self.module.positions.get(node)
+        if rng is None:
+            return (1, 1)
+        return (rng.start.line, rng.start.column + 1)
+
+    def step(self, node: cst.CSTNode, what: str) -> TrailStep:
+        line, col = self.pos(node)
+        return TrailStep(self.module.path, line, col, what)
+
+    def text(self, node: cst.CSTNode, limit: int = 48) -> str:
+        try:
+            code = self.module.tree.code_for_node(node)
+        except Exception:  # noqa: BLE001 - text is only for messages
+            return "<expr>"
+        code = " ".join(code.split())
+        return code if len(code) <= limit else code[: limit - 3] + "..."
+
+    def emit(self, event: Event) -> None:
+        self.frame.events.append(event)
+
+    def lookup(self, name: str) -> Value:
+        env = self.frame.env
+        if name in env:
+            return env[name]
+        g = self.module.globals
+        if name in g:
+            return g[name]
+        if name in ("True", "False"):
+            return Const(name == "True")
+        if name == "None":
+            return Const(None)
+        return Ext(name)
+
+    # ------------------------------------------------------------------ statements
+    def run_block(self, body: Iterable[cst.CSTNode]) -> None:
+        for stmt in body:
+            self.run_stmt(stmt)
+
+    def run_stmt(self, stmt: cst.CSTNode) -> None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self.run_small(small)
+        elif isinstance(stmt, cst.If):
+            self.run_if(stmt)
+        elif isinstance(stmt, (cst.For, cst.While)):
+            self.run_loop(stmt)
+        elif isinstance(stmt, cst.With):
+            for item in stmt.items:
+                v = self.eval(item.item)
+                if item.asname is not None:
+                    self.bind(item.asname.name, v if isinstance(v, (Instance, ExtObj)) else CLEAN)
+            self.run_block(stmt.body.body)
+        elif isinstance(stmt, cst.Try) or isinstance(stmt, cst.TryStar):
+            before = dict(self.frame.env)
+            self.run_block(stmt.body.body)
+            after_body = dict(self.frame.env)
+            outs = [after_body]
+            for handler in stmt.handlers:
+                self.frame.env = self._join_envs(before, after_body)
+                self.run_block(handler.body.body)
+                outs.append(dict(self.frame.env))
+            merged = outs[0]
+            for o in outs[1:]:
+                merged = self._join_envs(merged, o)
+            self.frame.env = merged
+            if stmt.orelse is not None:
+                self.run_block(stmt.orelse.body.body)
+            if stmt.finalbody is not None:
+                self.run_block(stmt.finalbody.body.body)
+        elif isinstance(stmt, cst.FunctionDef):
+            fid = self.project.func_id_for(self.module, stmt)
+            value: Value = FuncRef(fid) if fid else CLEAN
+            self.frame.env[stmt.name.value] = value
+        elif isinstance(stmt, cst.ClassDef):
+            cid = self.project.class_id_for(self.module, stmt)
+            self.frame.env[stmt.name.value] = ClassRef(cid) if cid else CLEAN
+        elif isinstance(stmt, cst.Match):
+            before = dict(self.frame.env)
+            self.eval(stmt.subject)
+            merged = None
+            for case in stmt.cases:
+                self.frame.env = dict(before)
+                self.run_block(case.body.body)
+                merged = self.frame.env if merged is None else self._join_envs(merged, self.frame.env)
+            self.frame.env = self._join_envs(before, merged or before)
+        elif isinstance(stmt, cst.IndentedBlock):
+            self.run_block(stmt.body)
+
+    def run_small(self, small: cst.CSTNode) -> None:
+        if isinstance(small, cst.Assign):
+            value = self.eval(small.value)
+            for target in small.targets:
+                self.assign(target.target, value, small.value)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                self.assign(small.target, self.eval(small.value), small.value)
+        elif isinstance(small, cst.AugAssign):
+            left = self.eval(small.target)
+            right = self.eval(small.value)
+            op = type(small.operator).__name__.replace("Assign", "")
+            self.assign(small.target, self.binop(op, left, right, small), small.value)
+        elif isinstance(small, cst.Expr):
+            self.eval(small.value)
+        elif isinstance(small, cst.Return):
+            value = self.eval(small.value) if small.value is not None else Const(None)
+            self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
+        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+            for local, qual in self.project.bindings_for(self.module, small).items():
+                self.frame.env[local] = self.project.resolve(qual)
+        elif isinstance(small, (cst.Raise, cst.Assert, cst.Del)):
+            for child in small.children:
+                if isinstance(child, cst.BaseExpression):
+                    self.eval(child)
+
+    def run_if(self, stmt: cst.If) -> None:
+        verdict = self.truth(stmt.test)
+        before = dict(self.frame.env)
+        if verdict is not False:
+            self.run_block(stmt.body.body)
+        then_env = self.frame.env
+        self.frame.env = dict(before)
+        if verdict is not True and stmt.orelse is not None:
+            if isinstance(stmt.orelse, cst.If):
+                self.run_if(stmt.orelse)
+            else:
+                self.run_block(stmt.orelse.body.body)
+        else_env = self.frame.env
+        if verdict is True:
+            self.frame.env = then_env
+        elif verdict is False:
+            self.frame.env = else_env
+        else:
+            self.frame.env = self._join_envs(then_env, else_env)
+
+    def truth(self, test: cst.BaseExpression) -> bool | None:
+        """Fold ``x is None`` / ``x is not None`` / ``not x`` / ``if x`` when ``x`` is known; None when unknown."""
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            inner = self.truth(test.expression)
+            return None if inner is None else not inner
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            comp = test.comparisons[0]
+            if isinstance(comp.comparator, cst.Name) and comp.comparator.value == "None":
+                v = self.eval(test.left)
+                known_none = isinstance(v, Const) and v.value is None
+                known_obj = isinstance(v, (Mask, Padded, PaddedTarget, Lengths, Instance, ExtObj, LossFn, Dropped,
+                                           MaskBias, Fresh, TupleV, DictV))
+                if isinstance(comp.operator, cst.Is):
+                    return True if known_none else (False if known_obj else None)
+                if isinstance(comp.operator, cst.IsNot):
+                    return False if known_none else (True if known_obj else None)
+        self.eval(test)
+        return None
+
+    def run_loop(self, stmt: cst.For | cst.While) -> None:
+        before = dict(self.frame.env)
+        if isinstance(stmt, cst.For):
+            elem = self.element_of(self.eval(stmt.iter))
+        else:
+            self.eval(stmt.test)
+        for _ in range(2):
+            if isinstance(stmt, cst.For):
+                self.assign(stmt.target, elem, stmt.iter)
+            self.run_block(stmt.body.body)
+            self.frame.env = self._join_envs(before, self.frame.env)
+        if stmt.orelse is not None:
+            self.run_block(stmt.orelse.body.body)
+
+    def _join_envs(self, a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = join(a.get(k), v) if k in a else v
+        return out
+
+    # ------------------------------------------------------------------ binding
+    def assign(self, target: cst.BaseExpression, value: Value, value_node: cst.CSTNode | None = None) -> None:
+        if isinstance(target, cst.Name):
+            self.bind(target, self._annotate(value, target))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elems = [e for e in target.elements]
+            items = self.unpack(value, len(elems))
+            for elem, item in zip(elems, items):
+                t = elem.value
+                self.assign(t, item, value_node)
+        elif isinstance(target, cst.Attribute):
+            base = target.value
+            if isinstance(base, cst.Name):
+                self.frame.env[f"{base.value}.{target.attr.value}"] = value
+                selfv = self.lookup(base.value)
+                if isinstance(selfv, Instance) and self.frame.func is not None:
+                    self.project.record_attr(selfv.class_id, target.attr.value, value, self.frame.func)
+        elif isinstance(target, cst.Subscript):
+            self.assign_subscript(target, value)
+        elif isinstance(target, cst.StarredElement):
+            self.assign(target.value, Many(value), value_node)
+
+    def bind(self, name_node: cst.BaseExpression, value: Value) -> None:
+        if isinstance(name_node, cst.Name):
+            self.frame.env[name_node.value] = value
+
+    def _annotate(self, value: Value, target: cst.Name) -> Value:
+        if isinstance(value, Padded):
+            return value.with_trail(self.step(target, f"`{target.value}`"))
+        return value
+
+    def unpack(self, value: Value, n: int) -> list[Value]:
+        if isinstance(value, TupleV):
+            items = list(value.items)
+            if len(items) == n:
+                return items
+            if len(items) > n:
+                return items[: n - 1] + [Many(join(None, items[n - 1]))]
+            return items + [CLEAN] * (n - len(items))
+        if isinstance(value, Many):
+            return [value.elem] * n
+        if isinstance(value, Padded):
+            return [value] * n  # unpacking a padded tensor along its first axis (e.g. chunk results)
+        return [CLEAN] * n
+
+    def assign_subscript(self, target: cst.Subscript, value: Value) -> None:
+        """``y[~mask] = -100`` pads targets with a known value; ``mask[i, :l] = 1`` builds a length mask."""
+        if not isinstance(target.value, cst.Name):
+            self.eval(target.value)
+            return
+        name = target.value.value
+        base = self.lookup(name)
+        indices = [self.eval_index(el.slice) for el in target.slice]
+        masks = [v for v in indices if isinstance(v, Mask)]
+        if isinstance(base, Fresh):
+            bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
+            for _, upper in bounds:
+                if isinstance(upper, (Unknown, Lengths)):
+                    self.frame.env[name] = Mask(MaskRef("lengths", _key_of(upper)))
+                    return
+        if masks and isinstance(value, Const):
+            m = masks[0]
+            if isinstance(base, Padded):
+                self.frame.env[name] = replace(base, filled=value.value, zeroed=m.ref if value.value == 0 else None,
+                                               masked=_is_neg_large(value.value))
+            elif m.inverted and not isinstance(base, (Padded, PerStep)):
+                self.frame.env[name] = PaddedTarget(trail=(), pad=value.value)
+        elif isinstance(base, DictV):
+            key = indices[0] if len(indices) == 1 else None
+            if isinstance(key, Const):
+                items = tuple((k, v) for k, v in base.items if k != key.value) + ((key.value, value),)
+                self.frame.env[name] = DictV(items)
+
+    # ------------------------------------------------------------------ expressions
+    def eval(self, node: cst.BaseExpression | None) -> Value:
+        if node is None:
+            return Const(None)
+        method = getattr(self, "eval_" + type(node).__name__, None)
+        if method is None:
+            for child in node.children:
+                if isinstance(child, cst.BaseExpression):
+                    self.eval(child)
+            return CLEAN
+        return method(node)
+
+    def eval_Name(self, node: cst.Name) -> Value:
+        v = self.lookup(node.value)
+        if isinstance(v, Ext):
+            return self.project.resolve(v.qualname)
+        return v
+
+    def eval_Integer(self, node: cst.Integer) -> Value:
+        return Const(node.evaluated_value)
+
+    def eval_Float(self, node: cst.Float) -> Value:
+        return Const(node.evaluated_value)
+
+    def eval_SimpleString(self, node: cst.SimpleString) -> Value:
+        try:
+            return Const(node.evaluated_value)
+        except Exception:  # noqa: BLE001
+            return CLEAN
+
+    def eval_ConcatenatedString(self, node: cst.ConcatenatedString) -> Value:
+        return CLEAN
+
+    def eval_FormattedString(self, node: cst.FormattedString) -> Value:
+        return CLEAN
+
+    def eval_Tuple(self, node: cst.Tuple) -> Value:
+        return TupleV(tuple(self.eval(e.value) for e in node.elements))
+
+    def eval_List(self, node: cst.List) -> Value:
+        return TupleV(tuple(self.eval(e.value) for e in node.elements))
+
+    def eval_Set(self, node: cst.Set) -> Value:
+        return Many(self._join_all(self.eval(e.value) for e in node.elements))
+
+    def eval_Dict(self, node: cst.Dict) -> Value:
+        items = []
+        for el in node.elements:
+            if isinstance(el, cst.DictElement):
+                k = self.eval(el.key)
+                v = self.eval(el.value)
+                if isinstance(k, Const):
+                    items.append((k.value, v))
+            else:
+                self.eval(el.value)
+        return DictV(tuple(items))
+
+    def eval_Lambda(self, node: cst.Lambda) -> Value:
+        return CLEAN
+
+    def eval_Await(self, node: cst.Await) -> Value:
+        return self.eval(node.expression)
+
+    def eval_NamedExpr(self, node: cst.NamedExpr) -> Value:
+        v = self.eval(node.value)
+        self.assign(node.target, v)
+        return v
+
+    def eval_IfExp(self, node: cst.IfExp) -> Value:
+        verdict = self.truth(node.test)
+        if verdict is True:
+            return self.eval(node.body)
+        if verdict is False:
+            return self.eval(node.orelse)
+        return join(self.eval(node.body), self.eval(node.orelse))
+
+    def eval_BooleanOperation(self, node: cst.BooleanOperation) -> Value:
+        left, right = self.eval(node.left), self.eval(node.right)
+        if isinstance(left, Const) and left.value is None:
+            return right
+        return join(left, right)
+
+    def _join_all(self, values: Iterable[Value]) -> Value:
+        out: Value | None = None
+        for v in values:
+            out = join(out, v) if out is not None else v
+        return out if out is not None else CLEAN
+
+    def _comprehension(self, node, elt_nodes: list[cst.BaseExpression]) -> list[Value]:
+        saved = dict(self.frame.env)
+        comp = node.for_in
+        while comp is not None:
+            elem = self.element_of(self.eval(comp.iter))
+            self.assign(comp.target, elem)
+            for cond in comp.ifs:
+                self.eval(cond.test)
+            comp = comp.inner_for_in
+        out = [self.eval(e) for e in elt_nodes]
+        self.frame.env = saved
+        return out
+
+    def eval_ListComp(self, node: cst.ListComp) -> Value:
+        return Many(self._comprehension(node, [node.elt])[0])
+
+    eval_GeneratorExp = eval_ListComp
+    eval_SetComp = eval_ListComp
+
+    def eval_DictComp(self, node: cst.DictComp) -> Value:
+        self._comprehension(node, [node.key, node.value])
+        return CLEAN
+
+    def element_of(self, value: Value) -> Value:
+        """What iterating ``value`` yields."""
+        if isinstance(value, Loader):
+            return value.element
+        if isinstance(value, Many):
+            return value.elem
+        if isinstance(value, TupleV):
+            return self._join_all(value.items)
+        if isinstance(value, Padded):
+            axes = value.axes[1:] if value.axes else None
+            return replace(value, axes=axes)
+        if isinstance(value, (Unknown, Lengths)):
+            return Unknown(_key_of(value))
+        if isinstance(value, DictV):
+            return CLEAN
+        if isinstance(value, Instance):
+            it = self.project.lookup_method(value.class_id, "__iter__")
+            if it:
+                return self.element_of(self.call_function(it, [value], {}, None))
+        return CLEAN
+
+    def eval_Attribute(self, node: cst.Attribute) -> Value:
+        base_node = node.value
+        attr = node.attr.value
+        if isinstance(base_node, cst.Name):
+            local = f"{base_node.value}.{attr}"
+            if local in self.frame.env:
+                return self.frame.env[local]
+        base = self.eval(base_node)
+        return self.attribute(base, attr, node)
+
+    def attribute(self, base: Value, attr: str, node: cst.CSTNode | None = None) -> Value:
+        if isinstance(base, Ext):
+            return self.project.resolve(f"{base.qualname}.{attr}")
+        if isinstance(base, Instance):
+            return self.project.instance_attr(base, attr)
+        if isinstance(base, Super):
+            fid = self.project.lookup_method(base.class_id, attr, skip_self=True)
+            return BoundMethod(fid, base.self_value) if fid else CLEAN
+        if isinstance(base, ClassRef):
+            fid = self.project.lookup_method(base.class_id, attr)
+            return FuncRef(fid) if fid else self.project.class_attr(base.class_id, attr)
+        if isinstance(base, Packed):
+            if attr == "data":
+                return Dropped(MaskRef("packed", base.lengths), base.trail)
+            return CLEAN
+        if isinstance(base, Padded):
+            if attr == "T":
+                return self.tensor_method(base, "t", [], {}, node)
+            if attr in ("shape", "device", "dtype", "is_cuda", "ndim"):
+                return CLEAN
+            return base
+        if isinstance(base, TupleV):
+            if attr in ("values", "output", "last_hidden_state", "logits") and base.items:
+                return base.items[0]
+            if attr == "indices" and len(base.items) > 1:
+                return base.items[1]
+            return CLEAN
+        if isinstance(base, DictV):
+            v = base.get(attr)
+            return v if v is not None else CLEAN
+        if isinstance(base, (Mask, Lengths, Unknown, Arange, PaddedTarget, Fresh, LossFn)):
+            if attr in ("shape", "device", "dtype"):
+                return CLEAN
+            if isinstance(base, Unknown):
+                key = f"{base.key}.{attr}" if base.key else None
+                return Unknown(key)
+            return base
+        return CLEAN
+
+    def eval_Subscript(self, node: cst.Subscript) -> Value:
+        base = self.eval(node.value)
+        indices = [self.eval_index(el.slice) for el in node.slice]
+        return self.subscript(base, indices, node)
+
+    def eval_index(self, sl: cst.BaseSlice) -> object:
+        """An index element: a Value, or ('slice', upper) for slices (upper None when absent or constant)."""
+        if isinstance(sl, cst.Slice):
+            lower = self.eval(sl.lower) if sl.lower is not None else None
+            upper = self.eval(sl.upper) if sl.upper is not None else None
+            if sl.step is not None:
+                self.eval(sl.step)
+            bound = None
+            for b in (upper, lower):
+                if b is not None and not isinstance(b, Const):
+                    bound = b
+            return ("slice", bound)
+        if isinstance(sl, cst.Index):
+            if isinstance(sl.value, cst.Ellipsis):
+                return ("ellipsis", None)
+            return self.eval(sl.value)
+        return CLEAN
+
+    def subscript(self, base: Value, indices: list[object], node: cst.CSTNode) -> Value:
+        single = indices[0] if len(indices) == 1 else None
+        if isinstance(base, TupleV):
+            if isinstance(single, Const) and isinstance(single.value, int):
+                try:
+                    return base.items[single.value]
+                except IndexError:
+                    return CLEAN
+            if isinstance(single, tuple):
+                return base
+            return self._join_all(base.items)
+        if isinstance(base, DictV):
+            if isinstance(single, Const):
+                v = base.get(single.value)
+                return v if v is not None else CLEAN
+            return CLEAN
+        if isinstance(base, Many):
+            return base.elem if not isinstance(single, tuple) else base
+        if isinstance(base, Loader):
+            return base.element
+        masks = [v for v in indices if isinstance(v, Mask)]
+        if isinstance(base, Padded):
+            if masks:
+                return Dropped(masks[0].ref, base.trail + (self.step(node, "boolean-indexed"),))
+            return self.subscript_padded(base, indices, node)
+        if isinstance(base, PerStep):
+            if masks or any(isinstance(v, Unknown) for v in indices):
+                return CLEAN
+            return base
+        if isinstance(base, PaddedTarget):
+            if masks:
+                return Dropped(masks[0].ref)
+            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+                return CLEAN
+            return base
+        if isinstance(base, (Mask, MaskBias, Arange)):
+            return base
+        if isinstance(base, (Unknown, Lengths, Fresh)):
+            if masks:
+                return Dropped(masks[0].ref)
+            if all(isinstance(v, tuple) or (isinstance(v, Const) and v.value is None) for v in indices):
+                return base
+            if isinstance(base, Unknown) and base.key:
+                return Unknown(f"{base.key}[{self.text(node.slice[0].slice, 24) if hasattr(node, 'slice') else ''}]")
+            return Unknown(None)
+        if isinstance(base, Packed):
+            return CLEAN
+        return CLEAN
+
+    def subscript_padded(self, base: Padded, indices: list[object], node: cst.CSTNode) -> Value:
+        """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
+        axes = base.axes
+        if axes is None:
+            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+                return CLEAN
+            return base
+        out_axes: list[str] = []
+        i = 0
+        clean = False
+        for idx in indices:
+            if isinstance(idx, tuple) and idx[0] == "ellipsis":
+                remaining = len([x for x in indices[indices.index(idx) + 1:] if not (isinstance(x, Const) and x.value is None)])
+                keep = max(0, len(axes) - i - remaining)
+                out_axes.extend(axes[i:i + keep])
+                i += keep
+                continue
+            if isinstance(idx, Const) and idx.value is None:
+                out_axes.append("1")
+                continue
+            label = axes[i] if i < len(axes) else FEAT
+            i += 1
+            if isinstance(idx, tuple):  # a slice
+                if idx[1] is not None and label == TIME:
+                    clean = True  # trimmed to a length: out[i, :l]
+                out_axes.append(label)
+                continue
+            if isinstance(idx, Const) and isinstance(idx.value, int):
+                if label == TIME:
+                    if idx.value == -1:
+                        self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
+                                        trail=base.trail, details=(("layout", "".join(axes)),)))
+                        if base.mismatch is not None:
+                            self.emit_batch_first(base)
+                    clean = True
+                    continue
+                if label == BATCH and base.mismatch is not None:
+                    self.emit_batch_first(base)
+                continue  # integer on batch or feature axis drops it
+            # a tensor index
+            if label == TIME:
+                clean = True  # gathered at an index (lengths - 1): one real step per row
+            else:
+                out_axes.append(label)
+        out_axes.extend(axes[i:])
+        if clean:
+            return CLEAN
+        return replace(base, axes=tuple(out_axes))
+
+    def _loc(self, node: cst.CSTNode) -> tuple[str, int, int]:
+        line, col = self.pos(node)
+        return (self.module.path, line, col)
+
+    def emit_batch_first(self, value: Padded) -> None:
+        step = value.mismatch
+        assert step is not None
+        self.emit(Event("batch-first", step.path, step.line, step.col, status="mismatch", subject=step.what,
+                        trail=value.trail))
+
+    def eval_UnaryOperation(self, node: cst.UnaryOperation) -> Value:
+        v = self.eval(node.expression)
+        if isinstance(node.operator, (cst.BitInvert, cst.Not)):
+            if isinstance(v, Mask):
+                return replace(v, inverted=not v.inverted)
+            return v if not isinstance(node.operator, cst.Not) else CLEAN
+        if isinstance(node.operator, cst.Minus) and isinstance(v, Const) and isinstance(v.value, (int, float)):
+            return Const(-v.value)
+        return v
+
+    def eval_BinaryOperation(self, node: cst.BinaryOperation) -> Value:
+        left, right = self.eval(node.left), self.eval(node.right)
+        op = type(node.operator).__name__
+        return self.binop(op, left, right, node)
+
+    def binop(self, op: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
+        if op == "MatrixMultiply":
+            return self.matmul(left, right)
+        if isinstance(left, Const) and isinstance(right, Const):
+            try:
+                a, b = left.value, right.value
+                return Const({"Add": lambda: a + b, "Subtract": lambda: a - b, "Multiply": lambda: a * b}
+                             .get(op, lambda: None)())
+            except Exception:  # noqa: BLE001
+                return CLEAN
+        # masks: arithmetic that keeps them masks, or turns them into additive biases
+        for m, other in ((left, right), (right, left)):
+            if isinstance(m, Mask) and isinstance(other, (Const, Mask, Unknown)) and not isinstance(other, Unknown):
+                if op in ("Subtract", "Add") and isinstance(other, Const):
+                    return MaskBias(m.ref) if (op == "Subtract" and m is left) else replace(m, inverted=not m.inverted)
+                if op == "Multiply" and isinstance(other, Const) and _is_neg_large(other.value):
+                    return MaskBias(m.ref)
+                if op in ("Multiply", "BitAnd") and isinstance(other, (Mask, Const)):
+                    return m
+            if isinstance(m, MaskBias) and op == "Multiply":
+                return m
+        if isinstance(left, Const) and isinstance(right, Mask) and op == "Subtract":
+            return replace(right, inverted=not right.inverted)  # 1 - mask: ones at padding
+        if op == "Multiply":
+            for a, b in ((left, right), (right, left)):
+                if isinstance(a, Mask) and a.inverted and isinstance(b, Const) and _is_neg_large(b.value):
+                    return MaskBias(a.ref)
+        # padded values
+        for p, other in ((left, right), (right, left)):
+            if isinstance(p, PerStep):
+                ref = self.mask_ref_of(other)
+                if op == "Multiply" and ref is not None:
+                    return replace(p, zeroed=ref)
+                return p
+        for p, other in ((left, right), (right, left)):
+            if isinstance(p, Padded):
+                if isinstance(other, Padded) and other is not p and p is right:
+                    p, other = left, right  # keep the left operand's layout
+                if op == "Multiply":
+                    ref = self.mask_ref_of(other)
+                    if ref is not None:
+                        if p.pending:
+                            self.frame.resolved.update(p.pending)
+                        return replace(p, zeroed=ref, pad=0.0 if p.pad is not None else None)
+                    return replace(p, pad=None if not isinstance(other, Const) else p.pad)
+                if op in ("Add", "Subtract") and isinstance(other, MaskBias):
+                    return replace(p, masked=True)
+                if op == "Divide":
+                    return p
+                return replace(p, pad=None if not (isinstance(other, Const) and other.value == 0) else p.pad)
+        if isinstance(left, PaddedTarget):
+            return left
+        if isinstance(left, Dropped):
+            return left
+        if isinstance(right, Dropped):
+            return right
+        if isinstance(left, Fresh) or isinstance(right, Fresh):
+            return Fresh()
+        return CLEAN
+
+    def mask_ref_of(self, v: Value) -> MaskRef | None:
+        """The mask a multiplication zeroes with: a derived mask, or an unknown tensor given the benefit of doubt."""
+        if isinstance(v, Mask):
+            return v.ref
+        if isinstance(v, Unknown):
+            return MaskRef("unknown", v.key)
+        return None
+
+    def eval_Comparison(self, node: cst.Comparison) -> Value:
+        left = self.eval(node.left)
+        result: Value = CLEAN
+        for comp in node.comparisons:
+            right = self.eval(comp.comparator)
+            result = self.compare(type(comp.operator).__name__, left, right)
+            left = right
+        return result
+
+    def compare(self, op: str, left: Value, right: Value) -> Value:
+        """Masks are recognised by what they compare: a time index with lengths, or tokens with a pad value."""
+        flip = {"LessThan": "GreaterThan", "GreaterThan": "LessThan", "LessThanEqual": "GreaterThanEqual",
+                "GreaterThanEqual": "LessThanEqual"}
+        if isinstance(right, Arange) and not isinstance(left, Arange):
+            left, right, op = right, left, flip.get(op, op)
+        if isinstance(left, Arange) and isinstance(right, (Unknown, Lengths)):
+            if op in ("LessThan",):
+                return Mask(MaskRef("lengths", _key_of(right)))
+            if op in ("GreaterThanEqual",):
+                return Mask(MaskRef("lengths", _key_of(right)), inverted=True)
+            return CLEAN
+        if isinstance(left, (Padded, Mask, Const, Arange)) or isinstance(left, PerStep):
+            return CLEAN
+        if isinstance(left, (Unknown, PaddedTarget, Lengths)):
+            pad = right.value if isinstance(right, Const) else None
+            key = _key_of(left) if not isinstance(left, PaddedTarget) else "target"
+            if isinstance(left, PaddedTarget):
+                pad = left.pad if pad is None else pad
+            ref = MaskRef("pad", key, pad)
+            if isinstance(right, (Const, Unknown)) and not isinstance(right, Padded):
+                if op in ("NotEqual", "GreaterThan", "GreaterThanEqual"):
+                    return Mask(ref)
+                if op == "Equal":
+                    return Mask(ref, inverted=True)
+        return CLEAN
+
+    # ------------------------------------------------------------------ calls
+    def eval_Call(self, node: cst.Call) -> Value:
+        pos: list[Value] = []
+        kw: dict[str, Value] = {}
+        pos_nodes: list[cst.BaseExpression] = []
+        for arg in node.args:
+            v = self.eval(arg.value)
+            if arg.keyword is not None:
+                kw[arg.keyword.value] = v
+            elif arg.star == "*":
+                pos.append(Many(v) if not isinstance(v, TupleV) else v)
+                pos_nodes.append(arg.value)
+            elif arg.star == "**":
+                if isinstance(v, DictV):
+                    for k, item in v.items:
+                        if isinstance(k, str):
+                            kw[k] = item
+            else:
+                pos.append(v)
+                pos_nodes.append(arg.value)
+        call = CallSite(node, pos, kw, pos_nodes)
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            base = self.eval(func.value)
+            if isinstance(base, (Ext, Instance, Super, ClassRef)):
+                callee = self.attribute(base, func.attr.value, func)
+                return self.call_value(callee, call, attr_callee=isinstance(base, Instance))
+            return self.call_method(base, func.attr.value, call)
+        callee = self.eval(func)
+        return self.call_value(callee, call, attr_callee=False)
+
+    def call_value(self, callee: Value, call: "CallSite", attr_callee: bool) -> Value:
+        if isinstance(callee, Ext):
+            return self.call_ext(callee.qualname, call)
+        if isinstance(callee, FuncRef):
+            return self.call_project(callee.func_id, call.pos, call)
+        if isinstance(callee, BoundMethod):
+            return self.call_project(callee.func_id, [callee.self_value, *call.pos], call)
+        if isinstance(callee, ClassRef):
+            init = self.project.lookup_method(callee.class_id, "__init__")
+            inst = Instance(callee.class_id)
+            if init:
+                self.call_project(init, [inst, *call.pos], call)
+            return inst
+        if isinstance(callee, Instance):
+            fid = self.project.lookup_method(callee.class_id, "__call__") or \
+                self.project.lookup_method(callee.class_id, "forward")
+            if fid:
+                return self.call_project(fid, [callee, *call.pos], call)
+            return self.opaque_layer(call)
+        if isinstance(callee, ExtObj):
+            return self.call_extobj(callee.qualname, call)
+        if isinstance(callee, LossFn):
+            return self.loss_call(callee.qualname, call, callee)
+        if isinstance(callee, Super):
+            return callee
+        if attr_callee or isinstance(callee, Unknown) and callee.key is not None and "." in (callee.key or ""):
+            return self.opaque_layer(call)
+        self.project.unresolved += 1
+        return CLEAN
+
+    def opaque_layer(self, call: "CallSite") -> Value:
+        """An unknown module attribute applied to a padded value: layers keep the time axis; pad value unknown."""
+        first = call.pos[0] if call.pos else None
+        if isinstance(first, Padded):
+            return replace(first, pad=None, filled=None, nonneg=False, zeroed=None)
+        if isinstance(first, Packed):
+            return TupleV((first, CLEAN))
+        return CLEAN
+
+    def call_project(self, func_id: str, args: list[Value], call: "CallSite") -> Value:
+        line, col = self.pos(call.node)
+        site = TrailStep(self.module.path, line, col, self.text(call.node.func, 40))
+        ret, events = self.project.analyze_call(func_id, tuple(args), tuple(sorted(call.kw.items())),
+                                                depth=self.frame.depth + 1)
+        root_keys = self.project.root_event_keys(func_id)
+        passes_padding = any(is_tainted(v) for v in args) or any(is_tainted(v) for v in call.kw.values())
+        for ev in events:
+            if ev.key in root_keys:
+                continue
+            # A callee that reads padding its caller passed in is reported at the call; one that makes its own
+            # padding (an object's forward called through a parameter) is reported where the sink is.
+            self.emit(ev.relocated(self.module.path, line, col, site) if passes_padding else ev)
+        if isinstance(ret, Padded):
+            ret = ret.with_trail(TrailStep(site.path, site.line, site.col, f"{site.what} returns it"))
+        return ret
+
+    def call_ext(self, qualname: str, call: "CallSite") -> Value:
+        entry = self.tables.callable(qualname)
+        if entry is None:
+            if qualname.startswith("torch.nn.") and qualname.rsplit(".", 1)[-1][:1].isupper():
+                return ExtObj(qualname)
+            if qualname in ("print", "len", "range", "isinstance", "max", "min", "int", "float", "str", "dict",
+                            "set", "hasattr", "setattr", "round", "abs", "sum", "any", "all", "type", "open"):
+                if qualname in ("float",) and call.pos and isinstance(call.pos[0], Const):
+                    try:
+                        return Const(float(call.pos[0].value))  # float('-inf')
+                    except (TypeError, ValueError):
+                        return CLEAN
+                if qualname in ("max", "int") and call.pos and isinstance(call.pos[0], (Unknown, Lengths)):
+                    return Unknown(_key_of(call.pos[0]))
+                return CLEAN
+            self.project.unresolved += 1
+            return CLEAN
+        handler = getattr(self, "ext_" + entry.kind.replace("-", "_"))
+        return handler(entry, call)
+
+    # ---- transfer functions for table kinds
+    def arg(self, call: "CallSite", index: int, name: str) -> Value | None:
+        if name in call.kw:
+            return call.kw[name]
+        if index < len(call.pos):
+            return call.pos[index]
+        return None
+
+    def ext_source(self, entry: api.Callable, call: "CallSite") -> Value:
+        packed = self.arg(call, 0, "sequence")
+        bf = self.arg(call, 1, "batch_first")
+        pad = self.arg(call, 2, "padding_value")
+        batch_first = _const(bf) if bf is not None else False
+        axes = (BATCH, TIME, FEAT) if batch_first is True else (TIME, BATCH, FEAT) if batch_first is False else None
+        pad_value = _const(pad) if pad is not None else 0.0
+        if pad is not None and not isinstance(pad, Const):
+            pad_value = None
+        step = self.step(call.node, "pad_packed_sequence")
+        mismatch = None
+        lengths = None
+        if isinstance(packed, Packed):
+            lengths = packed.lengths
+            if packed.batch_first is not None and isinstance(batch_first, bool) and packed.batch_first != batch_first:
+                mismatch = TrailStep(step.path, step.line, step.col,
+                                     f"packed with batch_first={packed.batch_first}, unpacked with "
+                                     f"batch_first={batch_first}")
+        origin = lengths or f"{self.module.path}:{step.line}"
+        value = Padded(trail=(step,), axes=axes, pad=float(pad_value) if isinstance(pad_value, (int, float)) else pad_value,
+                       mismatch=mismatch, lengths=origin)
+        return TupleV((value, Lengths(origin)))
+
+    def ext_pack(self, entry: api.Callable, call: "CallSite") -> Value:
+        lengths = self.arg(call, 1, "lengths")
+        bf = self.arg(call, 2, "batch_first")
+        batch_first = _const(bf) if bf is not None else False
+        return Packed(trail=(), batch_first=batch_first if isinstance(batch_first, bool) else None,
+                      lengths=_key_of(lengths) if lengths is not None else None,
+                      pack_step=self.step(call.node, "pack_padded_sequence"))
+
+    def ext_target_source(self, entry: api.Callable, call: "CallSite") -> Value:
+        pad = self.arg(call, 2, "padding_value")
+        pad_value = _const(pad) if pad is not None else 0
+        if pad is not None and not isinstance(pad, Const):
+            pad_value = None
+        return PaddedTarget(trail=(self.step(call.node, f"pad_sequence(padding_value={pad_value})"),), pad=pad_value)
+
+    def ext_loss(self, entry: api.Callable, call: "CallSite") -> Value:
+        return self.loss_call(entry.qualname, call, None)
+
+    def ext_loss_class(self, entry: api.Callable, call: "CallSite") -> Value:
+        ii = call.kw.get("ignore_index")
+        red = call.kw.get("reduction")
+        return LossFn(entry.qualname, ignore_index=ii if ii is not None else None,
+                      reduction=str(_const(red)) if red is not None and isinstance(_const(red), str) else "mean",
+                      created=self.step(call.node, entry.qualname.rsplit(".", 1)[-1]))
+
+    def ext_masked_loss(self, entry: api.Callable, call: "CallSite") -> Value:
+        return CLEAN
+
+    def ext_masked_loss_class(self, entry: api.Callable, call: "CallSite") -> Value:
+        return LossFn(entry.qualname)
+
+    def ext_mask_builder(self, entry: api.Callable, call: "CallSite") -> Value:
+        first = call.pos[0] if call.pos else None
+        return Mask(MaskRef("lengths", _key_of(first) if first is not None else None))
+
+    def ext_propagate(self, entry: api.Callable, call: "CallSite") -> Value:
+        if not call.pos:
+            return CLEAN
+        first = call.pos[0]
+        name = entry.qualname.rsplit(".", 1)[-1]
+        return self.call_method(first, name, CallSite(call.node, call.pos[1:], call.kw, call.pos_nodes[1:]))
+
+    def ext_layer(self, entry: api.Callable, call: "CallSite") -> Value:
+        return ExtObj(entry.qualname)
+
+    ext_biased_layer = ext_layer
+    ext_recurrent = ext_layer
+
+    def ext_arange(self, entry: api.Callable, call: "CallSite") -> Value:
+        return Arange()
+
+    def ext_where(self, entry: api.Callable, call: "CallSite") -> Value:
+        cond, a, b = (call.pos + [CLEAN, CLEAN, CLEAN])[:3]
+        ref = cond.ref if isinstance(cond, Mask) else self.mask_ref_of(cond)
+        for v in (a, b):
+            if isinstance(v, PerStep):
+                return replace(v, zeroed=ref) if ref is not None else v
+            if isinstance(v, Padded):
+                other = b if v is a else a
+                fill = _const(other)
+                if ref is not None:
+                    return replace(v, zeroed=ref if fill == 0 else None, filled=fill, masked=_is_neg_large(fill))
+                return v
+        return join(a, b)
+
+    def ext_masked_select(self, entry: api.Callable, call: "CallSite") -> Value:
+        if len(call.pos) >= 2:
+            return self.call_method(call.pos[0], "masked_select", CallSite(call.node, call.pos[1:], call.kw, []))
+        return CLEAN
+
+    def ext_concat(self, entry: api.Callable, call: "CallSite") -> Value:
+        parts = call.pos[0] if call.pos else CLEAN
+        if isinstance(parts, TupleV):
+            return self._join_all(parts.items)
+        if isinstance(parts, Many):
+            return parts.elem
+        return CLEAN
+
+    def ext_matmul(self, entry: api.Callable, call: "CallSite") -> Value:
+        if len(call.pos) < 2:
+            return CLEAN
+        return self.matmul(call.pos[0], call.pos[1])
+
+    def ext_einsum(self, entry: api.Callable, call: "CallSite") -> Value:
+        for v in call.pos[1:]:
+            if isinstance(v, Padded):
+                return replace(v, axes=None, pad=None)
+        return CLEAN
+
+    def ext_softmax(self, entry: api.Callable, call: "CallSite") -> Value:
+        if not call.pos:
+            return CLEAN
+        return self.call_method(call.pos[0], "softmax", CallSite(call.node, call.pos[1:], call.kw, []))
+
+    def ext_reduce(self, entry: api.Callable, call: "CallSite") -> Value:
+        if not call.pos:
+            return CLEAN
+        name = entry.qualname.rsplit(".", 1)[-1]
+        return self.call_method(call.pos[0], name, CallSite(call.node, call.pos[1:], call.kw, []))
+
+    def ext_pool1d(self, entry: api.Callable, call: "CallSite") -> Value:
+        v = call.pos[0] if call.pos else CLEAN
+        if isinstance(v, Padded) and v.axes:
+            op = "max" if "max" in entry.qualname else "mean"
+            self.pool(v, op, len(v.axes) - 1, call, func=entry.qualname.rsplit(".", 1)[-1])
+        return CLEAN
+
+    def ext_loader(self, entry: api.Callable, call: "CallSite") -> Value:
+        collate = call.kw.get("collate_fn")
+        if collate is None:
+            return Loader(CLEAN)
+        element = self.call_value(collate, CallSite(call.node, [Many(CLEAN)], {}, []), attr_callee=False)
+        return Loader(element)
+
+    def ext_same(self, entry: api.Callable, call: "CallSite") -> Value:
+        return call.pos[0] if call.pos else CLEAN
+
+    def ext_fresh(self, entry: api.Callable, call: "CallSite") -> Value:
+        return Fresh()
+
+    def ext_super(self, entry: api.Callable, call: "CallSite") -> Value:
+        f = self.frame.func
+        if f is None or f.class_id is None:
+            return CLEAN
+        selfv = self.frame.env.get(f.self_name or "self", Instance(f.class_id))
+        return Super(f.class_id, selfv)
+
+    def ext_enumerate(self, entry: api.Callable, call: "CallSite") -> Value:
+        src = call.pos[0] if call.pos else CLEAN
+        return Many(TupleV((CLEAN, self.element_of(src))))
+
+    def ext_zip(self, entry: api.Callable, call: "CallSite") -> Value:
+        return Many(TupleV(tuple(self.element_of(v) for v in call.pos)))
+
+    def ext_element(self, entry: api.Callable, call: "CallSite") -> Value:
+        return self.element_of(call.pos[0]) if call.pos else CLEAN
+
+    def ext_getattr(self, entry: api.Callable, call: "CallSite") -> Value:
+        if len(call.pos) >= 2 and isinstance(call.pos[1], Const) and isinstance(call.pos[1].value, str):
+            return self.attribute(call.pos[0], call.pos[1].value)
+        return CLEAN
+
+    # ---- external objects
+    def call_extobj(self, qualname: str, call: "CallSite") -> Value:
+        entry = self.tables.callable(qualname)
+        kind = entry.kind if entry else None
+        first = call.pos[0] if call.pos else CLEAN
+        if kind == "recurrent":
+            if isinstance(first, Packed):
+                return TupleV((first, CLEAN))
+            if isinstance(first, Padded):
+                return TupleV((replace(first, pad=None, filled=None, zeroed=None, nonneg=False), CLEAN))
+            return TupleV((CLEAN, CLEAN))
+        if kind in ("layer",) and isinstance(first, Padded):
+            return first
+        if kind in ("biased-layer",) and isinstance(first, Padded):
+            return replace(first, pad=NONZERO if first.pad is not None else None, filled=None, nonneg=False,
+                           zeroed=None)
+        if kind in ("masked-loss-class",):
+            return CLEAN
+        if kind is None:
+            return self.opaque_layer(call)
+        return CLEAN
+
+    # ---- losses
+    def loss_call(self, qualname: str, call: "CallSite", obj: LossFn | None) -> Value:
+        entry = self.tables.callable(qualname)
+        if entry is None or entry.kind.startswith("masked-loss"):
+            return CLEAN
+        pred = self.arg(call, entry.pred_arg, "input") or CLEAN
+        target = self.arg(call, entry.target_arg, "target") or CLEAN
+        ii_value = call.kw.get("ignore_index") if obj is None else obj.ignore_index
+        reduction = _const(call.kw["reduction"]) if "reduction" in call.kw else (obj.reduction if obj else "mean")
+        explicit = ii_value is not None
+        ii = _const(ii_value) if explicit else api.DEFAULT_IGNORE_INDEX
+        verdict = assess_loss(pred, target, honours_ignore_index=entry.ignore_index, ignore_explicit=explicit,
+                              ignore_index=ii)
+        line, col = self.pos(call.node)
+        callee = self.text(call.node.func, 40)
+        subj = self.text(call.pos_nodes[entry.pred_arg]) if len(call.pos_nodes) > entry.pred_arg else "input"
+        if verdict.status == "mismatch" or (verdict.status == "padded" and reduction != "none"):
+            self.emit(Event("loss", self.module.path, line, col, status=verdict.status, subject=subj, callee=callee,
+                            reason=verdict.reason, trail=verdict.trail,
+                            details=(("target", self.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
+                                      entry.target_arg else "target"),)))
+            return CLEAN
+        if reduction == "none":
+            if verdict.status == "padded":
+                return PerStep(trail=verdict.trail + (TrailStep(self.module.path, line, col,
+                                                                f"{callee}(reduction='none')"),),
+                               padded=True, source=verdict.reason)
+            if verdict.status == "ignored":
+                return PerStep(trail=(), padded=False, zeroed=MaskRef("pad", None, ii))
+        return CLEAN
+
+    # ------------------------------------------------------------------ tensor methods
+    def call_method(self, base: Value, name: str, call: "CallSite") -> Value:
+        if isinstance(base, LossFn):
+            if name in ("to", "cuda", "cpu", "float", "double"):
+                return base
+            if name == "forward":
+                return self.loss_call(base.qualname, call, base)
+            return CLEAN
+        if isinstance(base, ExtObj):
+            if name in ("to", "cuda", "cpu", "float", "double", "train", "eval"):
+                return base
+            if name == "forward":
+                return self.call_extobj(base.qualname, call)
+            return CLEAN
+        if isinstance(base, DictV):
+            if name == "get" and call.pos and isinstance(call.pos[0], Const):
+                v = base.get(call.pos[0].value)
+                return v if v is not None else (call.pos[1] if len(call.pos) > 1 else Const(None))
+            if name == "values":
+                return Many(self._join_all(v for _, v in base.items))
+            if name == "items":
+                return Many(TupleV((CLEAN, self._join_all(v for _, v in base.items))))
+            return CLEAN
+        if isinstance(base, (TupleV, Many, Loader, Const, Instance, ClassRef, FuncRef, BoundMethod, Super)):
+            if isinstance(base, Many) and name in ("pop",):
+                return base.elem
+            return CLEAN
+        kind = self.tables.methods.get(name)
+        if isinstance(base, Padded):
+            return self.tensor_method(base, name, call.pos, call.kw, call.node, call)
+        if isinstance(base, PerStep):
+            return self.perstep_method(base, name, kind, call)
+        if isinstance(base, Mask):
+            if kind in ("invert",) or (kind == "compare-eq" and call.pos and _const(call.pos[0]) in (0, False)):
+                return replace(base, inverted=not base.inverted)
+            if kind == "log":
+                return MaskBias(base.ref)
+            if kind in ("reduce", "opaque"):
+                return CLEAN
+            return base
+        if isinstance(base, MaskBias):
+            return base
+        if isinstance(base, Arange):
+            if kind and kind.startswith("compare-"):
+                return self.compare(_METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+            return base
+        if isinstance(base, Packed):
+            if name in ("to", "cuda", "cpu"):
+                return base
+            return CLEAN
+        if isinstance(base, PaddedTarget):
+            if kind and kind.startswith("compare-"):
+                return self.compare(_METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+            if kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and len(call.pos) > 1:
+                return PaddedTarget(trail=base.trail, pad=_const(call.pos[1]))
+            if kind == "masked-select" and call.pos and isinstance(call.pos[0], Mask):
+                return Dropped(call.pos[0].ref)
+            if kind in ("keep", "reshape", "flatten", "reshape-unknown", "squeeze", "unsqueeze", "transpose",
+                        "permute", "transpose2d", None):
+                return base
+            return CLEAN
+        if isinstance(base, Dropped):
+            if kind in ("reduce", "opaque"):
+                return CLEAN
+            return base
+        if isinstance(base, (Unknown, Lengths, Fresh)):
+            if kind and kind.startswith("compare-"):
+                return self.compare(_METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+            if kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and call.pos[0].inverted \
+                    and len(call.pos) > 1 and isinstance(call.pos[1], Const):
+                return PaddedTarget(trail=(), pad=call.pos[1].value)
+            if kind == "masked-select" and call.pos and isinstance(call.pos[0], Mask):
+                return Dropped(call.pos[0].ref)
+            if kind in ("keep", "reshape", "flatten", "squeeze", "unsqueeze", "reshape-unknown", "transpose",
+                        "permute"):
+                return base
+            if isinstance(base, Fresh):
+                return base if kind not in ("reduce", "opaque") else CLEAN
+            return Unknown(None)
+        return CLEAN
+
+    def perstep_method(self, base: PerStep, name: str, kind: str | None, call: "CallSite") -> Value:
+        if kind == "reduce":
+            dim = self.dim_arg(call)
+            if base.zeroed is not None:
+                if name == "mean":
+                    self.emit(Event("reduce", *self._loc(call.node), status="zeroed-mean",
+                                    subject=self.text(call.node.func), callee=name, trail=base.trail,
+                                    details=(("partial", dim is not None),)))
+                return CLEAN
+            if base.padded:
+                if dim is not None:
+                    return base
+                self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node.func),
+                                callee=name, reason=base.source, trail=base.trail))
+                return CLEAN
+            return CLEAN
+        if kind == "masked-fill" and call.pos:
+            ref = self.mask_ref_of(call.pos[0]) if not isinstance(call.pos[0], Mask) else call.pos[0].ref
+            if ref is not None and len(call.pos) > 1 and _const(call.pos[1]) == 0:
+                return replace(base, zeroed=ref)
+            return base
+        if kind == "mul" and call.pos:
+            return self.binop("Multiply", base, call.pos[0], call.node)
+        if kind == "masked-select":
+            return CLEAN
+        if kind == "opaque":
+            return CLEAN
+        return base
+
+    def dim_arg(self, call: "CallSite") -> object:
+        d = call.kw.get("dim", call.kw.get("axis"))
+        if d is None and call.pos:
+            d = call.pos[0]
+        if d is None:
+            return None
+        c = _const(d)
+        if isinstance(d, TupleV):
+            return tuple(_const(x) for x in d.items)
+        return c if c is not None else "unknown"
+
+    def tensor_method(self, base: Padded, name: str, pos: list[Value], kw: dict[str, Value], node: cst.CSTNode,
+                      call: "CallSite | None" = None) -> Value:
+        call = call or CallSite(node, pos, kw, [])
+        kind = self.tables.methods.get(name)
+        axes = base.axes
+        if kind in ("keep", None):
+            if kind is None and name not in ("data",):
+                return replace(base, pad=None if base.pad != 0 else base.pad)
+            return base
+        if kind in ("reshape", "flatten"):
+            dims = [_const(v) for v in pos]
+            if len(pos) == 1 and isinstance(pos[0], TupleV):
+                dims = [_const(v) for v in pos[0].items]
+            flattening = kind == "flatten" or (-1 in dims and len(dims) <= 2)
+            if flattening:
+                if base.mismatch is not None:
+                    self.emit_batch_first(base)
+                if kind == "flatten" and len(dims) >= 2 and dims[:2] != [0, 1]:
+                    return replace(base, axes=None)
+                new_axes = (FLAT, FEAT) if len(dims) == 2 or (kind == "flatten" and len(dims) >= 2) else (FLAT,)
+                return replace(base, axes=new_axes)
+            if axes is not None and len(dims) == len(axes):
+                return base
+            return replace(base, axes=None)
+        if kind == "reshape-unknown":
+            return replace(base, axes=None)
+        if kind in ("transpose", "transpose2d"):
+            if kind == "transpose2d":
+                a, b = 0, 1
+            else:
+                a, b = (_const(pos[0]) if pos else None), (_const(pos[1]) if len(pos) > 1 else None)
+            if axes is None or not isinstance(a, int) or not isinstance(b, int):
+                return replace(base, axes=None)
+            ia, ib = _norm_dim(a, len(axes)), _norm_dim(b, len(axes))
+            if ia is None or ib is None:
+                return replace(base, axes=None)
+            new = list(axes)
+            new[ia], new[ib] = new[ib], new[ia]
+            swapped = {axes[ia], axes[ib]} == {BATCH, TIME}
+            return replace(base, axes=tuple(new), mismatch=None if swapped else base.mismatch)
+        if kind == "permute":
+            order = [_const(v) for v in pos]
+            if len(pos) == 1 and isinstance(pos[0], TupleV):
+                order = [_const(v) for v in pos[0].items]
+            if axes is None or len(order) != len(axes) or not all(isinstance(o, int) for o in order):
+                return replace(base, axes=None)
+            try:
+                new = tuple(axes[o] for o in order)
+            except IndexError:
+                return replace(base, axes=None)
+            moved = axes.index(BATCH) != new.index(BATCH) if BATCH in axes and BATCH in new else False
+            return replace(base, axes=new, mismatch=None if moved else base.mismatch)
+        if kind == "squeeze":
+            if axes is None:
+                return base
+            if pos or "dim" in kw:
+                d = _norm_dim(_const(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
+                if d is None or axes[d] in (TIME, BATCH):
+                    return replace(base, axes=None) if d is None else base
+                return replace(base, axes=axes[:d] + axes[d + 1:])
+            new = tuple(a for a in axes if a != "1")
+            if new == axes and axes and axes[-1] == FEAT:
+                new = axes[:-1]
+            return replace(base, axes=new)
+        if kind == "unsqueeze":
+            d = _const(kw.get("dim", pos[0] if pos else CLEAN))
+            if axes is None or not isinstance(d, int):
+                return replace(base, axes=None)
+            n = len(axes) + 1
+            d = d + n if d < 0 else d
+            if not 0 <= d < n:
+                return replace(base, axes=None)
+            return replace(base, axes=axes[:d] + ("1",) + axes[d:])
+        if kind == "split":
+            return Many(base)
+        if kind in ("softmax", "log-softmax"):
+            d = _const(kw.get("dim", pos[0] if pos else CLEAN))
+            t = base.time_axis
+            if kind == "softmax" and t is not None and isinstance(d, int) and _norm_dim(d, len(axes)) == t:
+                if not base.masked and base.filled is None:
+                    step = self.step(node, "softmax over padded steps")
+                    self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
+                                    subject=self.text(call.pos_nodes[0]) if call.pos_nodes else self.text(node),
+                                    trail=base.trail))
+                    return replace(base, pad=NONZERO, pending=base.pending + (step,), masked=False, filled=None)
+                return replace(base, pad=0.0, masked=False, filled=None, nonneg=True)
+            return replace(base, pad=NONZERO, filled=None, nonneg=kind == "softmax", masked=False, zeroed=None)
+        if kind == "nonneg":
+            pad = 0.0 if base.pad in (0.0, 0) or (isinstance(base.pad, float) and base.pad < 0) else base.pad
+            return replace(base, nonneg=True, pad=pad if name == "relu" else base.pad)
+        if kind in ("keep-nonzero", "log"):
+            return replace(base, pad=NONZERO if base.pad is not None else None, nonneg=kind != "log", filled=None)
+        if kind == "reduce":
+            return self.reduce(base, name, call)
+        if kind == "masked-fill":
+            m = pos[0] if pos else CLEAN
+            fill = _const(pos[1]) if len(pos) > 1 else _const(kw.get("value", CLEAN))
+            ref = m.ref if isinstance(m, Mask) else self.mask_ref_of(m)
+            if ref is None:
+                return base
+            return replace(base, filled=fill, zeroed=ref if fill == 0 else base.zeroed,
+                           masked=_is_neg_large(fill), pad=fill if isinstance(fill, (int, float)) else None)
+        if kind == "masked-select":
+            m = pos[0] if pos else CLEAN
+            if isinstance(m, Mask):
+                return Dropped(m.ref, base.trail)
+            if isinstance(m, Unknown):
+                return Dropped(MaskRef("unknown", m.key), base.trail)
+            return base
+        if kind == "mul":
+            return self.binop("Multiply", base, pos[0] if pos else CLEAN, node)
+        if kind == "div":
+            return self.binop("Divide", base, pos[0] if pos else CLEAN, node)
+        if kind == "add":
+            return self.binop("Add", base, pos[0] if pos else CLEAN, node)
+        if kind == "gather":
+            d = _const(kw.get("dim", pos[0] if pos else CLEAN))
+            if axes is not None and isinstance(d, int) and _norm_dim(d, len(axes)) == base.time_axis:
+                return CLEAN
+            return replace(base, axes=None)
+        if kind == "index-select":
+            d = _const(kw.get("dim", pos[0] if pos else CLEAN))
+            if axes is not None and isinstance(d, int) and _norm_dim(d, len(axes)) == base.time_axis:
+                return CLEAN
+            return base
+        if kind == "matmul":
+            return self.matmul(base, pos[0] if pos else CLEAN)
+        if kind and kind.startswith("compare-"):
+            return CLEAN
+        if kind == "opaque":
+            return CLEAN
+        return base
+
+    def reduce(self, base: Padded, name: str, call: "CallSite") -> Value:
+        dim = self.dim_arg(call)
+        axes = base.axes
+        if dim is None:
+            return CLEAN
+        if axes is None or dim == "unknown":
+            return CLEAN
+        dims = dim if isinstance(dim, tuple) else (dim,)
+        norm = [_norm_dim(d, len(axes)) for d in dims]
+        if any(d is None for d in norm):
+            return CLEAN
+        if base.time_axis in norm:
+            self.pool(base, name, base.time_axis, call)
+            if name in ("max", "min") and "keepdim" not in call.kw:
+                return TupleV((CLEAN, CLEAN))
+            return CLEAN
+        keep = tuple(a for i, a in enumerate(axes) if i not in norm)
+        if _const(call.kw.get("keepdim", Const(False))) is True:
+            keep = axes
+        out = replace(base, axes=keep)
+        if name in ("max", "min") and "keepdim" not in call.kw:
+            return TupleV((out, CLEAN))
+        return out
+
+    def pool(self, base: Padded, op: str, axis: int, call: "CallSite", func: str | None = None) -> None:
+        self.emit(Event("pool", *self._loc(call.node), status="padded", subject=self.text(call.node),
+                        callee=func or op, trail=base.trail,
+                        details=(("op", op), ("pad", base.pad), ("zeroed", base.zeroed is not None),
+                                 ("filled", base.filled), ("nonneg", base.nonneg),
+                                 ("layout", "".join(base.axes or ())))))
+
+    def matmul(self, a: Value, b: Value) -> Value:
+        """Scores keep the time axis of the padded operand: ``bmm(out, q)`` (B,T,1); ``bmm(q, out^T)`` (B,1,T)."""
+        pa, pb = isinstance(a, Padded), isinstance(b, Padded)
+        if not pa and not pb:
+            return CLEAN
+        if pa and pb:
+            assert isinstance(a, Padded) and isinstance(b, Padded)
+            if a.axes and b.axes:
+                left = tuple(QUERY if x == TIME else x for x in a.axes[:-1])
+                return replace(a, axes=left + (b.axes[-1],), pad=None, filled=None, masked=False, zeroed=None)
+            return replace(a, axes=None, pad=None)
+        if pa:
+            assert isinstance(a, Padded)
+            axes = a.axes[:-1] + (FEAT,) if a.axes else None
+            return replace(a, axes=axes, pad=0.0 if a.pad in (0, 0.0) else None, filled=None, masked=False)
+        assert isinstance(b, Padded)
+        if b.axes and len(b.axes) >= 2:
+            axes = b.axes[:-2] + (FEAT, b.axes[-1])
+        else:
+            axes = None
+        if b.axes and b.axes[-1] != TIME:
+            # query @ values over time: (B,1,T) @ (B,T,H) sums over time: the context vector
+            return CLEAN if b.zeroed is not None or b.pad in (0, 0.0) else replace(b, axes=None)
+        return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)
+
+
+_METHOD_COMPARE = {
+    "compare-ne": "NotEqual", "compare-eq": "Equal", "compare-gt": "GreaterThan", "compare-lt": "LessThan",
+    "compare-ge": "GreaterThanEqual", "compare-le": "LessThanEqual",
+}
+
+
+@dataclass
+class CallSite:
+    """A call being evaluated: its node and its evaluated positional and keyword arguments."""
+
+    node: cst.Call
+    pos: list[Value]
+    kw: dict[str, Value]
+    pos_nodes: list[cst.BaseExpression]

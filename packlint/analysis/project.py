@@ -1,0 +1,398 @@
+"""The linted tree as one program: modules, classes, functions, and the memoised analyses that connect them.
+
+Each function is analysed once as a root (parameters unknown, ``self`` an instance of its class) and again at each
+call site whose argument values differ (memoised on those values, depth-bounded, recursion cut). Events a callee
+produces only because of its arguments are reported at the caller's line; events it produces on its own are
+reported where they happen. This keeps summaries independent of where a callee lives: a module of another file is
+just another ``ModuleInfo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from packlint.analysis.api import Tables, build_tables
+from packlint.analysis.events import Event
+from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
+from packlint.analysis.names import import_bindings
+from packlint.analysis.values import (
+    CLEAN, ClassRef, Const, Ext, FuncRef, Instance, Unknown, Value, join,
+)
+
+
+@dataclass
+class FunctionInfo:
+    """A function or method of the linted tree: its node, module, class and parameters."""
+
+    func_id: str
+    qualname: str
+    module: "ModuleInfo"
+    node: cst.FunctionDef
+    class_id: str | None = None
+    decorators: tuple[str, ...] = ()
+
+    @property
+    def self_name(self) -> str | None:
+        params = self.node.params.posonly_params + self.node.params.params
+        if self.class_id is None or "staticmethod" in self.decorators or not params:
+            return None
+        return params[0].name.value
+
+
+@dataclass
+class ClassInfo:
+    class_id: str
+    name: str
+    module: "ModuleInfo"
+    node: cst.ClassDef
+    methods: dict[str, str] = field(default_factory=dict)
+    body_assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    attrs: dict[str, Value] = field(default_factory=dict)
+    attrs_done: bool = False
+
+
+@dataclass
+class ModuleInfo:
+    """One parsed module. ``report`` is False for modules read only because a linted file imports them."""
+
+    name: str
+    path: str
+    tree: cst.Module
+    positions: dict[cst.CSTNode, CodeRange]
+    is_package: bool = False
+    report: bool = True
+    globals: dict[str, Value] = field(default_factory=dict)
+    globals_state: str = "new"  # new | running | done
+    events: list[Event] = field(default_factory=list)
+    node_ids: dict[int, str] = field(default_factory=dict)
+
+
+class Project:
+    """All modules of a run, and the analyses over them."""
+
+    def __init__(self, tables: Tables | None = None):
+        self.tables = tables or build_tables()
+        self.modules: dict[str, ModuleInfo] = {}
+        self.functions: dict[str, FunctionInfo] = {}
+        self.classes: dict[str, ClassInfo] = {}
+        self._memo: dict[tuple, tuple[Value, list[Event]]] = {}
+        self._roots: dict[str, tuple[Value, list[Event]]] = {}
+        self._active: list[str] = []
+        self.unresolved = 0
+
+    # ------------------------------------------------------------------ building
+    def add_module(self, name: str, path: str, tree: cst.Module, *, is_package: bool = False,
+                   report: bool = True) -> ModuleInfo:
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        positions = dict(wrapper.resolve(PositionProvider))
+        info = ModuleInfo(name=name, path=path, tree=tree, positions=positions, is_package=is_package, report=report)
+        self.modules[name] = info
+        self._index(info, tree.body, prefix="", class_id=None)
+        return info
+
+    def _index(self, module: ModuleInfo, body, prefix: str, class_id: str | None) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef):
+                qual = f"{prefix}{stmt.name.value}"
+                fid = f"{module.name}:{qual}"
+                decorators = tuple(_decorator_name(d) for d in stmt.decorators)
+                self.functions[fid] = FunctionInfo(fid, qual, module, stmt, class_id, decorators)
+                module.node_ids[id(stmt)] = fid
+                if class_id is not None and class_id in self.classes and prefix.endswith(
+                        self.classes[class_id].name + "."):
+                    self.classes[class_id].methods.setdefault(stmt.name.value, fid)
+                self._index(module, stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else [],
+                            f"{qual}.<locals>.", None)
+            elif isinstance(stmt, cst.ClassDef):
+                qual = f"{prefix}{stmt.name.value}"
+                cid = f"{module.name}:{qual}"
+                info = ClassInfo(cid, stmt.name.value, module, stmt)
+                self.classes[cid] = info
+                module.node_ids[id(stmt)] = cid
+                body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else []
+                for s in body:
+                    if isinstance(s, cst.SimpleStatementLine):
+                        for small in s.body:
+                            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
+                                    small.targets[0].target, cst.Name):
+                                info.body_assigns[small.targets[0].target.value] = small.value
+                self._index(module, body, f"{qual}.", cid)
+            elif isinstance(stmt, (cst.If, cst.Try, cst.With)):
+                inner = getattr(stmt, "body", None)
+                if isinstance(inner, cst.IndentedBlock):
+                    self._index(module, inner.body, prefix, class_id)
+
+    def func_id_for(self, module: ModuleInfo, node: cst.FunctionDef) -> str | None:
+        return module.node_ids.get(id(node))
+
+    def class_id_for(self, module: ModuleInfo, node: cst.ClassDef) -> str | None:
+        return module.node_ids.get(id(node))
+
+    def bindings_for(self, module: ModuleInfo, stmt: cst.Import | cst.ImportFrom) -> dict[str, str]:
+        return import_bindings(stmt, module.name, module.is_package)
+
+    # ------------------------------------------------------------------ names
+    def resolve(self, qualname: str) -> Value:
+        """A qualified name as a value: a class or function of the tree, a module global, or an external name."""
+        parts = qualname.split(".")
+        for cut in range(len(parts), 0, -1):
+            mod_name = ".".join(parts[:cut])
+            module = self.modules.get(mod_name)
+            if module is None:
+                continue
+            rest = parts[cut:]
+            if not rest:
+                return Ext(qualname)
+            value = self.module_global(module, rest[0])
+            if value is None:
+                return Ext(qualname) if cut < len(parts) - 1 else CLEAN
+            for attr in rest[1:]:
+                if isinstance(value, ClassRef):
+                    fid = self.lookup_method(value.class_id, attr)
+                    value = FuncRef(fid) if fid else CLEAN
+                else:
+                    return CLEAN
+            return value
+        return Ext(qualname)
+
+    def module_global(self, module: ModuleInfo, name: str) -> Value | None:
+        self.ensure_globals(module)
+        return module.globals.get(name)
+
+    def ensure_globals(self, module: ModuleInfo) -> None:
+        if module.globals_state != "new":
+            return
+        module.globals_state = "running"
+        self._predefine(module)
+        self.analyze_module(module)
+
+    def _predefine(self, module: ModuleInfo) -> None:
+        for stmt in module.tree.body:
+            if isinstance(stmt, cst.FunctionDef):
+                fid = module.node_ids.get(id(stmt))
+                if fid:
+                    module.globals[stmt.name.value] = FuncRef(fid)
+            elif isinstance(stmt, cst.ClassDef):
+                cid = module.node_ids.get(id(stmt))
+                if cid:
+                    module.globals[stmt.name.value] = ClassRef(cid)
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, (cst.Import, cst.ImportFrom)):
+                        for local, qual in self.bindings_for(module, small).items():
+                            module.globals[local] = Ext(qual)
+
+    def analyze_module(self, module: ModuleInfo) -> None:
+        """Run the module body as a root: its final environment is the module's globals."""
+        frame = Frame(module=module, func=None, env=module.globals)
+        interp = Interpreter(self, frame)
+        try:
+            interp.run_block(module.tree.body)
+        finally:
+            module.globals = frame.env
+            module.globals_state = "done"
+        module.events.extend(_settle(frame))
+
+    # ------------------------------------------------------------------ classes
+    def mro(self, class_id: str) -> list[str]:
+        out: list[str] = []
+        stack = [class_id]
+        while stack:
+            cid = stack.pop(0)
+            if cid in out or cid not in self.classes:
+                continue
+            out.append(cid)
+            info = self.classes[cid]
+            for base in info.node.bases:
+                value = self._eval_in_module(info.module, base.value)
+                if isinstance(value, ClassRef):
+                    stack.append(value.class_id)
+        return out
+
+    def _eval_in_module(self, module: ModuleInfo, node: cst.BaseExpression) -> Value:
+        self.ensure_globals(module)
+        frame = Frame(module=module, func=None, env={})
+        return Interpreter(self, frame).eval(node)
+
+    def lookup_method(self, class_id: str, name: str, skip_self: bool = False) -> str | None:
+        chain = self.mro(class_id)
+        if skip_self:
+            chain = chain[1:]
+        for cid in chain:
+            fid = self.classes[cid].methods.get(name)
+            if fid:
+                return fid
+        return None
+
+    def class_attr(self, class_id: str, attr: str) -> Value:
+        for cid in self.mro(class_id):
+            info = self.classes[cid]
+            if attr in info.body_assigns:
+                return self._eval_in_module(info.module, info.body_assigns[attr])
+        return CLEAN
+
+    def instance_attr(self, inst: Instance, attr: str) -> Value:
+        fid = self.lookup_method(inst.class_id, attr)
+        if fid:
+            from packlint.analysis.values import BoundMethod
+            return BoundMethod(fid, inst)
+        for cid in self.mro(inst.class_id):
+            info = self.classes[cid]
+            self._ensure_attrs(info)
+            if attr in info.attrs:
+                return info.attrs[attr]
+        value = self.class_attr(inst.class_id, attr)
+        if value is CLEAN:
+            return Unknown(f"{inst.class_id}.{attr}")
+        return value
+
+    def _ensure_attrs(self, info: ClassInfo) -> None:
+        if info.attrs_done:
+            return
+        info.attrs_done = True
+        init = info.methods.get("__init__")
+        if init:
+            self.root_analysis(init)
+
+    def record_attr(self, class_id: str, attr: str, value: Value, func: FunctionInfo) -> None:
+        info = self.classes.get(class_id)
+        if info is None:
+            return
+        if func.class_id is not None and func.node.name.value in ("__init__", "setup", "build", "_build"):
+            owner = self.classes.get(func.class_id, info)
+            owner.attrs[attr] = join(owner.attrs.get(attr), value) if attr in owner.attrs else value
+
+    # ------------------------------------------------------------------ analyses
+    def root_analysis(self, func_id: str) -> tuple[Value, list[Event]]:
+        if func_id in self._roots:
+            return self._roots[func_id]
+        self._roots[func_id] = (CLEAN, [])  # recursion guard
+        info = self.functions[func_id]
+        args = self._root_args(info)
+        result = self._run(info, args, (), depth=0)
+        self._roots[func_id] = result
+        return result
+
+    def root_event_keys(self, func_id: str) -> set[tuple]:
+        return {ev.key for ev in self.root_analysis(func_id)[1]}
+
+    def _root_args(self, info: FunctionInfo) -> tuple[Value, ...]:
+        params = info.node.params.posonly_params + info.node.params.params
+        out: list[Value] = []
+        for i, p in enumerate(params):
+            if i == 0 and info.self_name is not None:
+                if "classmethod" in info.decorators:
+                    out.append(ClassRef(info.class_id))  # type: ignore[arg-type]
+                else:
+                    out.append(Instance(info.class_id))  # type: ignore[arg-type]
+            else:
+                out.append(Unknown(f"{info.qualname}:{p.name.value}"))
+        return tuple(out)
+
+    def analyze_call(self, func_id: str, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
+                     depth: int) -> tuple[Value, list[Event]]:
+        info = self.functions.get(func_id)
+        if info is None or depth > MAX_DEPTH or func_id in self._active:
+            return CLEAN, []
+        key = (func_id, args, kwargs)
+        try:
+            hash(key)
+        except TypeError:
+            return CLEAN, []
+        if key not in self._memo:
+            self._memo[key] = (CLEAN, [])
+            self._memo[key] = self._run(info, args, kwargs, depth)
+        return self._memo[key]
+
+    def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
+             depth: int) -> tuple[Value, list[Event]]:
+        self.ensure_globals(info.module)
+        frame = Frame(module=info.module, func=info, env={}, depth=depth)
+        interp = Interpreter(self, frame)
+        self._bind_params(interp, info, list(args), dict(kwargs))
+        self._active.append(info.func_id)
+        try:
+            body = info.node.body
+            if isinstance(body, cst.IndentedBlock):
+                interp.run_block(body.body)
+            else:
+                interp.run_stmt(body)
+        finally:
+            self._active.pop()
+        ret = frame.ret if frame.ret is not None else Const(None)
+        return ret, _settle(frame)
+
+    def _bind_params(self, interp: Interpreter, info: FunctionInfo, args: list[Value], kwargs: dict) -> None:
+        params = info.node.params
+        positional = list(params.posonly_params) + list(params.params)
+        env = interp.frame.env
+        for i, p in enumerate(positional):
+            name = p.name.value
+            if i < len(args):
+                env[name] = args[i]
+            elif name in kwargs:
+                env[name] = kwargs[name]
+            elif p.default is not None:
+                env[name] = interp.eval(p.default)
+            else:
+                env[name] = Unknown(f"{info.qualname}:{name}")
+        for p in params.kwonly_params:
+            name = p.name.value
+            if name in kwargs:
+                env[name] = kwargs[name]
+            elif p.default is not None:
+                env[name] = interp.eval(p.default)
+            else:
+                env[name] = Unknown(f"{info.qualname}:{name}")
+        if isinstance(params.star_arg, cst.Param):
+            env[params.star_arg.name.value] = CLEAN
+        if params.star_kwarg is not None:
+            env[params.star_kwarg.name.value] = CLEAN
+
+    # ------------------------------------------------------------------ results
+    def all_events(self) -> list[Event]:
+        """Every event of every reported module: module bodies, then every function as a root."""
+        out: list[Event] = []
+        for module in list(self.modules.values()):
+            self.ensure_globals(module)
+        for module in self.modules.values():
+            if module.report:
+                out.extend(module.events)
+        for fid, info in list(self.functions.items()):
+            if info.module.report:
+                out.extend(self.root_analysis(fid)[1])
+        seen: set[tuple] = set()
+        unique: list[Event] = []
+        for ev in out:
+            k = (ev.kind, ev.path, ev.line, ev.col, ev.status)
+            if k in seen:
+                continue
+            seen.add(k)
+            unique.append(ev)
+        return unique
+
+
+def _settle(frame: Frame) -> list[Event]:
+    """Drop softmax events whose weights were later multiplied by a mask (renormalised attention)."""
+    if not frame.resolved:
+        return list(frame.events)
+    out = []
+    for ev in frame.events:
+        if ev.kind == "softmax" and any((s.path, s.line, s.col) == (ev.path, ev.line, ev.col) for s in frame.resolved):
+            continue
+        out.append(ev)
+    return out
+
+
+def _decorator_name(dec: cst.Decorator) -> str:
+    node = dec.decorator
+    if isinstance(node, cst.Call):
+        node = node.func
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return ""

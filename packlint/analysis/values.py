@@ -1,0 +1,339 @@
+"""Abstract values: what the engine knows about each expression.
+
+A small lattice rather than booleans, because the rules need more than "tainted": where batch and time sit
+(``axes``), what the padded steps hold (``pad``), which mask touched a value and how (dropped or zeroed), and the
+trail of steps that brought padding here. ``join`` keeps the worst case so one unmasked path is reported.
+Every value is frozen and hashable so call-site analyses can be memoised on their arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from packlint.diagnostics import TrailStep
+
+Trail = tuple[TrailStep, ...]
+
+# Axis labels in Padded.axes: B batch, T time, F feature (anything else), N flattened batch*time.
+BATCH, TIME, FEAT, FLAT = "B", "T", "F", "N"
+NONZERO = "nonzero"  # pad value known to differ from 0, exact value unknown
+
+
+class Value:
+    """Base of all abstract values."""
+
+    def with_trail(self, step: TrailStep) -> "Value":
+        return self
+
+
+@dataclass(frozen=True)
+class Unknown(Value):
+    """Nothing is known (a parameter, an unresolved call). ``key`` names where it came from, so two masks built
+    from the same unknown lengths can be recognised as the same (``train:lengths``)."""
+
+    key: str | None = None
+
+
+CLEAN = Unknown(None)
+
+
+@dataclass(frozen=True)
+class Const(Value):
+    """A Python constant (numbers, strings, None, booleans)."""
+
+    value: object
+
+
+@dataclass(frozen=True)
+class MaskRef:
+    """What a mask was derived from. Two masks agree when their refs are compatible (see ``refs_agree``).
+
+    kind: ``lengths`` (arange < lengths), ``pad`` (tokens != PAD), ``packed`` (packing order), ``unknown``.
+    """
+
+    kind: str
+    origin: str | None = None
+    pad: object = None
+
+
+def refs_agree(a: MaskRef, b: MaskRef) -> bool:
+    """Whether dropping with ``a`` and ``b`` keeps the same positions in the same order."""
+    if (a.kind == "packed") != (b.kind == "packed"):
+        return False  # packed data is time-major, a boolean mask selects batch-major
+    if a.kind == b.kind and a.origin and b.origin and a.origin != b.origin:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Padded(Value):
+    """A tensor with padded time steps, from ``pad_packed_sequence`` through propagators.
+
+    axes: labels per dimension when known. pad: the padded steps' value (0.0, -inf, NONZERO) or None if unknown.
+    zeroed: a mask multiplied into it (does not sanitize a mean-reduced loss). filled: value masked_fill put at
+    padded steps (-inf before max/softmax). masked: an additive mask was applied (for attention scores).
+    nonneg: real values are >= 0 (after relu), so zero padding cannot win a max. mismatch: the unpack step whose
+    batch_first disagrees with its pack. lengths: origin key of the lengths it was unpacked with.
+    """
+
+    trail: Trail
+    axes: tuple[str, ...] | None = None
+    pad: object = 0.0
+    zeroed: MaskRef | None = None
+    filled: object = None
+    masked: bool = False
+    nonneg: bool = False
+    mismatch: TrailStep | None = None
+    lengths: str | None = None
+    pending: tuple[TrailStep, ...] = ()
+
+    def with_trail(self, step: TrailStep) -> "Padded":
+        if self.trail and self.trail[-1] == step:
+            return self
+        return replace(self, trail=self.trail + (step,))
+
+    @property
+    def time_axis(self) -> int | None:
+        if self.axes is None or self.axes.count(TIME) != 1:
+            return None
+        return self.axes.index(TIME)
+
+
+@dataclass(frozen=True)
+class PaddedTarget(Value):
+    """Targets padded with a known value (``pad_sequence(..., padding_value=P)``); ``pad`` None when unknown."""
+
+    trail: Trail
+    pad: object = 0
+
+    def with_trail(self, step: TrailStep) -> "PaddedTarget":
+        return replace(self, trail=self.trail + (step,))
+
+
+@dataclass(frozen=True)
+class Dropped(Value):
+    """Padded steps removed by a mask (``x[mask]``, ``masked_select``, packed ``.data``). Clean on its own; a loss
+    still checks that both sides were dropped the same way."""
+
+    by: MaskRef
+    trail: Trail = ()
+
+
+@dataclass(frozen=True)
+class Mask(Value):
+    """A boolean or float mask derived from lengths or from the padding value. ``inverted`` marks pad positions."""
+
+    ref: MaskRef
+    inverted: bool = False
+
+
+@dataclass(frozen=True)
+class MaskBias(Value):
+    """An additive mask: ``(mask - 1) * 1e9``, ``mask.log()``, ``(~mask) * -inf``: large negative at padding."""
+
+    ref: MaskRef
+
+
+@dataclass(frozen=True)
+class Arange(Value):
+    """A time index from ``torch.arange``: compared with lengths it builds a length mask."""
+
+
+@dataclass(frozen=True)
+class Lengths(Value):
+    """Per-sequence lengths; ``origin`` ties masks built from them together."""
+
+    origin: str | None
+
+
+@dataclass(frozen=True)
+class Packed(Value):
+    """A PackedSequence: packing remembers its lengths and its ``batch_first`` (for PKL004)."""
+
+    trail: Trail
+    batch_first: bool | None = None
+    lengths: str | None = None
+    pack_step: TrailStep | None = None
+
+
+@dataclass(frozen=True)
+class PerStep(Value):
+    """A per-step loss (``reduction='none'``). ``padded`` holds the unsanitized input it scored, if any; ``zeroed``
+    the mask multiplied in. Reducing it decides PKL001 (padded, not zeroed) and PKL007 (zeroed, then mean)."""
+
+    trail: Trail
+    padded: bool = True
+    zeroed: MaskRef | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class LossFn(Value):
+    """A loss object (``nn.CrossEntropyLoss(...)``): its kind and the keyword arguments that matter."""
+
+    qualname: str
+    ignore_index: object = None  # None: not given explicitly
+    reduction: str = "mean"
+    created: TrailStep | None = None
+
+
+@dataclass(frozen=True)
+class Ext(Value):
+    """A name outside the linted tree, by qualified name (``torch.nn.functional.cross_entropy``)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class ExtObj(Value):
+    """An instance of an external class (``nn.Linear(...)``)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class FuncRef(Value):
+    """A function or method defined in the linted tree."""
+
+    func_id: str
+
+
+@dataclass(frozen=True)
+class ClassRef(Value):
+    class_id: str
+
+
+@dataclass(frozen=True)
+class Instance(Value):
+    """An object of a class defined in the linted tree: calling it calls ``forward`` (or ``__call__``)."""
+
+    class_id: str
+
+
+@dataclass(frozen=True)
+class BoundMethod(Value):
+    func_id: str
+    self_value: Value
+
+
+@dataclass(frozen=True)
+class Super(Value):
+    class_id: str
+    self_value: Value
+
+
+@dataclass(frozen=True)
+class TupleV(Value):
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class DictV(Value):
+    items: tuple[tuple[object, Value], ...]
+
+    def get(self, key: object) -> Value | None:
+        for k, v in self.items:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class Many(Value):
+    """A list or iterable whose elements are all (at worst) ``elem``."""
+
+    elem: Value
+
+
+@dataclass(frozen=True)
+class Loader(Value):
+    """An iterable of batches (a DataLoader): iterating yields ``element``."""
+
+    element: Value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def is_tainted(value: Value) -> bool:
+    """Whether a value carries padding a sink must not read."""
+    if isinstance(value, (Padded, PaddedTarget)):
+        return True
+    if isinstance(value, PerStep):
+        return value.padded
+    if isinstance(value, (TupleV,)):
+        return any(is_tainted(v) for v in value.items)
+    if isinstance(value, Many):
+        return is_tainted(value.elem)
+    if isinstance(value, DictV):
+        return any(is_tainted(v) for _, v in value.items)
+    return False
+
+
+def _rank(value: Value) -> int:
+    if isinstance(value, Padded):
+        return 6
+    if isinstance(value, PerStep):
+        return 5 if value.padded else 2
+    if isinstance(value, PaddedTarget):
+        return 4
+    if isinstance(value, Dropped):
+        return 3
+    return 0
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def join(a: Value | None, b: Value | None) -> Value:
+    """Least upper bound: the worse of two paths (padded beats masked beats clean)."""
+    if a is None:
+        return b if b is not None else CLEAN
+    if b is None or a == b:
+        return a
+    ra, rb = _rank(a), _rank(b)
+    if ra != rb:
+        return a if ra > rb else b
+    if isinstance(a, Padded) and isinstance(b, Padded):
+        return Padded(
+            trail=a.trail,
+            axes=a.axes if a.axes == b.axes else None,
+            pad=a.pad if _same(a.pad, b.pad) else None,
+            zeroed=a.zeroed if a.zeroed == b.zeroed else None,
+            filled=a.filled if _same(a.filled, b.filled) else None,
+            masked=a.masked and b.masked,
+            nonneg=a.nonneg and b.nonneg,
+            mismatch=a.mismatch or b.mismatch,
+            lengths=a.lengths if a.lengths == b.lengths else None,
+            pending=tuple(dict.fromkeys(a.pending + b.pending)),
+        )
+    if isinstance(a, PerStep) and isinstance(b, PerStep):
+        return PerStep(trail=a.trail, padded=a.padded or b.padded,
+                       zeroed=a.zeroed if a.zeroed == b.zeroed else None, source=a.source)
+    if isinstance(a, PaddedTarget) and isinstance(b, PaddedTarget):
+        return PaddedTarget(trail=a.trail, pad=a.pad if a.pad == b.pad else None)
+    if isinstance(a, TupleV) and isinstance(b, TupleV) and len(a.items) == len(b.items):
+        return TupleV(tuple(join(x, y) for x, y in zip(a.items, b.items)))
+    if isinstance(a, Many) and isinstance(b, Many):
+        return Many(join(a.elem, b.elem))
+    if isinstance(a, DictV) and isinstance(b, DictV):
+        keys = list(dict.fromkeys([k for k, _ in a.items] + [k for k, _ in b.items]))
+        return DictV(tuple((k, join(a.get(k), b.get(k))) for k in keys))
+    if isinstance(a, Mask) and isinstance(b, Mask) and a.inverted == b.inverted:
+        if refs_agree(a.ref, b.ref):
+            return a
+    if isinstance(a, Loader) and isinstance(b, Loader):
+        return Loader(join(a.element, b.element))
+    if isinstance(a, Dropped) and isinstance(b, Dropped):
+        return a if refs_agree(a.by, b.by) else Dropped(MaskRef("unknown"), a.trail)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return CLEAN
+    # Keep an object identity when one side is just "unknown" (e.g. ``x = None`` then ``x = Net()`` in a branch).
+    if isinstance(a, Const) and a.value is None:
+        return b
+    if isinstance(b, Const) and b.value is None:
+        return a
+    return CLEAN

@@ -1,0 +1,195 @@
+"""Command line: ``packlint PATH...`` (check), ``packlint rules``, ``packlint explain CODE``, ``packlint selfcheck``.
+
+This module only wires configuration -> discovery -> engine -> reporter -> exit code. Exit codes: 0 clean,
+1 findings, 2 usage error or any file that could not be checked (2 wins). No traceback reaches the user: any
+unexpected exception is turned into one ``error:`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from packlint import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class _DefaultToCheck(click.Group):
+    """``packlint PATH...`` means ``packlint check PATH...``, like ruff before subcommands were required."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="packlint", message="%(prog)s %(version)s")
+def main() -> None:
+    """packlint: keep the padding of pad_packed_sequence out of your losses."""
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--select", multiple=True, help="Rule codes, prefixes or names to enable (replaces the config's).")
+@click.option("--extend-select", multiple=True, help="Rules to enable on top of the selection.")
+@click.option("--ignore", multiple=True, help="Rule codes, prefixes or names to disable.")
+@click.option("--exclude", multiple=True, help="Glob patterns to exclude (replaces the defaults).")
+@click.option("--extend-exclude", multiple=True, help="Glob patterns to exclude on top of the defaults.")
+@click.option("--force-exclude", is_flag=True, default=None, help="Apply excludes to files named explicitly too.")
+@click.option("--output-format", type=click.Choice(["text", "concise", "full", "json", "sarif", "github"]),
+              default=None, help="How findings are printed.")
+@click.option("--output-file", "-o", type=click.Path(path_type=Path), default=None, help="Write the report here.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="A pyproject.toml or packlint.toml to use instead of the closest pyproject.toml.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
+@click.option("--statistics", is_flag=True, help="Print counts per rule code instead of findings.")
+@click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
+@click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
+def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
+          output_format, output_file, config_file, exit_zero, quiet, statistics, show_files, show_settings) -> None:
+    """Lint PATHS (files or folders; default: the current folder)."""
+    try:
+        code = _check(paths or (Path("."),), locals())
+    except click.exceptions.Exit:
+        raise
+    except click.UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI's last boundary: one line, exit 2, never a traceback
+        click.echo(f"error: internal-error: {type(exc).__name__}: {exc}", err=True)
+        code = EXIT_ERROR
+    sys.exit(code)
+
+
+def _check(paths: tuple[Path, ...], opts: dict) -> int:
+    from packlint.config import ConfigError, load_config
+    from packlint.engine import Options, lint_paths
+    from packlint.files import discover
+    from packlint.rules import known_rules
+
+    try:
+        config = load_config(paths[0], config_file=opts["config_file"], known_rules=known_rules)
+        config = config.merge({
+            "select": list(opts["select"]) or None, "extend-select": list(opts["extend_select"]),
+            "ignore": list(opts["ignore"]), "exclude": list(opts["exclude"]) or None,
+            "extend-exclude": list(opts["extend_exclude"]), "output-format": opts["output_format"],
+            "force-exclude": opts["force_exclude"],
+        }, known_rules=known_rules)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+
+    files, problems = discover(paths, exclude=config.exclude, extend_exclude=config.extend_exclude,
+                               force_exclude=config.force_exclude, root=config.root)
+    if opts["show_settings"]:
+        import json
+
+        click.echo(json.dumps(config.describe(), indent=2, default=str))
+        return EXIT_CLEAN
+    if opts["show_files"]:
+        for f in files:
+            click.echo(str(f))
+        return EXIT_ERROR if problems else EXIT_CLEAN
+
+    options = Options(enabled=config.is_enabled, user_api=_api_dict(config))
+    if config.max_file_size:
+        options.max_bytes = config.max_file_size
+    result = lint_paths(files, options, problems)
+
+    fmt = config.output_format or "text"
+    if opts["statistics"]:
+        text = _statistics(result)
+    else:
+        from packlint.report import get_reporter
+
+        text = get_reporter(fmt)(result)
+    if opts["output_file"] is not None:
+        try:
+            opts["output_file"].write_text(text + ("\n" if text and not text.endswith("\n") else ""),
+                                           encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"error: cannot write {opts['output_file']}: {exc.strerror}", err=True)
+            return EXIT_ERROR
+    elif text:
+        click.echo(text.rstrip("\n"))
+    if not opts["quiet"] and fmt in ("text", "concise", "full"):
+        from packlint.report import summary_line
+
+        click.echo(summary_line(result), err=True)
+    code = result.exit_code
+    if opts["exit_zero"] and code == EXIT_FINDINGS:
+        return EXIT_CLEAN
+    return code
+
+
+def _api_dict(config) -> dict[str, list[str]]:
+    api = config.api
+    return {
+        "mask-builders": list(api.mask_builders), "masked-losses": list(api.masked_losses),
+        "losses": list(api.losses), "sources": list(api.sources), "propagators": list(api.propagators),
+    }
+
+
+def _statistics(result) -> str:
+    from collections import Counter
+
+    counts = Counter((f.code, f.name) for f in result.findings)
+    lines = [f"{n:>5}  {code}  {name}" for (code, name), n in sorted(counts.items())]
+    if result.problems:
+        lines.append(f"{len(result.problems):>5}  error  files that could not be checked")
+    lines.append(f"{result.unresolved_calls:>5}  info   calls packlint could not resolve")
+    return "\n".join(lines)
+
+
+@main.command("rules")
+def rules_cmd() -> None:
+    """List every rule: code, name, one line."""
+    from packlint.rules import INTERNAL_ERROR, registry
+
+    for rule in registry():
+        click.echo(f"{rule.code}  {rule.name:<22} {rule.summary}")
+    code, name, summary = INTERNAL_ERROR
+    click.echo(f"{code}  {name:<22} {summary}")
+
+
+@main.command("explain")
+@click.argument("rule")
+def explain_cmd(rule: str) -> None:
+    """Print the docs page of RULE (a code like PKL001 or a name like unmasked-loss)."""
+    from packlint.docs_pages import page_for
+
+    text = page_for(rule)
+    if text is None:
+        from packlint.rules import registry
+
+        codes = ", ".join(r.code for r in registry())
+        click.echo(f"error: unknown rule {rule!r} (known: {codes}; `packlint rules` lists them)", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(text.rstrip("\n"))
+
+
+@main.command("selfcheck")
+@click.option("--rule", "rules", multiple=True, help="Only this rule (repeatable).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def selfcheck_cmd(rules: tuple[str, ...], device: str, output_format: str) -> None:
+    """Prove every rule on real tensors (needs torch: pip install 'packlint[selfcheck]')."""
+    from packlint.rules import find_rule
+    from packlint.selfcheck import run_selfcheck
+
+    codes = []
+    for r in rules:
+        found = find_rule(r)
+        if found is None:
+            click.echo(f"error: unknown rule {r!r}", err=True)
+            sys.exit(EXIT_ERROR)
+        codes.append(found.code)
+    sys.exit(run_selfcheck(codes or None, device=device, output_format=output_format))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

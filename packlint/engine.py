@@ -1,0 +1,235 @@
+"""Orchestration: sources -> parsed modules -> one project analysis -> rule findings, with suppressions applied.
+
+The engine owns the per-file failure boundary: a file that cannot be read, decoded or parsed becomes a
+``FileProblem`` and every other file is still linted; an exception inside the analysis becomes an
+``internal-error`` problem naming the file and the stage, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from packlint.diagnostics import FileProblem, Finding, LintResult
+
+# Files that cannot matter are skipped before parsing: a module matters if it names the packing API, or defines a
+# name that a module which matters imports (resolved lazily by the project through ``import_resolver``).
+_PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence")
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+_FILE_NOQA = re.compile(r"^\s*#\s*packlint:\s*noqa\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class SourceFile:
+    """A decoded file handed to the engine: its display path, text, and whether findings in it are reported."""
+
+    path: str
+    text: str
+    module: str
+    is_package: bool = False
+    report: bool = True
+    source: object = None  # packlint.source.SourceText, for notebook relocation
+
+
+@dataclass
+class Options:
+    select: set[str] | None = None
+    ignore: set[str] = field(default_factory=set)
+    user_api: dict[str, list[str]] = field(default_factory=dict)
+    max_bytes: int = 5 * 1024 * 1024
+    enabled: object = None  # callable (code, path) -> bool from config; overrides select/ignore when given
+
+
+def module_name_for(path: Path) -> tuple[str, bool]:
+    """Dotted module name of a file, from the top package's parent (a script's folder is an import root)."""
+    path = path.resolve()
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if not parts:
+        parts = [path.parent.name]
+    return ".".join(p for p in parts if p), is_package
+
+
+def lint_sources(files: list[SourceFile], options: Options | None = None) -> LintResult:
+    """Analyse already-decoded files as one project and return findings and problems."""
+    import libcst as cst
+
+    from packlint.analysis.api import build_tables
+    from packlint.analysis.project import Project
+    from packlint.rules import registry
+
+    options = options or Options()
+    result = LintResult()
+    project = Project(build_tables(options.user_api))
+    by_path: dict[str, SourceFile] = {}
+    taken: set[str] = set()
+    for f in files:
+        result.files_checked += 1 if f.report else 0
+        if f.report and _FILE_NOQA.search(f.text):
+            continue
+        try:
+            tree = _parse(cst, f.text)
+        except _ParseFailure as exc:
+            if f.report:
+                result.problems.append(FileProblem(f.path, "syntax-error", exc.message, exc.line, exc.col))
+            continue
+        result.files_parsed += 1
+        name = f.module
+        if name in taken:
+            name = f"{name}@{f.path}"
+        taken.add(name)
+        try:
+            project.add_module(name, f.path, tree, is_package=f.is_package, report=f.report)
+        except RecursionError:
+            result.problems.append(FileProblem(f.path, "syntax-error", "expression nested too deeply to analyse"))
+            continue
+        by_path[f.path] = f
+
+    events = []
+    failed: set[str] = set()
+    for module in list(project.modules.values()):
+        events.extend(_guard(result, failed, module.path, "module body",
+                             lambda m=module: (project.ensure_globals(m), m.events)[1]) or [])
+    for fid, info in list(project.functions.items()):
+        if not info.module.report:
+            continue
+        events.extend(_guard(result, failed, info.module.path, info.qualname,
+                             lambda fid=fid: project.root_analysis(fid)[1]) or [])
+    result.unresolved_calls = project.unresolved
+
+    rules = registry()
+    seen: set[tuple] = set()
+    for ev in events:
+        src = by_path.get(ev.path)
+        if src is None or not src.report or ev.path in failed:
+            continue
+        for rule in rules:
+            finding = rule.finding(ev)
+            if finding is None:
+                continue
+            key = (finding.path, finding.line, finding.col, finding.code)
+            if key in seen:
+                continue
+            seen.add(key)
+            if not _enabled(options, finding):
+                continue
+            if _suppressed(src.text, finding):
+                continue
+            result.findings.append(_relocate(src, finding))
+    result.findings.sort(key=lambda f: f.sort_key())
+    result.problems.sort(key=lambda p: p.sort_key())
+    return result
+
+
+def _guard(result: LintResult, failed: set[str], path: str, where: str, fn):
+    try:
+        return fn()
+    except RecursionError:
+        failed.add(path)
+        result.problems.append(FileProblem(path, "internal-error", f"analysis of {where} nested too deeply"))
+    except Exception as exc:  # noqa: BLE001 - the engine's failure boundary: report, never crash
+        failed.add(path)
+        result.problems.append(FileProblem(path, "internal-error",
+                                           f"packlint failed while analysing {where}: {type(exc).__name__}: {exc}"))
+    return None
+
+
+def _relocate(src: SourceFile, finding: Finding) -> Finding:
+    relocate = getattr(src.source, "relocate", None)
+    return relocate(finding) if relocate is not None else finding
+
+
+def _enabled(options: Options, finding: Finding) -> bool:
+    if callable(options.enabled):
+        return bool(options.enabled(finding.code, finding.path))
+    if options.select is not None and not any(finding.code.startswith(s) or finding.name == s
+                                              for s in options.select):
+        return False
+    return not any(finding.code.startswith(s) or finding.name == s for s in options.ignore)
+
+
+def noqa_codes(line: str) -> set[str] | None:
+    """Codes a ``# noqa`` comment names; an empty set for a bare ``# noqa``; None when there is none."""
+    m = _NOQA.search(line)
+    if m is None:
+        return None
+    codes = m.group("codes")
+    if not codes:
+        return set()
+    return {c.upper() for c in re.split(r"[\s,]+", codes) if c}
+
+
+def _suppressed(text: str, finding: Finding) -> bool:
+    lines = text.splitlines()
+    candidates = {finding.line}
+    if finding.end_line:
+        candidates.add(finding.end_line)
+    for ln in candidates:
+        if 1 <= ln <= len(lines):
+            codes = noqa_codes(lines[ln - 1])
+            if codes is not None and (not codes or finding.code in codes):
+                return True
+    return False
+
+
+class _ParseFailure(Exception):
+    def __init__(self, message: str, line: int = 1, col: int = 1):
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
+def _parse(cst, text: str):
+    if "\x00" in text:
+        raise _ParseFailure("source contains a null byte")
+    try:
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        msg = str(exc.message) if hasattr(exc, "message") else str(exc).splitlines()[0]
+        raise _ParseFailure(f"invalid syntax: {msg}", exc.raw_line, exc.raw_column + 1) from None
+    except RecursionError:
+        raise _ParseFailure("expression nested too deeply to parse") from None
+    except Exception as exc:  # noqa: BLE001 - native parser errors
+        raise _ParseFailure(f"cannot parse: {exc}") from None
+
+
+def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5 * 1024 * 1024
+               ) -> tuple[list[SourceFile], list[FileProblem]]:
+    """Read and decode files; problems for those that cannot be read."""
+    from packlint.source import read_source
+
+    files: list[SourceFile] = []
+    problems: list[FileProblem] = []
+    for p in paths:
+        src = read_source(p, max_bytes=max_bytes)
+        if isinstance(src, FileProblem):
+            problems.append(src)
+            continue
+        name, is_pkg = module_name_for(Path(p))
+        files.append(SourceFile(path=os.fspath(p), text=src.text, module=name, is_package=is_pkg, report=report,
+                                source=src))
+    return files, problems
+
+
+def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None
+               ) -> LintResult:
+    """Read, decode and lint the given files (already discovered)."""
+    options = options or Options()
+    files, read_problems = load_files(paths, max_bytes=options.max_bytes)
+    result = lint_sources(files, options)
+    result.files_checked += len(read_problems)
+    result.problems.extend(read_problems)
+    result.problems.extend(problems or [])
+    result.problems.sort(key=lambda p: p.sort_key())
+    return result
+
+
+def _debug() -> bool:
+    return bool(os.environ.get("PACKLINT_DEBUG")) and sys.stderr.isatty()

@@ -1,0 +1,37 @@
+"""What a rule is: a declaration (code, name, summary, the event kinds it watches, message, suggestion) plus one
+function that turns an engine event into a finding or nothing. Rules never walk the CST."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable as Fn
+
+from packlint.analysis.events import Event
+from packlint.diagnostics import Finding
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    watches: frozenset[str]
+    suggestion: str
+    check: Fn[[Event], str | None]  # returns the message, or None when the event is not this rule's
+
+    def finding(self, event: Event) -> Finding | None:
+        if event.kind not in self.watches:
+            return None
+        message = self.check(event)
+        if message is None:
+            return None
+        return Finding(path=event.path, line=event.line, col=event.col, code=self.code, name=self.name,
+                       message=message, suggestion=self.suggestion, trail=event.trail)
+
+
+def origin(event: Event) -> str:
+    """``padded since model.py:41`` for the first step of the trail, or an empty string."""
+    if not event.trail:
+        return ""
+    first = event.trail[0]
+    return f"padded since {first.path}:{first.line}"

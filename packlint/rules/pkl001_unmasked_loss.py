@@ -1,0 +1,28 @@
+"""PKL001 unmasked-loss: a loss reads padded time steps of an unpacked sequence with nothing masking them."""
+
+from __future__ import annotations
+
+from packlint.analysis.events import Event
+from packlint.rules.base import Rule, origin
+
+
+def check(event: Event) -> str | None:
+    if event.status != "padded":
+        return None
+    where = origin(event)
+    if event.kind == "reduce":
+        return (f"`{event.subject}()` averages a per-step loss over padded steps ({where}); no mask zeroes them"
+                + (f": {event.reason}" if event.reason else ""))
+    detail = f"; {event.reason}" if event.reason else "; no length mask or ignore_index removes them"
+    return f"`{event.callee}` reads `{event.subject}`, {where}{detail}"
+
+
+RULE = Rule(
+    code="PKL001",
+    name="unmasked-loss",
+    summary="A loss reads padded time steps of an unpacked sequence with no mask.",
+    watches=frozenset({"loss", "reduce"}),
+    suggestion="use reduction='none', multiply by a length mask and divide by mask.sum(); or pass ignore_index "
+               "matching the target padding; or pack both sides",
+    check=check,
+)

@@ -7,6 +7,11 @@ from packlint.rules.base import Rule
 _RULE_MODULES = [
     "packlint.rules.pkl001_unmasked_loss",
     "packlint.rules.pkl002_unmasked_target",
+    "packlint.rules.pkl003_padded_last_step",
+    "packlint.rules.pkl004_batch_first_mismatch",
+    "packlint.rules.pkl005_pooling_over_padding",
+    "packlint.rules.pkl006_unmasked_attention",
+    "packlint.rules.pkl007_mask_normalisation",
 ]
 
 INTERNAL_ERROR = ("PKL900", "internal-error", "packlint itself failed on a file; reported as a problem (exit 2).")

@@ -446,10 +446,12 @@ def _read_toml(path: Path, source: str) -> dict[str, Any]:
 
 
 def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return os.fspath(path)
+    """The config file as named in messages: relative to the current folder when inside it."""
+    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
+        return os.path.relpath(absolute, cwd)
+    return absolute
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:

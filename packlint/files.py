@@ -192,7 +192,8 @@ def discover(
         except (OSError, RuntimeError):  # pragma: no cover - realpath does not raise on loops in 3.11
             key = os.path.abspath(path)
         shown = found.get(key)
-        if shown is None or path.as_posix() < shown.as_posix():
+        # The simplest spelling wins (fewest parts, then alphabetical): independent of order.
+        if shown is None or (len(path.parts), path.as_posix()) < (len(shown.parts), shown.as_posix()):
             found[key] = path
 
     def skip_explicit(path: Path, is_dir: bool) -> bool:

@@ -38,7 +38,7 @@ from packlint.diagnostics import FileProblem, Finding, TrailStep
 
 #: Files above this size are a `too-large` problem, not a parse that may eat gigabytes.
 #: A megabyte-long single line must still be linted, a 20 MB generated file must not.
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 #: `reader(path, limit)` returns the file's bytes, or at least `limit + 1` of them when the file
 #: is larger than `limit` (so the caller can tell); it raises OSError when the file cannot be read.
@@ -365,7 +365,7 @@ def _load_notebook(text: str) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # missing cell ids and the like are not our business
             try:
-                nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+                nb = nbformat.reads(text, as_version=4)  # converts v3 worksheets to v4 cells
             except nbformat.reader.NotJSONError:
                 json.loads(text)  # re-raise as JSONDecodeError, which carries the position
                 raise

@@ -186,14 +186,55 @@ class _ParseFailure(Exception):
         self.message, self.line, self.col = message, line, col
 
 
+_BRACKETS = re.compile(r"[()\[\]{}]")
+MAX_NESTING = 150  # CPython itself refuses more than 200 nested brackets; LibCST's native parser can crash first
+
+
+def nesting_depth(text: str) -> tuple[int, int]:
+    """Deepest bracket nesting and the line where it happens, counted with the tokenizer (strings and comments do
+    not count). A cheap character scan runs first and settles the common case."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(text):
+        depth += 1 if m.group() in "([{" else -1
+        deepest = max(deepest, depth)
+    if deepest <= MAX_NESTING:
+        return deepest, 0
+    import io
+    import tokenize
+
+    depth = deepest = line = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+                if depth > deepest:
+                    deepest, line = depth, tok.start[0]
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth -= 1
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass
+    return deepest, line
+
+
 def _parse(cst, text: str):
     if "\x00" in text:
         raise _ParseFailure("source contains a null byte")
+    depth, line = nesting_depth(text)
+    if depth > MAX_NESTING:
+        raise _ParseFailure(f"too many nested parentheses ({depth}; packlint parses at most {MAX_NESTING})",
+                            line or 1, 1)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
+        # CPython's own message and position are what users know from their editor; fall back to LibCST's.
+        try:
+            compile(text, "<packlint>", "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+        except SyntaxError as py_exc:
+            raise _ParseFailure(f"SyntaxError: {py_exc.msg}", py_exc.lineno or 1, py_exc.offset or 1) from None
+        except (ValueError, RecursionError, MemoryError):
+            pass
         msg = str(exc.message) if hasattr(exc, "message") else str(exc).splitlines()[0]
-        raise _ParseFailure(f"invalid syntax: {msg}", exc.raw_line, exc.raw_column + 1) from None
+        raise _ParseFailure(f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1) from None
     except RecursionError:
         raise _ParseFailure("expression nested too deeply to parse") from None
     except Exception as exc:  # noqa: BLE001 - native parser errors

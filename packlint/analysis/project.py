@@ -289,8 +289,15 @@ class Project:
                 else:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
-                out.append(Unknown(f"{info.qualname}:{p.name.value}"))
+                out.append(self._annotated(info, p) or Unknown(f"{info.qualname}:{p.name.value}"))
         return tuple(out)
+
+    def _annotated(self, info: FunctionInfo, param: cst.Param) -> Value | None:
+        """A parameter annotated with a class of the tree (``model: Tagger``) is an instance of it."""
+        if param.annotation is None:
+            return None
+        value = self._eval_in_module(info.module, param.annotation.annotation)
+        return Instance(value.class_id) if isinstance(value, ClassRef) else None
 
     def analyze_call(self, func_id: str, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
                      depth: int) -> tuple[Value, list[Event]]:

@@ -76,6 +76,7 @@ class _GitIgnores:
     def __init__(self) -> None:
         self._per_dir: dict[Path, pathspec.GitIgnoreSpec | None] = {}
         self._repo_root: dict[Path, Path | None] = {}
+        self._chains: dict[tuple, list[tuple[Path, pathspec.GitIgnoreSpec]]] = {}
 
     def _load(self, folder: Path) -> pathspec.GitIgnoreSpec | None:
         if folder not in self._per_dir:
@@ -114,15 +115,19 @@ class _GitIgnores:
         Inside a repository, from the repository root down; outside one (or with `above=False`),
         from `walk_root` down.
         """
+        key = (folder, walk_root, above)
+        cached = self._chains.get(key)
+        if cached is not None:
+            return cached
         top = (self.repo_root(folder) if above else None) or walk_root
-        folders = [folder, *folder.parents]
         out = []
-        for f in reversed(folders):
+        for f in reversed([folder, *folder.parents]):
             if f != top and top not in f.parents:
                 continue
             spec = self._load(f)
             if spec is not None:
                 out.append((f, spec))
+        self._chains[key] = out
         return out
 
     def ignored(self, path: Path, is_dir: bool, walk_root: Path, *, above: bool = True) -> bool:

@@ -826,7 +826,8 @@ class Interpreter:
             return self.loss_call(callee.qualname, call, callee)
         if isinstance(callee, Super):
             return callee
-        if attr_callee or isinstance(callee, Unknown) and callee.key is not None and "." in (callee.key or ""):
+        if attr_callee or isinstance(callee, Unknown):
+            # a module held in an attribute, a parameter or a local: layers keep the time axis
             return self.opaque_layer(call)
         self.project.unresolved += 1
         return CLEAN

@@ -148,7 +148,8 @@ class Config:
         """A new Config with command-line values applied on top of this one.
 
         Keys are the TOML names (`extend-select`) or their snake_case forms; values of None, or
-        empty sequences for list options, mean "not given" (what click passes for absent flags).
+        empty sequences for list options, or False for `force-exclude`, mean "not given" (what
+        click passes for absent options). List values may hold comma-separated items.
         `select`, `exclude`, `src`, `output-format`, `max-file-size`, `force-exclude` replace;
         `extend-select`, `ignore`, `extend-exclude`, `per-file-ignores` and the api tables add.
         Raises ConfigError for an unknown key or an invalid value, naming it as a CLI option.
@@ -160,6 +161,8 @@ class Config:
             key = raw_key.replace("_", "-")
             if value is None or (isinstance(value, (list, tuple)) and not value):
                 continue
+            if key == "force-exclude" and value is False:
+                continue  # a click flag that is absent reads False: it can only turn the option on
             where = f"--{key}"
             if key not in _KEYS and key != "api":
                 raise ConfigError(f"command line: unknown option '{raw_key}'")

@@ -170,6 +170,8 @@ def test_cli_values_split_on_commas_and_absent_flags_change_nothing(tmp_path):
     assert config.max_file_size == 1024 * 1024
     same = config.merge({"select": None, "ignore": (), "exclude": (), "output_format": None})
     assert same == config
+    forced = load(tmp_path, "force-exclude = true\n")
+    assert forced.merge({"force_exclude": False}).force_exclude is True  # absent flag keeps the file's
     merged = config.merge(
         {
             "select": ("PKL001,PKL002", "PKL003"),

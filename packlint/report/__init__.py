@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
-from packlint.diagnostics import FileProblem, Finding, LintResult
+from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
 
 Renderer = Callable[..., str]
 
@@ -140,6 +140,12 @@ class SourceLines:
             return None
 
 
+def step_text(step: TrailStep, cwd: str | os.PathLike[str] | None = None) -> str:
+    """A trail step as `path:line:col what` (with `cell N:` in notebooks), path shown as `display_path`."""
+    cell = f"cell {step.cell}:" if step.cell else ""
+    return f"{display_path(step.path, cwd)}:{cell}{step.line}:{step.col} {step.what}"
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """What the machine formats say about a rule: from the registry when it imports, else from
@@ -179,6 +185,7 @@ __all__ = [
     "get_reporter",
     "position",
     "rule_table",
+    "step_text",
     "summary_line",
     "use_color",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from packlint.diagnostics import FileProblem, Finding, LintResult
-from packlint.report import display_path
+from packlint.report import display_path, step_text
 
 
 def escape_data(text: str) -> str:
@@ -64,9 +64,7 @@ def render(
             props.append(("title", f"{record.code} {record.name}"))
             message = prefix + record.message
             if full:
-                for step in record.trail:
-                    where = f"cell {step.cell}:" if step.cell else ""
-                    message += f"\ntrail: {display_path(step.path, cwd)}:{where}{step.line}:{step.col} {step.what}"
+                message += "".join(f"\ntrail: {step_text(step, cwd)}" for step in record.trail)
                 if record.suggestion:
                     message += f"\nhelp: {record.suggestion}"
         else:

@@ -10,7 +10,8 @@
 `version` is the format's version, bumped when a key changes meaning or disappears (adding keys
 does not bump it). Problems are a separate `errors` list because they are not rule violations
 and are never filtered by rule selection. `cell` is null outside notebooks; in a notebook, `line`
-counts within that cell. `errors[].code` is "PKL900" for internal errors, null otherwise. `load` reads this format back into a LintResult (used by tests and tools).
+counts within that cell. `errors[].code` is "PKL900" for internal errors, null otherwise.
+`load` reads this format back into a LintResult (used by tests and tools).
 
 Named json_format.py rather than json.py so that no import in this package can ever pick it up
 instead of the standard library's json.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from packlint.diagnostics import FileProblem, Finding, LintResult
-from packlint.report import SourceLines, display_path, position
+from packlint.report import SourceLines, display_path, position, step_text
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -81,11 +81,7 @@ def render(
             continue
         out.extend(_snippet(record, sources, style))
         if isinstance(record, Finding):
-            for step in record.trail:
-                where = f"cell {step.cell}:" if step.cell else ""
-                out.append(
-                    f"  = trail: {display_path(step.path, cwd)}:{where}{step.line}:{step.col} {_one_line(step.what)}"
-                )
+            out.extend(f"  = trail: {_one_line(step_text(step, cwd))}" for step in record.trail)
             if record.suggestion:
                 out.append(f"  = {style('help:', _CYAN, _BOLD)} {_one_line(record.suggestion)}")
         out.append("")

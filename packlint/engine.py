@@ -241,6 +241,14 @@ def _parse(cst, text: str):
         raise _ParseFailure(f"cannot parse: {exc}") from None
 
 
+def _display(path: Path) -> str:
+    """A path as the user would write it: relative when under the current folder."""
+    try:
+        return os.fspath(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return os.fspath(path)
+
+
 def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5 * 1024 * 1024
                ) -> tuple[list[SourceFile], list[FileProblem]]:
     """Read and decode files; problems for those that cannot be read."""
@@ -254,16 +262,89 @@ def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5
             problems.append(src)
             continue
         name, is_pkg = module_name_for(Path(p))
-        files.append(SourceFile(path=os.fspath(p), text=src.text, module=name, is_package=is_pkg, report=report,
+        display = os.fspath(p) if report else _display(Path(p))
+        files.append(SourceFile(path=display, text=src.text, module=name, is_package=is_pkg, report=report,
                                 source=src))
     return files, problems
 
 
-def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None
-               ) -> LintResult:
-    """Read, decode and lint the given files (already discovered)."""
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+(?P<from>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>[^#\n]+)"
+                          r"|import[ \t]+(?P<mods>[^#\n]+))", re.MULTILINE)
+
+
+def imported_modules(text: str, module: str, is_package: bool) -> set[str]:
+    """Absolute module names a file may import, from a cheap scan of its import lines (no parse)."""
+    from packlint.analysis.names import resolve_relative
+
+    out: set[str] = set()
+    for m in _IMPORT_LINE.finditer(text):
+        if m.group("from") is not None:
+            target = m.group("from")
+            level = len(target) - len(target.lstrip("."))
+            base = resolve_relative(module, is_package, level, target.lstrip(".") or None) if level else target
+            if base:
+                out.add(base)
+                for name in re.split(r"[,\s()]+", m.group("names")):
+                    if name and name.isidentifier() and name != "as":
+                        out.add(f"{base}.{name}")
+        else:
+            for part in m.group("mods").split(","):
+                name = part.strip().split(" ")[0]
+                if name:
+                    out.add(name)
+    return out
+
+
+def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path]:
+    """Folders imports resolve against: each file's top-package parent (a script's own folder), then ``src``."""
+    roots: list[Path] = []
+    for p in paths:
+        folder = Path(p).resolve().parent
+        while (folder / "__init__.py").exists() and folder.parent != folder:
+            folder = folder.parent
+        if folder not in roots:
+            roots.append(folder)
+    for e in extra:
+        e = Path(e).resolve()
+        if e not in roots:
+            roots.append(e)
+    return roots
+
+
+def _module_file(name: str, roots: list[Path]) -> Path | None:
+    rel = Path(*name.split("."))
+    for root in roots:
+        for cand in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def dependencies(files: list[SourceFile], roots: list[Path], max_bytes: int, limit: int = 2000
+                 ) -> list[SourceFile]:
+    """Modules of the tree that the given files import, transitively, read but not reported."""
+    seen = {Path(f.path).resolve() for f in files}
+    queue = list(files)
+    out: list[SourceFile] = []
+    while queue and len(out) < limit:
+        f = queue.pop()
+        for name in sorted(imported_modules(f.text, f.module, f.is_package)):
+            path = _module_file(name, roots)
+            if path is None or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            loaded, _ = load_files([path], report=False, max_bytes=max_bytes)
+            out.extend(loaded)
+            queue.extend(loaded)
+    return out
+
+
+def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None,
+               src: Iterable[Path] = ()) -> LintResult:
+    """Read, decode and lint the given files (already discovered), reading the tree modules they import."""
     options = options or Options()
     files, read_problems = load_files(paths, max_bytes=options.max_bytes)
+    files.extend(dependencies(files, import_roots(paths, src), options.max_bytes))
     result = lint_sources(files, options)
     result.files_checked += len(read_problems)
     result.problems.extend(read_problems)

@@ -25,6 +25,9 @@ class Rule:
         message = self.check(event)
         if message is None:
             return None
+        if event.via:
+            inner = event.via[0]
+            message = f"{message} (inside the call, at {inner.path}:{inner.line})"
         return Finding(path=event.path, line=event.line, col=event.col, code=self.code, name=self.name,
                        message=message, suggestion=self.suggestion, trail=event.trail)
 

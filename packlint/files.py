@@ -57,59 +57,66 @@ def _spec(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
-def _rel_posix(path: Path, base: Path) -> str | None:
-    """`path` relative to `base` in posix form, or None when it is not under `base`."""
-    try:
-        rel = path.relative_to(base)
-    except ValueError:
+def _parents(folder: str) -> list[str]:
+    """`folder` and every folder above it, deepest first (absolute, normalised paths)."""
+    out = [folder]
+    while True:
+        parent = os.path.dirname(out[-1])
+        if parent == out[-1]:
+            return out
+        out.append(parent)
+
+
+def _rel_posix(path: str, base: str) -> str | None:
+    """Absolute `path` relative to absolute folder `base`, posix form; None when not under it."""
+    if path == base:
+        return ""
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if not path.startswith(prefix):
         return None
-    return rel.as_posix()
+    rel = path[len(prefix) :]
+    return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
 
 class _GitIgnores:
     """The .gitignore matchers that apply to a folder, loaded once per folder.
 
     A path is ignored according to the deepest .gitignore with a matching pattern (a deeper
-    `!keep.py` re-includes what a shallower file ignored), which is git's rule.
+    `!keep.py` re-includes what a shallower file ignored), which is git's rule. Paths here are
+    absolute strings: discovery visits every file, and Path objects cost several times more.
     """
 
     def __init__(self) -> None:
-        self._per_dir: dict[Path, pathspec.GitIgnoreSpec | None] = {}
-        self._repo_root: dict[Path, Path | None] = {}
-        self._chains: dict[tuple, list[tuple[Path, pathspec.GitIgnoreSpec]]] = {}
+        self._per_dir: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._repo_root: dict[str, str | None] = {}
+        self._chains: dict[tuple, list[tuple[str, pathspec.GitIgnoreSpec]]] = {}
 
-    def _load(self, folder: Path) -> pathspec.GitIgnoreSpec | None:
+    def _load(self, folder: str) -> pathspec.GitIgnoreSpec | None:
         if folder not in self._per_dir:
             lines: list[str] = []
-            for name in (".gitignore",):
+            sources = [os.path.join(folder, ".gitignore")]
+            if os.path.isdir(os.path.join(folder, ".git")):
+                sources.append(os.path.join(folder, ".git", "info", "exclude"))
+            for source in sources:
                 try:
-                    lines += (folder / name).read_text(encoding="utf-8", errors="replace").splitlines()
+                    with open(source, encoding="utf-8", errors="replace") as f:
+                        lines += f.read().splitlines()
                 except OSError:
                     pass
-            if (folder / ".git").is_dir():
-                try:
-                    lines += (folder / ".git" / "info" / "exclude").read_text(
-                        encoding="utf-8", errors="replace"
-                    ).splitlines()
-                except OSError:
-                    pass
-            self._per_dir[folder] = _spec(lines) if any(l.strip() for l in lines) else None
+            self._per_dir[folder] = _spec(lines) if any(line.strip() for line in lines) else None
         return self._per_dir[folder]
 
-    def repo_root(self, folder: Path) -> Path | None:
+    def repo_root(self, folder: str) -> str | None:
         """The nearest folder at or above `folder` that holds `.git` (a folder or a worktree file)."""
         if folder not in self._repo_root:
-            found = None
-            for candidate in (folder, *folder.parents):
-                if (candidate / ".git").exists():
-                    found = candidate
-                    break
-            self._repo_root[folder] = found
+            self._repo_root[folder] = next(
+                (f for f in _parents(folder) if os.path.exists(os.path.join(f, ".git"))), None
+            )
         return self._repo_root[folder]
 
     def chain(
-        self, folder: Path, walk_root: Path, *, above: bool = True
-    ) -> list[tuple[Path, pathspec.GitIgnoreSpec]]:
+        self, folder: str, walk_root: str, *, above: bool = True
+    ) -> list[tuple[str, pathspec.GitIgnoreSpec]]:
         """The (base folder, matcher) pairs for `folder`, shallowest first.
 
         Inside a repository, from the repository root down; outside one (or with `above=False`),
@@ -117,24 +124,23 @@ class _GitIgnores:
         """
         key = (folder, walk_root, above)
         cached = self._chains.get(key)
-        if cached is not None:
-            return cached
-        top = (self.repo_root(folder) if above else None) or walk_root
-        out = []
-        for f in reversed([folder, *folder.parents]):
-            if f != top and top not in f.parents:
-                continue
-            spec = self._load(f)
-            if spec is not None:
-                out.append((f, spec))
-        self._chains[key] = out
-        return out
+        if cached is None:
+            top = (self.repo_root(folder) if above else None) or walk_root
+            cached = []
+            for f in reversed(_parents(folder)):
+                if _rel_posix(f, top) is None:
+                    continue  # above the top: not ours to read
+                spec = self._load(f)
+                if spec is not None:
+                    cached.append((f, spec))
+            self._chains[key] = cached
+        return cached
 
-    def ignored(self, path: Path, is_dir: bool, walk_root: Path, *, above: bool = True) -> bool:
+    def ignored(self, path: str, is_dir: bool, walk_root: str, *, above: bool = True) -> bool:
         """Whether git would ignore `path` (absolute), by the .gitignore files `chain` selects."""
-        for base, spec in reversed(self.chain(path.parent, walk_root, above=above)):
+        for base, spec in reversed(self.chain(os.path.dirname(path), walk_root, above=above)):
             rel = _rel_posix(path, base)
-            if rel is None:
+            if not rel:
                 continue
             result = spec.check_file(rel + "/" if is_dir else rel)
             if result.include is not None:
@@ -146,16 +152,18 @@ class _Excludes:
     """The exclude patterns, matched relative to the project root (or, for paths outside it,
     against the path without its anchor, so unanchored patterns like `.venv` still work)."""
 
-    def __init__(self, patterns: Sequence[str], root: Path) -> None:
+    def __init__(self, patterns: Sequence[str], root: str) -> None:
         self.patterns = list(patterns)
         self.spec = _spec(self.patterns)
         self.root = root
 
-    def excluded(self, path: Path, is_dir: bool) -> bool:
-        absolute = Path(os.path.abspath(path))
+    def excluded(self, absolute: str, is_dir: bool) -> bool:
+        """Whether absolute path `absolute` matches an exclude pattern."""
         rel = _rel_posix(absolute, self.root)
-        if rel is None or rel == ".":
-            rel = absolute.as_posix().lstrip("/") if rel is None else absolute.name
+        if rel is None:
+            rel = absolute.replace(os.sep, "/").lstrip("/")
+        elif rel == "":
+            rel = os.path.basename(absolute)
         if not rel:
             return False
         return self.spec.match_file(rel + "/" if is_dir else rel)
@@ -183,106 +191,125 @@ def discover(
     by their posix path, each once, spelled as the user's argument plus the walked names, and the
     problems (`io-error` for a missing or unreadable argument or folder) sorted the same way.
     """
-    base = Path(os.path.abspath(root if root is not None else os.getcwd()))
+    base = os.path.abspath(root if root is not None else os.getcwd())
     patterns = list(DEFAULT_EXCLUDE if exclude is None else exclude) + list(extend_exclude)
-    excludes = _Excludes(patterns, base)
-    gitignores = _GitIgnores() if respect_gitignore else None
-
-    found: dict[str, Path] = {}  # real path -> the spelling shown to the user
-    problems: list[FileProblem] = []
-
-    def add(path: Path) -> None:
-        try:
-            key = os.path.realpath(path)
-        except (OSError, RuntimeError):  # pragma: no cover - realpath does not raise on loops in 3.11
-            key = os.path.abspath(path)
-        shown = found.get(key)
-        # The simplest spelling wins (fewest parts, then alphabetical): independent of order.
-        if shown is None or (len(path.parts), path.as_posix()) < (len(shown.parts), shown.as_posix()):
-            found[key] = path
-
-    def skip_explicit(path: Path, is_dir: bool) -> bool:
-        if not force_exclude:
-            return False
-        if excludes.excluded(path, is_dir):
-            return True
-        absolute = Path(os.path.abspath(path))
-        return bool(gitignores and gitignores.ignored(absolute, is_dir, absolute.parent))
+    walk = _Walk(_Excludes(patterns, base), _GitIgnores() if respect_gitignore else None)
 
     for arg in paths:
-        path = Path(arg)
         shown = os.fspath(arg)
+        path = Path(arg)
+        absolute = os.path.abspath(path)
         try:
             st = os.stat(path)  # follows links: an explicit link to a folder is walked
         except OSError as exc:
             if os.path.islink(path) and exc.errno == errno.ENOENT:
-                problems.append(FileProblem(shown, "io-error", "broken symbolic link"))
+                walk.problems.append(FileProblem(shown, "io-error", "broken symbolic link"))
             else:
-                problems.append(_os_problem(shown, exc))
+                walk.problems.append(_os_problem(shown, exc))
             continue
         if stat.S_ISDIR(st.st_mode):
-            if skip_explicit(path, True):
-                continue
-            _walk(path, excludes, gitignores, add, problems)
+            if not (force_exclude and walk.excluded_explicitly(absolute, True)):
+                walk.folder(path)
         elif stat.S_ISREG(st.st_mode):
-            if not skip_explicit(path, False):
-                add(path)
+            if not (force_exclude and walk.excluded_explicitly(absolute, False)):
+                walk.add(path, os.path.realpath(path))
         else:
-            problems.append(FileProblem(shown, "io-error", "not a regular file"))
+            walk.problems.append(FileProblem(shown, "io-error", "not a regular file"))
 
-    files = sorted(found.values(), key=lambda p: p.as_posix())
-    problems.sort(key=lambda p: p.sort_key())
+    files = sorted(walk.found.values(), key=lambda p: p.as_posix())
+    problems = sorted(walk.problems, key=lambda p: p.sort_key())
     return files, problems
 
 
-def _walk(top: Path, excludes: _Excludes, gitignores: _GitIgnores | None, add, problems) -> None:
-    """Walk one folder argument, pruning excluded and ignored folders before descending.
+class _Walk:
+    """One discovery: the files found so far (keyed by real path, so each is listed once) and the
+    problems met."""
 
-    A folder given explicitly is walked even if it is excluded or gitignored itself; then the
-    pattern that matched it is not held against its contents: exclude patterns are re-anchored
-    at the folder and only the .gitignore files inside it count.
-    """
-    walk_root = Path(os.path.abspath(top))
-    real_root = os.path.realpath(top)
-    if excludes.excluded(top, True):
-        excludes = _Excludes(excludes.patterns, walk_root)
-    above = not (gitignores and gitignores.ignored(walk_root, True, walk_root.parent))
+    def __init__(self, excludes: _Excludes, gitignores: _GitIgnores | None) -> None:
+        self.excludes = excludes
+        self.gitignores = gitignores
+        self.found: dict[str, Path] = {}
+        self.problems: list[FileProblem] = []
+        self._real_dirs: dict[str, str] = {}
 
-    def on_error(exc: OSError) -> None:
-        problems.append(_os_problem(exc.filename or os.fspath(top), exc))
+    def add(self, path: Path, key: str) -> None:
+        shown = self.found.get(key)
+        # The simplest spelling wins (fewest parts, then alphabetical): independent of order.
+        if shown is None or (len(path.parts), path.as_posix()) < (len(shown.parts), shown.as_posix()):
+            self.found[key] = path
 
-    def is_ignored(path: Path, is_dir: bool) -> bool:
-        return bool(gitignores) and gitignores.ignored(path, is_dir, walk_root, above=above)
+    def excluded_explicitly(self, absolute: str, is_dir: bool) -> bool:
+        """For `force_exclude`: does an exclude pattern or a .gitignore cover this argument?"""
+        if self.excludes.excluded(absolute, is_dir):
+            return True
+        return bool(self.gitignores) and self.gitignores.ignored(absolute, is_dir, os.path.dirname(absolute))
 
-    for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=False):
-        folder = Path(dirpath)
-        abs_folder = Path(os.path.abspath(folder))
-        keep = []
-        for name in sorted(dirnames):
-            sub = folder / name
-            if os.path.islink(sub):
-                continue  # never follow links to folders: no loops, no leaving the tree
-            if excludes.excluded(sub, True) or is_ignored(abs_folder / name, True):
-                continue
-            keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            if not name.endswith(LINTED_SUFFIXES):
-                continue
-            candidate = folder / name
-            try:
-                st = os.stat(candidate)
-            except OSError:
-                continue  # a broken link or a loop met while walking: nothing to lint
-            if not stat.S_ISREG(st.st_mode):
-                continue  # FIFOs, sockets and devices named *.py are not source
-            if os.path.islink(candidate):
-                real = os.path.realpath(candidate)
-                if os.path.commonpath([real, real_root]) != real_root:
-                    continue  # a link out of the walked tree is not followed
-            if excludes.excluded(candidate, False) or is_ignored(abs_folder / name, False):
-                continue
-            add(candidate)
+    def folder(self, top: Path) -> None:
+        """Walk one folder argument, pruning excluded and ignored folders before descending.
+
+        A folder given explicitly is walked even if it is excluded or gitignored itself; then the
+        pattern that matched it is not held against its contents: exclude patterns are
+        re-anchored at the folder and only the .gitignore files inside it count.
+        """
+        walk_root = os.path.abspath(top)
+        real_root = os.path.realpath(top)
+        self._real_dirs[os.fspath(top)] = real_root
+        excludes = self.excludes
+        if excludes.excluded(walk_root, True):
+            excludes = _Excludes(excludes.patterns, walk_root)
+        gitignores = self.gitignores
+        above = not (gitignores and gitignores.ignored(walk_root, True, os.path.dirname(walk_root)))
+
+        def on_error(exc: OSError) -> None:
+            self.problems.append(_os_problem(exc.filename or os.fspath(top), exc))
+
+        def skip(absolute: str, is_dir: bool) -> bool:
+            if excludes.excluded(absolute, is_dir):
+                return True
+            return bool(gitignores) and gitignores.ignored(absolute, is_dir, walk_root, above=above)
+
+        for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=False):
+            abs_dir = os.path.abspath(dirpath)
+            real_dir = None  # computed when a file in this folder needs it
+            keep = []
+            for name in sorted(dirnames):
+                if os.path.islink(os.path.join(dirpath, name)):
+                    continue  # never follow links to folders: no loops, no leaving the tree
+                if not skip(os.path.join(abs_dir, name), True):
+                    keep.append(name)
+            dirnames[:] = keep
+            for name in sorted(filenames):
+                if not name.endswith(LINTED_SUFFIXES):
+                    continue
+                candidate = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(candidate)
+                    if stat.S_ISLNK(st.st_mode):
+                        st = os.stat(candidate)
+                        key = os.path.realpath(candidate)
+                        if os.path.commonpath([key, real_root]) != real_root:
+                            continue  # a link out of the walked tree is not followed
+                    else:
+                        if real_dir is None:
+                            real_dir = self._real_dir(dirpath)
+                        key = os.path.join(real_dir, name)
+                except OSError:
+                    continue  # a broken link or a loop met while walking: nothing to lint
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # FIFOs, sockets and devices named *.py are not source
+                if not skip(os.path.join(abs_dir, name), False):
+                    self.add(Path(candidate), key)
+
+    def _real_dir(self, dirpath: str) -> str:
+        """realpath of a walked folder, from its parent's (walks never enter links, so only the
+        top can differ from its spelling)."""
+        real = self._real_dirs.get(dirpath)
+        if real is None:
+            parent, name = os.path.split(dirpath)
+            known = self._real_dirs.get(parent)
+            real = os.path.join(known, name) if known is not None else os.path.realpath(dirpath)
+            self._real_dirs[dirpath] = real
+        return real
 
 
 __all__ = ["DEFAULT_EXCLUDE", "LINTED_SUFFIXES", "discover"]

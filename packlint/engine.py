@@ -320,9 +320,10 @@ def _module_file(name: str, roots: list[Path]) -> Path | None:
     return None
 
 
-def dependencies(files: list[SourceFile], roots: list[Path], max_bytes: int, limit: int = 2000
-                 ) -> list[SourceFile]:
-    """Modules of the tree that the given files import, transitively, read but not reported."""
+def dependencies(files: list[SourceFile], roots: list[Path], max_bytes: int, limit: int = 2000,
+                 given: dict[Path, SourceFile] | None = None) -> list[SourceFile]:
+    """Modules of the tree that the given files import, transitively. Files in ``given`` (the linted set) keep
+    being reported; others are read but not reported (pre-commit passes only changed files)."""
     seen = {Path(f.path).resolve() for f in files}
     queue = list(files)
     out: list[SourceFile] = []
@@ -333,10 +334,63 @@ def dependencies(files: list[SourceFile], roots: list[Path], max_bytes: int, lim
             if path is None or path.resolve() in seen:
                 continue
             seen.add(path.resolve())
-            loaded, _ = load_files([path], report=False, max_bytes=max_bytes)
+            if given is not None and path.resolve() in given:
+                loaded = [given[path.resolve()]]
+            else:
+                loaded, _ = load_files([path], report=False, max_bytes=max_bytes)
             out.extend(loaded)
             queue.extend(loaded)
     return out
+
+
+def _prefilter(options: Options) -> re.Pattern:
+    names = [q.rsplit(".", 1)[-1] for k, qs in options.user_api.items() if k == "sources" for q in qs]
+    if not names:
+        return _PREFILTER
+    return re.compile(_PREFILTER.pattern + "|" + "|".join(re.escape(n) for n in names))
+
+
+def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Pattern
+                  ) -> tuple[list[SourceFile], int]:
+    """The files that can matter, and how many were skipped without parsing.
+
+    A file can only report a finding if padding can reach it: it names the packing API (cheap text scan), or it
+    imports, directly or through other files, a module that does. Everything such a file imports is read later by
+    ``dependencies``. Other files are counted as checked and never parsed."""
+    by_module: dict[str, SourceFile] = {}
+    for f in files:
+        by_module.setdefault(f.module, f)
+    relevant = {f.module for f in files if prefilter.search(f.text)}
+    if len(relevant) == len(files):
+        return list(files), 0
+    importers: dict[str, set[str]] = {}
+    for f in files:
+        for name in imported_modules(f.text, f.module, f.is_package):
+            parts = name.split(".")
+            for cut in range(len(parts), 0, -1):
+                target = ".".join(parts[:cut])
+                if target in by_module or _module_file(target, roots) is not None:
+                    importers.setdefault(target, set()).add(f.module)
+                    break
+    # modules outside the linted set that name the API still make their importers relevant
+    frontier = list(relevant)
+    for target in list(importers):
+        if target not in by_module:
+            path = _module_file(target, roots)
+            try:
+                if path is not None and prefilter.search(path.read_text(encoding="utf-8", errors="replace")):
+                    frontier.append(target)
+            except OSError:
+                pass
+    reached = set(frontier)
+    while frontier:
+        mod = frontier.pop()
+        for importer in importers.get(mod, ()):
+            if importer not in reached:
+                reached.add(importer)
+                frontier.append(importer)
+    needed = [f for f in files if f.module in reached]
+    return needed, len(files) - len(needed)
 
 
 def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None,
@@ -344,9 +398,11 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
     """Read, decode and lint the given files (already discovered), reading the tree modules they import."""
     options = options or Options()
     files, read_problems = load_files(paths, max_bytes=options.max_bytes)
-    files.extend(dependencies(files, import_roots(paths, src), options.max_bytes))
-    result = lint_sources(files, options)
-    result.files_checked += len(read_problems)
+    roots = import_roots(paths, src)
+    needed, skipped = select_needed(files, roots, _prefilter(options))
+    needed.extend(dependencies(needed, roots, options.max_bytes, given={Path(f.path).resolve(): f for f in files}))
+    result = lint_sources(needed, options)
+    result.files_checked += len(read_problems) + skipped
     result.problems.extend(read_problems)
     result.problems.extend(problems or [])
     result.problems.sort(key=lambda p: p.sort_key())

@@ -85,20 +85,22 @@ def test_folder_is_walked(tree: Path) -> None:
 
 
 def test_syntax_error_is_a_problem_and_other_files_still_linted(tree: Path) -> None:
-    (tree / "broken.py").write_text("def f(:\n    pass\n", encoding="utf-8")
+    # files that cannot involve padding are never parsed; this one names the API, so it must be
+    (tree / "broken.py").write_text("from torch.nn.utils.rnn import pad_packed_sequence\ndef f(:\n    pass\n",
+                                    encoding="utf-8")
     result = run(str(tree))
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     assert any(LINE_RE.match(ln) for ln in lines)
     problems = [PROBLEM_RE.match(ln) for ln in lines if PROBLEM_RE.match(ln)]
     assert [p["kind"] for p in problems] == ["syntax-error"]
-    assert problems[0]["path"].endswith("broken.py") and problems[0]["line"] == "1"
+    assert problems[0]["path"].endswith("broken.py") and problems[0]["line"] == "2"
     assert "Traceback" not in result.output
 
 
 def test_output_is_sorted_by_path_and_line(tree: Path) -> None:
     (tree / "a_first.py").write_text(BAD, encoding="utf-8")
-    (tree / "zz.py").write_text("x = (\n", encoding="utf-8")
+    (tree / "zz.py").write_text("import torch.nn.utils.rnn\nx = (\n", encoding="utf-8")
     result = run(str(tree))
     paths = [re.match(r"^(.+?):\d+:\d+:", ln).group(1) for ln in result.stdout.splitlines()]
     assert paths == sorted(paths)
@@ -221,8 +223,25 @@ def test_linting_never_imports_torch(tree: Path) -> None:
 
 
 def test_console_script_has_no_traceback_on_bad_input(tmp_path: Path) -> None:
-    (tmp_path / "deep.py").write_text("x = " + "(" * 5000 + ")" * 5000 + "\n", encoding="utf-8")
+    deep = "from torch.nn.utils.rnn import pad_packed_sequence\nx = " + "(" * 5000 + ")" * 5000 + "\n"
+    (tmp_path / "deep.py").write_text(deep, encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "packlint.cli", str(tmp_path)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_files_that_cannot_involve_padding_are_not_parsed(tmp_path: Path) -> None:
+    from packlint.engine import lint_paths
+
+    (tmp_path / "model.py").write_text(BAD.split("def step")[0], encoding="utf-8")
+    (tmp_path / "train.py").write_text("from model import Tagger\n\n\ndef step(model: Tagger, x, lengths, y):\n"
+                                       "    import torch.nn.functional as F\n"
+                                       "    logits = model(x, lengths)\n"
+                                       "    return F.cross_entropy(logits.reshape(-1, 5), y.reshape(-1))\n",
+                                       encoding="utf-8")
+    (tmp_path / "utils.py").write_text("def f(:\n", encoding="utf-8")  # never imported, never parsed
+    result = lint_paths(sorted(tmp_path.glob("*.py")))
+    assert [(Path(f.path).name, f.line) for f in result.findings] == [("train.py", 7)]
+    assert result.files_checked == 3 and result.files_parsed == 2
+    assert not result.problems

@@ -45,13 +45,15 @@ def main() -> None:
 @click.option("--output-file", "-o", type=click.Path(path_type=Path), default=None, help="Write the report here.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="A pyproject.toml or packlint.toml to use instead of the closest pyproject.toml.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the text output.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--statistics", is_flag=True, help="Print counts per rule code instead of findings.")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
-          output_format, output_file, config_file, exit_zero, quiet, statistics, show_files, show_settings) -> None:
+          output_format, output_file, config_file, color, exit_zero, quiet, statistics, show_files, show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
         code = _check(paths or (Path("."),), locals())
@@ -101,12 +103,14 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     result = lint_paths(files, options, problems)
 
     fmt = config.output_format or "text"
+    colored = False
     if opts["statistics"]:
         text = _statistics(result)
     else:
-        from packlint.report import get_reporter
+        from packlint.report import get_reporter, use_color
 
-        text = get_reporter(fmt)(result)
+        colored = opts["output_file"] is None and use_color(opts["color"], sys.stdout)
+        text = get_reporter(fmt)(result, color=colored)
     if opts["output_file"] is not None:
         try:
             opts["output_file"].write_text(text + ("\n" if text and not text.endswith("\n") else ""),
@@ -115,7 +119,7 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
             click.echo(f"error: cannot write {opts['output_file']}: {exc.strerror}", err=True)
             return EXIT_ERROR
     elif text:
-        click.echo(text.rstrip("\n"))
+        click.echo(text.rstrip("\n"), color=colored if not opts["statistics"] else None)
     if not opts["quiet"] and fmt in ("text", "concise", "full"):
         from packlint.report import summary_line
 

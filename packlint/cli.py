@@ -50,10 +50,13 @@ def main() -> None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--statistics", is_flag=True, help="Print counts per rule code instead of findings.")
+@click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding.")
+@click.option("--stdin-filename", default=None, help="The path to report for source read from stdin (PATH `-`).")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
-          output_format, output_file, config_file, color, exit_zero, quiet, statistics, show_files, show_settings) -> None:
+          output_format, output_file, config_file, color, exit_zero, quiet, statistics, add_noqa, stdin_filename, show_files,
+          show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
         code = _check(paths or (Path("."),), locals())
@@ -100,7 +103,18 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     options = Options(enabled=config.is_enabled, user_api=_api_dict(config))
     if config.max_file_size:
         options.max_bytes = config.max_file_size
-    result = lint_paths(files, options, problems)
+    if paths == (Path("-"),):
+        result = _lint_stdin(opts["stdin_filename"], options)
+    else:
+        result = lint_paths(files, options, problems, src=[config.root / s for s in config.src])
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if opts["add_noqa"]:
+        from packlint.engine import add_noqa
+
+        added = add_noqa(result.findings)
+        click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
+        return EXIT_ERROR if result.problems else EXIT_CLEAN
 
     fmt = config.output_format or "text"
     colored = False
@@ -128,6 +142,25 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     if opts["exit_zero"] and code == EXIT_FINDINGS:
         return EXIT_CLEAN
     return code
+
+
+def _lint_stdin(filename: str | None, options):
+    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this)."""
+    from packlint.engine import SourceFile, dependencies, import_roots, lint_sources, module_name_for
+    from packlint.source import decode_with_encoding
+    from packlint.diagnostics import FileProblem
+
+    data = sys.stdin.buffer.read()
+    shown = filename or "-"
+    decoded = decode_with_encoding(data, shown)
+    if isinstance(decoded, FileProblem):
+        from packlint.diagnostics import LintResult
+
+        return LintResult(problems=[decoded], files_checked=1)
+    name, is_pkg = module_name_for(Path(filename)) if filename else ("__stdin__", False)
+    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg)
+    deps = dependencies([f], import_roots([Path(filename)]) if filename else [], options.max_bytes)
+    return lint_sources([f, *deps], options)
 
 
 def _api_dict(config) -> dict[str, list[str]]:

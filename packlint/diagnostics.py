@@ -74,6 +74,7 @@ class LintResult:
     files_checked: int = 0
     files_parsed: int = 0
     unresolved_calls: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def sorted_records(self) -> list[Finding | FileProblem]:
         records: list[Finding | FileProblem] = [*self.findings, *self.problems]

@@ -106,6 +106,10 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
     result.unresolved_calls = project.unresolved
 
     rules = registry()
+    known = {r.code for r in rules} | {"PKL900"}
+    for f in by_path.values():
+        if f.report:
+            result.warnings.extend(noqa_warnings(f.path, f.text, known))
     seen: set[tuple] = set()
     for ev in events:
         src = by_path.get(ev.path)
@@ -165,6 +169,58 @@ def noqa_codes(line: str) -> set[str] | None:
     if not codes:
         return set()
     return {c.upper() for c in re.split(r"[\s,]+", codes) if c}
+
+
+def noqa_warnings(path: str, text: str, known: set[str]) -> list[str]:
+    """A ``# noqa: PKL999`` naming a code packlint does not have silences nothing: say so (other tools' codes,
+    like ``E501``, are theirs and pass without a word)."""
+    out = []
+    if "noqa" not in text:
+        return out
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        codes = noqa_codes(line) if "noqa" in line else None
+        for code in sorted(codes or ()):
+            if code.startswith("PKL") and code not in known:
+                out.append(f"{path}:{lineno}: unknown code {code} in `# noqa` comment; it silences nothing")
+    return out
+
+
+def add_noqa(findings: list[Finding], read=None, write=None) -> int:
+    """Append ``# noqa: CODE`` to each finding's line (merging with an existing noqa), so a team can adopt
+    packlint on a large codebase and fix the backlog later. Returns how many directives were added."""
+    by_file: dict[str, dict[int, set[str]]] = {}
+    for f in findings:
+        by_file.setdefault(f.path, {}).setdefault(f.line, set()).add(f.code)
+    added = 0
+    for path, lines_codes in by_file.items():
+        raw = Path(path).read_bytes() if read is None else read(path)
+        from packlint.source import decode_with_encoding
+
+        decoded = decode_with_encoding(raw, path)
+        if isinstance(decoded, FileProblem):
+            continue
+        text, encoding = decoded
+        newline = "\r\n" if "\r\n" in text else "\n"
+        lines = text.split(newline)
+        for lineno, codes in sorted(lines_codes.items()):
+            if not 1 <= lineno <= len(lines):
+                continue
+            line = lines[lineno - 1]
+            existing = noqa_codes(line)
+            if existing is not None and not existing:
+                continue  # a bare noqa already silences everything
+            merged = sorted((existing or set()) | codes)
+            base = _NOQA.sub("", line).rstrip() if existing is not None else line.rstrip()
+            lines[lineno - 1] = f"{base}  # noqa: {', '.join(merged)}"
+            added += len(codes - (existing or set()))
+        data = newline.join(lines).encode(encoding if encoding != "utf-8-sig" else "utf-8")
+        if encoding == "utf-8-sig":
+            data = b"\xef\xbb\xbf" + data
+        if write is None:
+            Path(path).write_bytes(data)
+        else:
+            write(path, data)
+    return added
 
 
 def _suppressed(text: str, finding: Finding) -> bool:

@@ -107,6 +107,8 @@ CALLABLES: list[Callable] = [
     Callable("torch.tensor", "same", "keeps the origin of lengths"),
     Callable("torch.LongTensor", "same", "keeps the origin of lengths"),
     Callable("torch.IntTensor", "same", "keeps the origin of lengths"),
+    Callable("torch.sort", "sort", "returns (values, permutation)"),
+    Callable("torch.argsort", "sort", "returns a permutation"),
     Callable("torch.ones_like", "fresh", "a new tensor: not derived from lengths or padding"),
     Callable("torch.zeros_like", "fresh", "a new tensor: not derived from lengths or padding"),
     Callable("torch.ones", "fresh", "a new tensor: not derived from lengths or padding"),

@@ -35,6 +35,7 @@ class Event:
     trail: Trail = ()
     via: Trail = ()
     details: tuple[tuple[str, object], ...] = field(default=())
+    end_line: int | None = None
 
     @property
     def key(self) -> tuple:
@@ -49,4 +50,5 @@ class Event:
     def relocated(self, path: str, line: int, col: int, step: TrailStep) -> "Event":
         """The same observation reported at a call site that passed the padded value in."""
         inner = TrailStep(self.path, self.line, self.col, f"{self.callee or self.kind} reads it")
-        return replace(self, path=path, line=line, col=col, trail=self.trail + (step, inner), via=self.via + (inner,))
+        return replace(self, path=path, line=line, col=col, trail=self.trail + (step, inner), via=self.via + (inner,),
+                       end_line=None)

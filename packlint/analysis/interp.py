@@ -37,6 +37,11 @@ class Fresh(Value):
     """A tensor made from nothing (``torch.ones_like``): known not to be a mask until lengths write into it."""
 
 
+@dataclass(frozen=True)
+class Perm(Value):
+    """A permutation from ``sort``/``argsort``: indexing with it reorders the batch and keeps padding."""
+
+
 @dataclass
 class Frame:
     """The state of one function analysis: its environment, its events, its return value."""
@@ -110,7 +115,11 @@ class Interpreter:
         code = " ".join(code.split())
         return code if len(code) <= limit else code[: limit - 3] + "..."
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event, node: cst.CSTNode | None = None) -> None:
+        if node is not None:
+            rng = self.module.positions.get(node)
+            if rng is not None and rng.end.line != event.line:
+                event = replace(event, end_line=rng.end.line)
         self.frame.events.append(event)
 
     def lookup(self, name: str) -> Value:
@@ -567,6 +576,10 @@ class Interpreter:
         if isinstance(base, Padded):
             if masks:
                 return Dropped(masks[0].ref, base.trail + (self.step(node, "boolean-indexed"),))
+            if len(indices) == 1 and isinstance(single, Unknown):
+                # `out[m]` with an index packlint cannot see into (a helper's mask, batch["mask"]): most often a
+                # boolean mask. Reordering (`out[unsort_idx]`) uses a sort permutation, which is tracked as Perm.
+                return Dropped(MaskRef("unknown", single.key), base.trail)
             return self.subscript_padded(base, indices, node)
         if isinstance(base, PerStep):
             if masks or any(isinstance(v, Unknown) for v in indices):
@@ -580,9 +593,13 @@ class Interpreter:
             return base
         if isinstance(base, (Mask, MaskBias, Arange)):
             return base
+        if isinstance(base, Perm):
+            return base
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if masks:
                 return Dropped(masks[0].ref)
+            if len(indices) == 1 and isinstance(single, Unknown) and isinstance(base, Unknown):
+                return Dropped(MaskRef("unknown", single.key))
             if all(isinstance(v, tuple) or (isinstance(v, Const) and v.value is None) for v in indices):
                 return base
             if isinstance(base, Unknown) and base.key:
@@ -887,6 +904,13 @@ class Interpreter:
         return None
 
     def ext_source(self, entry: api.Callable, call: "CallSite") -> Value:
+        if entry.qualname != f"{api.RNN_UTILS}.pad_packed_sequence":
+            bf = _const(call.kw["batch_first"]) if "batch_first" in call.kw else None
+            axes = (BATCH, TIME, FEAT) if bf is True else (TIME, BATCH, FEAT) if bf is False else None
+            return Padded(trail=(self.step(call.node, self.text(call.node.func, 40)),), axes=axes, pad=None)
+        return self.unpack_call(call)
+
+    def unpack_call(self, call: "CallSite") -> Value:
         packed = self.arg(call, 0, "sequence")
         bf = self.arg(call, 1, "batch_first")
         pad = self.arg(call, 2, "padding_value")
@@ -1026,6 +1050,10 @@ class Interpreter:
     def ext_same(self, entry: api.Callable, call: "CallSite") -> Value:
         return call.pos[0] if call.pos else CLEAN
 
+    def ext_sort(self, entry: api.Callable, call: "CallSite") -> Value:
+        name = entry.qualname.rsplit(".", 1)[-1]
+        return self.call_method(call.pos[0] if call.pos else CLEAN, name, CallSite(call.node, call.pos[1:], call.kw, []))
+
     def ext_fresh(self, entry: api.Callable, call: "CallSite") -> Value:
         return Fresh()
 
@@ -1093,7 +1121,7 @@ class Interpreter:
             self.emit(Event("loss", self.module.path, line, col, status=verdict.status, subject=subj, callee=callee,
                             reason=verdict.reason, trail=verdict.trail,
                             details=(("target", self.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
-                                      entry.target_arg else "target"),)))
+                                      entry.target_arg else "target"),)), call.node)
             return CLEAN
         if reduction == "none":
             if verdict.status == "padded":
@@ -1168,6 +1196,10 @@ class Interpreter:
         if isinstance(base, Dropped):
             if kind in ("reduce", "opaque"):
                 return CLEAN
+            return base
+        if name in ("sort", "argsort") and isinstance(base, (Unknown, Lengths, Perm)):
+            return Perm() if name == "argsort" else TupleV((Unknown(_key_of(base)), Perm()))
+        if isinstance(base, Perm):
             return base
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if kind and kind.startswith("compare-"):

@@ -29,7 +29,8 @@ class Rule:
             inner = event.via[0]
             message = f"{message} (inside the call, at {inner.path}:{inner.line})"
         return Finding(path=event.path, line=event.line, col=event.col, code=self.code, name=self.name,
-                       message=message, suggestion=self.suggestion, trail=event.trail)
+                       message=message, suggestion=self.suggestion, trail=event.trail,
+                       end_line=event.end_line)
 
 
 def origin(event: Event) -> str:

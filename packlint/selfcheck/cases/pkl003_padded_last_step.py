@@ -1,0 +1,115 @@
+"""Evidence for PKL003 padded-last-step: ``out[:, -1]`` of an unpacked batch is padding for shorter sequences.
+
+A GRU classifier reads "the last step" of the unpacked output. For every sequence shorter than the batch's
+longest, that step is padding (zeros), so the head sees the same constant for all of them. The reference runs
+the sequences grouped by true length, with no padding at all, and takes each one's final state. Besides the
+logits' error, a short training run on a task that needs the real last token shows what the model learns.
+The bidirectional case shows why gathering at ``lengths - 1`` is not enough there: the backward direction's
+final state sits at step 0.
+
+packlint lints this file in its own tests: the markers and the clean functions must agree with the rule.
+"""
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+VOCAB, EMBED, HIDDEN, CLASSES, MAX_LEN = 12, 8, 24, 4, 10
+
+
+class LastStepClassifier(nn.Module):
+    """Embedding -> GRU -> Linear on the sequence's final state."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, EMBED)
+        self.rnn = nn.GRU(EMBED, HIDDEN, batch_first=True)
+        self.head = nn.Linear(HIDDEN, CLASSES)
+
+    def bad_last_padded_step(self, x, lengths):
+        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        last = out[:, -1]  # expect: PKL003
+        return self.head(last)
+
+    def good_h_n(self, x, lengths):
+        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, h_n = self.rnn(packed)
+        return self.head(h_n[-1])
+
+    def good_index_at_lengths(self, x, lengths):
+        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        last = out[torch.arange(out.size(0), device=x.device), lengths - 1]
+        return self.head(last)
+
+    def good_gather_at_lengths(self, x, lengths):
+        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))
+        last = out.gather(1, index).squeeze(1)
+        return self.head(last)
+
+
+class BidirectionalClassifier(nn.Module):
+    """Embedding -> bidirectional GRU -> Linear on both directions' final states."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, EMBED)
+        self.rnn = nn.GRU(EMBED, HIDDEN, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * HIDDEN, CLASSES)
+
+    def bad_gather_bidirectional(self, x, lengths):
+        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        last = out[torch.arange(out.size(0), device=x.device), lengths - 1]  # expect: PKL003
+        return self.head(last)
+
+    def good_cat_h_n(self, x, lengths):
+        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, h_n = self.rnn(packed)
+        return self.head(torch.cat([h_n[-2], h_n[-1]], dim=1))
+
+
+# ----- references: sequences grouped by true length, run with no padding at all -----
+def reference_final_state(model, x, lengths):
+    """Head applied to each sequence's true final state (both directions' when bidirectional)."""
+    finals, rows = [], []
+    for n in sorted(set(lengths.tolist())):
+        same = (lengths == n).nonzero().flatten()
+        _, h = model.rnn(model.embed(x[same, :n]))
+        finals.append(torch.cat([h[-2], h[-1]], dim=1) if model.rnn.bidirectional else h[-1])
+        rows.append(same)
+    return model.head(torch.cat(finals)[torch.cat(rows).argsort()])
+
+
+def last_token_task(n, generator):
+    """Tokens with lengths 1..MAX_LEN; the label is the last real token's id modulo CLASSES."""
+    lengths = torch.randint(1, MAX_LEN + 1, (n,), generator=generator)
+    x = torch.randint(1, VOCAB, (n, MAX_LEN), generator=generator)
+    x = x.masked_fill(torch.arange(MAX_LEN)[None, :] >= lengths[:, None], 0)
+    y = x[torch.arange(n), lengths - 1] % CLASSES
+    return x, lengths, y
+
+
+def evaluate(lab):
+    """Rows of evidence for PKL003 on ``lab``'s device (see packlint.selfcheck.lab)."""
+    lengths = lab.lengths([5, 2, 7, 1, 4, 6])
+    x = lab.tokens(lengths, VOCAB, offset=21)
+    goods = ["good_h_n", "good_index_at_lengths", "good_gather_at_lengths"]
+    rows = [lab.compare_outputs(
+        "PKL003", "unidirectional final state", "sequence logits (max abs error)", lab.model(LastStepClassifier),
+        lab.function(reference_final_state, x, lengths), lab.method("bad_last_padded_step", x, lengths),
+        [lab.method(g, x, lengths) for g in goods], tolerance=1e-3)]
+    rows.append(lab.compare_outputs(
+        "PKL003", "bidirectional final state", "sequence logits (max abs error)",
+        lab.model(BidirectionalClassifier), lab.function(reference_final_state, x, lengths),
+        lab.method("bad_gather_bidirectional", x, lengths), [lab.method("good_cat_h_n", x, lengths)],
+        tolerance=1e-3))
+
+    task = lab.task(last_token_task, 2000, 1000)
+    rows.append(lab.compare_training(
+        "PKL003", "last-token task", LastStepClassifier, task, lab.function(reference_final_state),
+        lab.method("bad_last_padded_step"), [lab.method(g) for g in goods], steps=60))
+    return rows

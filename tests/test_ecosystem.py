@@ -1,0 +1,118 @@
+"""Behaviour users of ruff and flake8 expect: noqa forms, --add-noqa, stdin, statistics, warnings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from packlint.cli import main
+
+MULTI = """\
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def loss_fn(rnn: nn.GRU, x, lengths, y):
+    out, _ = pad_packed_sequence(rnn(pack_padded_sequence(x, lengths, batch_first=True))[0], batch_first=True)
+    return F.cross_entropy(
+        out.reshape(-1, out.size(-1)),
+        y.reshape(-1),
+    )
+"""
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_multiline_call_is_reported_on_first_line_and_noqa_on_last_line_works(tmp_path: Path) -> None:
+    p = tmp_path / "m.py"
+    p.write_text(MULTI, encoding="utf-8")
+    result = run(str(p))
+    assert result.exit_code == 1 and ":8:12: PKL001" in result.stdout
+    p.write_text(MULTI.replace("        y.reshape(-1),\n    )", "        y.reshape(-1),\n    )  # noqa: PKL001"),
+                 encoding="utf-8")
+    assert run(str(p)).exit_code == 0
+
+
+def test_bare_noqa_and_file_level_noqa(tmp_path: Path) -> None:
+    p = tmp_path / "m.py"
+    p.write_text(MULTI.replace("return F.cross_entropy(", "return F.cross_entropy(  # noqa"), encoding="utf-8")
+    assert run(str(p)).exit_code == 0
+    p.write_text("# packlint: noqa\n" + MULTI, encoding="utf-8")
+    assert run(str(p)).exit_code == 0
+
+
+def test_unknown_pkl_code_in_noqa_warns_and_silences_nothing(tmp_path: Path) -> None:
+    p = tmp_path / "m.py"
+    p.write_text(MULTI.replace("return F.cross_entropy(", "return F.cross_entropy(  # noqa: PKL999, E501"),
+                 encoding="utf-8")
+    result = run(str(p))
+    assert result.exit_code == 1
+    assert "unknown code PKL999" in result.stderr and "E501" not in result.stderr
+
+
+def test_add_noqa_then_clean(tmp_path: Path) -> None:
+    p = tmp_path / "m.py"
+    p.write_text(MULTI, encoding="utf-8")
+    result = run("--add-noqa", str(p))
+    assert result.exit_code == 0 and "Added 1 noqa directive." in result.stderr
+    assert "return F.cross_entropy(  # noqa: PKL001" in p.read_text(encoding="utf-8")
+    assert run(str(p)).exit_code == 0
+
+
+def test_stdin_with_filename(tmp_path: Path) -> None:
+    result = run("-", "--stdin-filename", "train.py", input=MULTI)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("train.py:8:12: PKL001")
+
+
+def test_statistics_counts_per_code(tmp_path: Path) -> None:
+    p = tmp_path / "m.py"
+    p.write_text(MULTI, encoding="utf-8")
+    result = run("--statistics", str(p))
+    assert result.exit_code == 1
+    assert any(line.split()[:3] == ["1", "PKL001", "unmasked-loss"] for line in result.stdout.splitlines())
+
+
+def test_config_ignore_and_bad_key(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[tool.packlint]\nignore = ["unmasked-loss"]\n', encoding="utf-8")
+    assert run(str(tmp_path / "m.py")).exit_code == 0
+    (tmp_path / "pyproject.toml").write_text('[tool.packlint]\nselec = ["PKL001"]\n', encoding="utf-8")
+    result = run(str(tmp_path / "m.py"))
+    assert result.exit_code == 2 and "selec" in result.stderr
+
+
+def test_user_source_from_config(tmp_path: Path) -> None:
+    code = """\
+import torch.nn.functional as F
+from myproj.data import unpad_batch
+
+
+def loss_fn(batch, head, y):
+    out = unpad_batch(batch, batch_first=True)
+    return F.cross_entropy(head(out).flatten(0, 1), y.flatten())
+"""
+    (tmp_path / "m.py").write_text(code, encoding="utf-8")
+    # without the table entry the helper is an unresolved free function: its result is clean
+    assert run(str(tmp_path / "m.py")).exit_code == 0
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.packlint.api]\nsources = ["myproj.data.unpad_batch"]\n', encoding="utf-8")
+    result = run(str(tmp_path / "m.py"))
+    assert result.exit_code == 1 and ":7:12: PKL001" in result.stdout
+
+
+def test_pre_commit_hook_manifest_names_the_cli() -> None:
+    root = Path(__file__).resolve().parent.parent
+    text = (root / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    assert "id: packlint" in text and "entry: packlint" in text
+
+
+def test_module_entry_point_runs() -> None:
+    out = subprocess.run([sys.executable, "-m", "packlint.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("packlint ")

@@ -379,9 +379,14 @@ class Interpreter:
             return CLEAN
 
     def eval_ConcatenatedString(self, node: cst.ConcatenatedString) -> Value:
+        self.eval(node.left)
+        self.eval(node.right)
         return CLEAN
 
     def eval_FormattedString(self, node: cst.FormattedString) -> Value:
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringExpression):
+                self.eval(part.expression)
         return CLEAN
 
     def eval_Tuple(self, node: cst.Tuple) -> Value:

@@ -7,6 +7,7 @@ The engine owns the per-file failure boundary: a file that cannot be read, decod
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -60,8 +61,6 @@ def module_name_for(path: Path) -> tuple[str, bool]:
 
 def lint_sources(files: list[SourceFile], options: Options | None = None) -> LintResult:
     """Analyse already-decoded files as one project and return findings and problems."""
-    import libcst as cst
-
     from packlint.analysis.api import build_tables
     from packlint.analysis.project import Project
     from packlint.rules import registry
@@ -76,7 +75,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
         if f.report and _FILE_NOQA.search(f.text):
             continue
         try:
-            tree = _parse(cst, f.text)
+            tree = _parse(f.text)
         except _ParseFailure as exc:
             if f.report:
                 result.problems.append(FileProblem(f.path, "syntax-error", exc.message, exc.line, exc.col))
@@ -87,7 +86,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
             name = f"{name}@{f.path}"
         taken.add(name)
         try:
-            project.add_module(name, f.path, tree, is_package=f.is_package, report=f.report)
+            project.add_module(name, f.path, tree, f.text, is_package=f.is_package, report=f.report)
         except RecursionError:
             result.problems.append(FileProblem(f.path, "syntax-error", "expression nested too deeply to analyse"))
             continue
@@ -98,8 +97,9 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
     for module in list(project.modules.values()):
         events.extend(_guard(result, failed, module.path, "module body",
                              lambda m=module: (project.ensure_globals(m), m.events)[1]) or [])
+    selected = _functions_that_can_matter(project, _prefilter(options))
     for fid, info in list(project.functions.items()):
-        if not info.module.report:
+        if not info.module.report or fid not in selected:
             continue
         events.extend(_guard(result, failed, info.module.path, info.qualname,
                              lambda fid=fid: project.root_analysis(fid)[1]) or [])
@@ -131,6 +131,84 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
+
+
+def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
+    """Functions worth analysing as roots: every function of a module that names the packing API, and, in other
+    modules, those that mention a name imported from a module padding can come from (plus their class's other
+    methods and same-module callers). The rest are still analysed when a selected function calls them."""
+    import ast as _ast
+
+    from packlint.analysis.names import import_bindings
+
+    tainting = {name for name, m in project.modules.items() if prefilter.search(m.text)}
+    bindings: dict[str, dict[str, str]] = {}
+    for name, m in project.modules.items():
+        b: dict[str, str] = {}
+        for node in _top_level_imports(m.tree.body):
+            b.update(import_bindings(node, m.name, m.is_package))
+        bindings[name] = b
+    changed = True
+    while changed:
+        changed = False
+        for name, b in bindings.items():
+            if name in tainting:
+                continue
+            if any(_in_modules(q, tainting) for q in b.values()):
+                tainting.add(name)
+                changed = True
+    selected: set[str] = set()
+    by_module: dict[str, list] = {}
+    for fid, info in project.functions.items():
+        by_module.setdefault(info.module.name, []).append((fid, info))
+    for name, funcs in by_module.items():
+        if name not in tainting or prefilter.search(project.modules[name].text):
+            if name in tainting:
+                selected.update(fid for fid, _ in funcs)
+            continue
+        module = project.modules[name]
+        words = sorted({local for local, q in bindings[name].items() if _in_modules(q, tainting)})
+        if not words:
+            continue
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
+        picked = {fid for fid, info in funcs if pattern.search(_node_text(module, info.node))}
+        names_picked = True
+        while names_picked:  # callers in the same module, and the other methods of a picked method's class
+            names_picked = False
+            classes = {project.functions[f].class_id for f in picked} - {None}
+            local = [project.functions[f].node.name for f in picked]
+            call_re = re.compile(r"\b(?:" + "|".join(map(re.escape, local)) + r")\b") if local else None
+            for fid, info in funcs:
+                if fid in picked:
+                    continue
+                if info.class_id in classes or (call_re and call_re.search(_node_text(module, info.node))):
+                    picked.add(fid)
+                    names_picked = True
+        selected.update(picked)
+    return selected
+
+
+def _top_level_imports(body):
+    """Imports at module level, including those under ``if``/``try`` (e.g. optional dependencies)."""
+    import ast as _ast
+
+    for node in body:
+        if isinstance(node, (_ast.Import, _ast.ImportFrom)):
+            yield node
+        elif isinstance(node, (_ast.If, _ast.Try)):
+            yield from _top_level_imports(node.body)
+            yield from _top_level_imports(node.orelse)
+            for handler in getattr(node, "handlers", ()):
+                yield from _top_level_imports(handler.body)
+
+
+def _in_modules(qualname: str, modules: set[str]) -> bool:
+    parts = qualname.split(".")
+    return any(".".join(parts[:cut]) in modules for cut in range(len(parts), 0, -1))
+
+
+def _node_text(module, node) -> str:
+    return "\n".join(module.lines[node.lineno - 1:getattr(node, "end_lineno", node.lineno)])
 
 
 def _guard(result: LintResult, failed: set[str], path: str, where: str, fn):
@@ -272,7 +350,9 @@ def nesting_depth(text: str) -> tuple[int, int]:
     return deepest, line
 
 
-def _parse(cst, text: str):
+def _parse(text: str) -> ast.Module:
+    """Parse with CPython's own parser: its positions and messages are the ones users' editors show, and it is
+    about ten times faster than a concrete-syntax parse (see docs/analysis.md, "Why ast")."""
     if "\x00" in text:
         raise _ParseFailure("source contains a null byte")
     depth, line = nesting_depth(text)
@@ -280,20 +360,12 @@ def _parse(cst, text: str):
         raise _ParseFailure(f"too many nested parentheses ({depth}; packlint parses at most {MAX_NESTING})",
                             line or 1, 1)
     try:
-        return cst.parse_module(text)
-    except cst.ParserSyntaxError as exc:
-        # CPython's own message and position are what users know from their editor; fall back to LibCST's.
-        try:
-            compile(text, "<packlint>", "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
-        except SyntaxError as py_exc:
-            raise _ParseFailure(f"SyntaxError: {py_exc.msg}", py_exc.lineno or 1, py_exc.offset or 1) from None
-        except (ValueError, RecursionError, MemoryError):
-            pass
-        msg = str(exc.message) if hasattr(exc, "message") else str(exc).splitlines()[0]
-        raise _ParseFailure(f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1) from None
-    except RecursionError:
+        return ast.parse(text)
+    except SyntaxError as exc:
+        raise _ParseFailure(f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
+    except (RecursionError, MemoryError):
         raise _ParseFailure("expression nested too deeply to parse") from None
-    except Exception as exc:  # noqa: BLE001 - native parser errors
+    except Exception as exc:  # noqa: BLE001 - any other parser failure is a problem, not a crash
         raise _ParseFailure(f"cannot parse: {exc}") from None
 
 
@@ -368,6 +440,16 @@ def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path
 
 
 def _module_file(name: str, roots: list[Path]) -> Path | None:
+    key = (name, tuple(roots))
+    if key not in _MODULE_FILES:
+        _MODULE_FILES[key] = _find_module_file(name, roots)
+    return _MODULE_FILES[key]
+
+
+_MODULE_FILES: dict[tuple, Path | None] = {}
+
+
+def _find_module_file(name: str, roots: list[Path]) -> Path | None:
     rel = Path(*name.split("."))
     for root in roots:
         for cand in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):

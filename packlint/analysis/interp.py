@@ -1,4 +1,4 @@
-"""Per-function flow: an abstract interpreter over LibCST statements.
+"""Per-function flow: an abstract interpreter over ``ast`` statements.
 
 It evaluates each expression to an abstract value (``values.py``), following assignments, tuple unpacking,
 augmented assignment, attribute and method chains, ``if``/``else`` (joined, worst case), loops (body twice),
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable
 
-import libcst as cst
+import ast
 
 from packlint.analysis import api
 from packlint.analysis.events import Event
@@ -97,29 +97,24 @@ class Interpreter:
         self.tables = project.tables
 
     # ------------------------------------------------------------------ helpers
-    def pos(self, node: cst.CSTNode) -> tuple[int, int]:
-        rng = self.module.positions.get(node)
-        if rng is None:
-            return (1, 1)
-        return (rng.start.line, rng.start.column + 1)
+    def pos(self, node: ast.AST) -> tuple[int, int]:
+        line = getattr(node, "lineno", 1)
+        return (line, self.module.column(line, getattr(node, "col_offset", 0)))
 
-    def step(self, node: cst.CSTNode, what: str) -> TrailStep:
+    def step(self, node: ast.AST, what: str) -> TrailStep:
         line, col = self.pos(node)
         return TrailStep(self.module.path, line, col, what)
 
-    def text(self, node: cst.CSTNode, limit: int = 48) -> str:
-        try:
-            code = self.module.tree.code_for_node(node)
-        except Exception:  # noqa: BLE001 - text is only for messages
-            return "<expr>"
+    def text(self, node: ast.AST, limit: int = 48) -> str:
+        code = self.module.segment(node)
         code = " ".join(code.split())
         return code if len(code) <= limit else code[: limit - 3] + "..."
 
-    def emit(self, event: Event, node: cst.CSTNode | None = None) -> None:
+    def emit(self, event: Event, node: ast.AST | None = None) -> None:
         if node is not None:
-            rng = self.module.positions.get(node)
-            if rng is not None and rng.end.line != event.line:
-                event = replace(event, end_line=rng.end.line)
+            end = getattr(node, "end_lineno", None)
+            if end is not None and end != event.line:
+                event = replace(event, end_line=end)
         self.frame.events.append(event)
 
     def lookup(self, name: str) -> Value:
@@ -129,105 +124,87 @@ class Interpreter:
         g = self.module.globals
         if name in g:
             return g[name]
-        if name in ("True", "False"):
-            return Const(name == "True")
-        if name == "None":
-            return Const(None)
         return Ext(name)
 
     # ------------------------------------------------------------------ statements
-    def run_block(self, body: Iterable[cst.CSTNode]) -> None:
+    def run_block(self, body: Iterable[ast.stmt]) -> None:
         for stmt in body:
             self.run_stmt(stmt)
 
-    def run_stmt(self, stmt: cst.CSTNode) -> None:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                self.run_small(small)
-        elif isinstance(stmt, cst.If):
+    def run_stmt(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, ast.Assign):
+            value = self.eval(stmt.value)
+            for target in stmt.targets:
+                self.assign(target, value, stmt.value)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self.assign(stmt.target, self.eval(stmt.value), stmt.value)
+        elif isinstance(stmt, ast.AugAssign):
+            left = self.eval(stmt.target)
+            right = self.eval(stmt.value)
+            self.assign(stmt.target, self.binop(_BINOPS.get(type(stmt.op), ""), left, right, stmt), stmt.value)
+        elif isinstance(stmt, ast.Expr):
+            self.eval(stmt.value)
+        elif isinstance(stmt, ast.Return):
+            value = self.eval(stmt.value) if stmt.value is not None else Const(None)
+            self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for local, qual in self.project.bindings_for(self.module, stmt).items():
+                self.frame.env[local] = self.project.resolve(qual)
+        elif isinstance(stmt, ast.If):
             self.run_if(stmt)
-        elif isinstance(stmt, (cst.For, cst.While)):
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
             self.run_loop(stmt)
-        elif isinstance(stmt, cst.With):
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             for item in stmt.items:
-                v = self.eval(item.item)
-                if item.asname is not None:
-                    self.bind(item.asname.name, v if isinstance(v, (Instance, ExtObj)) else CLEAN)
-            self.run_block(stmt.body.body)
-        elif isinstance(stmt, cst.Try) or isinstance(stmt, cst.TryStar):
+                v = self.eval(item.context_expr)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, v if isinstance(v, (Instance, ExtObj)) else CLEAN)
+            self.run_block(stmt.body)
+        elif isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             before = dict(self.frame.env)
-            self.run_block(stmt.body.body)
+            self.run_block(stmt.body)
             after_body = dict(self.frame.env)
             outs = [after_body]
             for handler in stmt.handlers:
                 self.frame.env = self._join_envs(before, after_body)
-                self.run_block(handler.body.body)
+                self.run_block(handler.body)
                 outs.append(dict(self.frame.env))
             merged = outs[0]
             for o in outs[1:]:
                 merged = self._join_envs(merged, o)
             self.frame.env = merged
-            if stmt.orelse is not None:
-                self.run_block(stmt.orelse.body.body)
-            if stmt.finalbody is not None:
-                self.run_block(stmt.finalbody.body.body)
-        elif isinstance(stmt, cst.FunctionDef):
+            self.run_block(stmt.orelse)
+            self.run_block(stmt.finalbody)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             fid = self.project.func_id_for(self.module, stmt)
-            value: Value = FuncRef(fid) if fid else CLEAN
-            self.frame.env[stmt.name.value] = value
-        elif isinstance(stmt, cst.ClassDef):
+            self.frame.env[stmt.name] = FuncRef(fid) if fid else CLEAN
+        elif isinstance(stmt, ast.ClassDef):
             cid = self.project.class_id_for(self.module, stmt)
-            self.frame.env[stmt.name.value] = ClassRef(cid) if cid else CLEAN
-        elif isinstance(stmt, cst.Match):
+            self.frame.env[stmt.name] = ClassRef(cid) if cid else CLEAN
+        elif isinstance(stmt, ast.Match):
             before = dict(self.frame.env)
             self.eval(stmt.subject)
             merged = None
             for case in stmt.cases:
                 self.frame.env = dict(before)
-                self.run_block(case.body.body)
+                self.run_block(case.body)
                 merged = self.frame.env if merged is None else self._join_envs(merged, self.frame.env)
             self.frame.env = self._join_envs(before, merged or before)
-        elif isinstance(stmt, cst.IndentedBlock):
-            self.run_block(stmt.body)
-
-    def run_small(self, small: cst.CSTNode) -> None:
-        if isinstance(small, cst.Assign):
-            value = self.eval(small.value)
-            for target in small.targets:
-                self.assign(target.target, value, small.value)
-        elif isinstance(small, cst.AnnAssign):
-            if small.value is not None:
-                self.assign(small.target, self.eval(small.value), small.value)
-        elif isinstance(small, cst.AugAssign):
-            left = self.eval(small.target)
-            right = self.eval(small.value)
-            op = type(small.operator).__name__.replace("Assign", "")
-            self.assign(small.target, self.binop(op, left, right, small), small.value)
-        elif isinstance(small, cst.Expr):
-            self.eval(small.value)
-        elif isinstance(small, cst.Return):
-            value = self.eval(small.value) if small.value is not None else Const(None)
-            self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
-        elif isinstance(small, (cst.Import, cst.ImportFrom)):
-            for local, qual in self.project.bindings_for(self.module, small).items():
-                self.frame.env[local] = self.project.resolve(qual)
-        elif isinstance(small, (cst.Raise, cst.Assert, cst.Del)):
-            for child in small.children:
-                if isinstance(child, cst.BaseExpression):
+        elif isinstance(stmt, (ast.Raise, ast.Assert, ast.Delete)):
+            for child in ast.iter_child_nodes(stmt):
+                if isinstance(child, ast.expr):
                     self.eval(child)
 
-    def run_if(self, stmt: cst.If) -> None:
+    def run_if(self, stmt: ast.If) -> None:
         verdict = self.truth(stmt.test)
         before = dict(self.frame.env)
         if verdict is not False:
-            self.run_block(stmt.body.body)
+            self.run_block(stmt.body)
         then_env = self.frame.env
         self.frame.env = dict(before)
-        if verdict is not True and stmt.orelse is not None:
-            if isinstance(stmt.orelse, cst.If):
-                self.run_if(stmt.orelse)
-            else:
-                self.run_block(stmt.orelse.body.body)
+        if verdict is not True:
+            self.run_block(stmt.orelse)
         else_env = self.frame.env
         if verdict is True:
             self.frame.env = then_env
@@ -236,38 +213,37 @@ class Interpreter:
         else:
             self.frame.env = self._join_envs(then_env, else_env)
 
-    def truth(self, test: cst.BaseExpression) -> bool | None:
-        """Fold ``x is None`` / ``x is not None`` / ``not x`` / ``if x`` when ``x`` is known; None when unknown."""
-        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-            inner = self.truth(test.expression)
+    def truth(self, test: ast.expr) -> bool | None:
+        """Fold ``x is None`` / ``x is not None`` / ``not x`` when ``x`` is known; None when unknown."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = self.truth(test.operand)
             return None if inner is None else not inner
-        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-            comp = test.comparisons[0]
-            if isinstance(comp.comparator, cst.Name) and comp.comparator.value == "None":
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            comp = test.comparators[0]
+            if isinstance(comp, ast.Constant) and comp.value is None and isinstance(test.ops[0], (ast.Is, ast.IsNot)):
                 v = self.eval(test.left)
                 known_none = isinstance(v, Const) and v.value is None
                 known_obj = isinstance(v, (Mask, Padded, PaddedTarget, Lengths, Instance, ExtObj, LossFn, Dropped,
                                            MaskBias, Fresh, TupleV, DictV))
-                if isinstance(comp.operator, cst.Is):
+                if isinstance(test.ops[0], ast.Is):
                     return True if known_none else (False if known_obj else None)
-                if isinstance(comp.operator, cst.IsNot):
-                    return False if known_none else (True if known_obj else None)
+                return False if known_none else (True if known_obj else None)
         self.eval(test)
         return None
 
-    def run_loop(self, stmt: cst.For | cst.While) -> None:
+    def run_loop(self, stmt: ast.For | ast.AsyncFor | ast.While) -> None:
         before = dict(self.frame.env)
-        if isinstance(stmt, cst.For):
+        is_for = not isinstance(stmt, ast.While)
+        if is_for:
             elem = self.element_of(self.eval(stmt.iter))
         else:
             self.eval(stmt.test)
         for _ in range(2):
-            if isinstance(stmt, cst.For):
+            if is_for:
                 self.assign(stmt.target, elem, stmt.iter)
-            self.run_block(stmt.body.body)
+            self.run_block(stmt.body)
             self.frame.env = self._join_envs(before, self.frame.env)
-        if stmt.orelse is not None:
-            self.run_block(stmt.orelse.body.body)
+        self.run_block(stmt.orelse)
 
     def _join_envs(self, a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
         out = dict(a)
@@ -276,35 +252,26 @@ class Interpreter:
         return out
 
     # ------------------------------------------------------------------ binding
-    def assign(self, target: cst.BaseExpression, value: Value, value_node: cst.CSTNode | None = None) -> None:
-        if isinstance(target, cst.Name):
-            self.bind(target, self._annotate(value, target))
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elems = [e for e in target.elements]
-            items = self.unpack(value, len(elems))
-            for elem, item in zip(elems, items):
-                t = elem.value
-                self.assign(t, item, value_node)
-        elif isinstance(target, cst.Attribute):
+    def assign(self, target: ast.expr, value: Value, value_node: ast.AST | None = None) -> None:
+        if isinstance(target, ast.Name):
+            if isinstance(value, Padded):
+                value = value.with_trail(self.step(target, f"`{target.id}`"))
+            self.frame.env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = self.unpack(value, len(target.elts))
+            for elem, item in zip(target.elts, items):
+                self.assign(elem, item, value_node)
+        elif isinstance(target, ast.Attribute):
             base = target.value
-            if isinstance(base, cst.Name):
-                self.frame.env[f"{base.value}.{target.attr.value}"] = value
-                selfv = self.lookup(base.value)
+            if isinstance(base, ast.Name):
+                self.frame.env[f"{base.id}.{target.attr}"] = value
+                selfv = self.lookup(base.id)
                 if isinstance(selfv, Instance) and self.frame.func is not None:
-                    self.project.record_attr(selfv.class_id, target.attr.value, value, self.frame.func)
-        elif isinstance(target, cst.Subscript):
+                    self.project.record_attr(selfv.class_id, target.attr, value, self.frame.func)
+        elif isinstance(target, ast.Subscript):
             self.assign_subscript(target, value)
-        elif isinstance(target, cst.StarredElement):
+        elif isinstance(target, ast.Starred):
             self.assign(target.value, Many(value), value_node)
-
-    def bind(self, name_node: cst.BaseExpression, value: Value) -> None:
-        if isinstance(name_node, cst.Name):
-            self.frame.env[name_node.value] = value
-
-    def _annotate(self, value: Value, target: cst.Name) -> Value:
-        if isinstance(value, Padded):
-            return value.with_trail(self.step(target, f"`{target.value}`"))
-        return value
 
     def unpack(self, value: Value, n: int) -> list[Value]:
         if isinstance(value, TupleV):
@@ -320,14 +287,18 @@ class Interpreter:
             return [value] * n  # unpacking a padded tensor along its first axis (e.g. chunk results)
         return [CLEAN] * n
 
-    def assign_subscript(self, target: cst.Subscript, value: Value) -> None:
+    def _index_nodes(self, node: ast.Subscript) -> list[ast.expr]:
+        sl = node.slice
+        return list(sl.elts) if isinstance(sl, ast.Tuple) else [sl]
+
+    def assign_subscript(self, target: ast.Subscript, value: Value) -> None:
         """``y[~mask] = -100`` pads targets with a known value; ``mask[i, :l] = 1`` builds a length mask."""
-        if not isinstance(target.value, cst.Name):
+        if not isinstance(target.value, ast.Name):
             self.eval(target.value)
             return
-        name = target.value.value
+        name = target.value.id
         base = self.lookup(name)
-        indices = [self.eval_index(el.slice) for el in target.slice]
+        indices = [self.eval_index(el) for el in self._index_nodes(target)]
         masks = [v for v in indices if isinstance(v, Mask)]
         if isinstance(base, Fresh):
             bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
@@ -349,79 +320,68 @@ class Interpreter:
                 self.frame.env[name] = DictV(items)
 
     # ------------------------------------------------------------------ expressions
-    def eval(self, node: cst.BaseExpression | None) -> Value:
+    def eval(self, node: ast.expr | None) -> Value:
         if node is None:
             return Const(None)
         method = getattr(self, "eval_" + type(node).__name__, None)
         if method is None:
-            for child in node.children:
-                if isinstance(child, cst.BaseExpression):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
                     self.eval(child)
             return CLEAN
         return method(node)
 
-    def eval_Name(self, node: cst.Name) -> Value:
-        v = self.lookup(node.value)
+    def eval_Name(self, node: ast.Name) -> Value:
+        v = self.lookup(node.id)
         if isinstance(v, Ext):
             return self.project.resolve(v.qualname)
         return v
 
-    def eval_Integer(self, node: cst.Integer) -> Value:
-        return Const(node.evaluated_value)
+    def eval_Constant(self, node: ast.Constant) -> Value:
+        return Const(node.value)
 
-    def eval_Float(self, node: cst.Float) -> Value:
-        return Const(node.evaluated_value)
-
-    def eval_SimpleString(self, node: cst.SimpleString) -> Value:
-        try:
-            return Const(node.evaluated_value)
-        except Exception:  # noqa: BLE001
-            return CLEAN
-
-    def eval_ConcatenatedString(self, node: cst.ConcatenatedString) -> Value:
-        self.eval(node.left)
-        self.eval(node.right)
+    def eval_JoinedStr(self, node: ast.JoinedStr) -> Value:
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue):
+                self.eval(part.value)
         return CLEAN
 
-    def eval_FormattedString(self, node: cst.FormattedString) -> Value:
-        for part in node.parts:
-            if isinstance(part, cst.FormattedStringExpression):
-                self.eval(part.expression)
-        return CLEAN
+    def eval_Tuple(self, node: ast.Tuple) -> Value:
+        return TupleV(tuple(self.eval(e) for e in node.elts))
 
-    def eval_Tuple(self, node: cst.Tuple) -> Value:
-        return TupleV(tuple(self.eval(e.value) for e in node.elements))
+    eval_List = eval_Tuple
 
-    def eval_List(self, node: cst.List) -> Value:
-        return TupleV(tuple(self.eval(e.value) for e in node.elements))
+    def eval_Set(self, node: ast.Set) -> Value:
+        return Many(self._join_all(self.eval(e) for e in node.elts))
 
-    def eval_Set(self, node: cst.Set) -> Value:
-        return Many(self._join_all(self.eval(e.value) for e in node.elements))
-
-    def eval_Dict(self, node: cst.Dict) -> Value:
+    def eval_Dict(self, node: ast.Dict) -> Value:
         items = []
-        for el in node.elements:
-            if isinstance(el, cst.DictElement):
-                k = self.eval(el.key)
-                v = self.eval(el.value)
-                if isinstance(k, Const):
-                    items.append((k.value, v))
-            else:
-                self.eval(el.value)
+        for k_node, v_node in zip(node.keys, node.values):
+            v = self.eval(v_node)
+            if k_node is None:
+                if isinstance(v, DictV):
+                    items.extend(v.items)
+                continue
+            k = self.eval(k_node)
+            if isinstance(k, Const):
+                items.append((k.value, v))
         return DictV(tuple(items))
 
-    def eval_Lambda(self, node: cst.Lambda) -> Value:
+    def eval_Lambda(self, node: ast.Lambda) -> Value:
         return CLEAN
 
-    def eval_Await(self, node: cst.Await) -> Value:
-        return self.eval(node.expression)
+    def eval_Await(self, node: ast.Await) -> Value:
+        return self.eval(node.value)
 
-    def eval_NamedExpr(self, node: cst.NamedExpr) -> Value:
+    def eval_Starred(self, node: ast.Starred) -> Value:
+        return self.eval(node.value)
+
+    def eval_NamedExpr(self, node: ast.NamedExpr) -> Value:
         v = self.eval(node.value)
         self.assign(node.target, v)
         return v
 
-    def eval_IfExp(self, node: cst.IfExp) -> Value:
+    def eval_IfExp(self, node: ast.IfExp) -> Value:
         verdict = self.truth(node.test)
         if verdict is True:
             return self.eval(node.body)
@@ -429,11 +389,13 @@ class Interpreter:
             return self.eval(node.orelse)
         return join(self.eval(node.body), self.eval(node.orelse))
 
-    def eval_BooleanOperation(self, node: cst.BooleanOperation) -> Value:
-        left, right = self.eval(node.left), self.eval(node.right)
-        if isinstance(left, Const) and left.value is None:
-            return right
-        return join(left, right)
+    def eval_BoolOp(self, node: ast.BoolOp) -> Value:
+        out: Value | None = None
+        for v in (self.eval(n) for n in node.values):
+            if isinstance(v, Const) and v.value is None:
+                continue
+            out = v if out is None else join(out, v)
+        return out if out is not None else CLEAN
 
     def _join_all(self, values: Iterable[Value]) -> Value:
         out: Value | None = None
@@ -441,26 +403,24 @@ class Interpreter:
             out = join(out, v) if out is not None else v
         return out if out is not None else CLEAN
 
-    def _comprehension(self, node, elt_nodes: list[cst.BaseExpression]) -> list[Value]:
+    def _comprehension(self, node, elt_nodes: list[ast.expr]) -> list[Value]:
         saved = dict(self.frame.env)
-        comp = node.for_in
-        while comp is not None:
-            elem = self.element_of(self.eval(comp.iter))
-            self.assign(comp.target, elem)
-            for cond in comp.ifs:
-                self.eval(cond.test)
-            comp = comp.inner_for_in
+        for gen in node.generators:
+            elem = self.element_of(self.eval(gen.iter))
+            self.assign(gen.target, elem)
+            for cond in gen.ifs:
+                self.eval(cond)
         out = [self.eval(e) for e in elt_nodes]
         self.frame.env = saved
         return out
 
-    def eval_ListComp(self, node: cst.ListComp) -> Value:
+    def eval_ListComp(self, node: ast.ListComp) -> Value:
         return Many(self._comprehension(node, [node.elt])[0])
 
     eval_GeneratorExp = eval_ListComp
     eval_SetComp = eval_ListComp
 
-    def eval_DictComp(self, node: cst.DictComp) -> Value:
+    def eval_DictComp(self, node: ast.DictComp) -> Value:
         self._comprehension(node, [node.key, node.value])
         return CLEAN
 
@@ -479,23 +439,18 @@ class Interpreter:
             return Unknown(_key_of(value))
         if isinstance(value, DictV):
             return CLEAN
-        if isinstance(value, Instance):
-            it = self.project.lookup_method(value.class_id, "__iter__")
-            if it:
-                return self.element_of(self.call_function(it, [value], {}, None))
         return CLEAN
 
-    def eval_Attribute(self, node: cst.Attribute) -> Value:
+    def eval_Attribute(self, node: ast.Attribute) -> Value:
         base_node = node.value
-        attr = node.attr.value
-        if isinstance(base_node, cst.Name):
-            local = f"{base_node.value}.{attr}"
+        if isinstance(base_node, ast.Name):
+            local = f"{base_node.id}.{node.attr}"
             if local in self.frame.env:
                 return self.frame.env[local]
         base = self.eval(base_node)
-        return self.attribute(base, attr, node)
+        return self.attribute(base, node.attr, node)
 
-    def attribute(self, base: Value, attr: str, node: cst.CSTNode | None = None) -> Value:
+    def attribute(self, base: Value, attr: str, node: ast.AST | None = None) -> Value:
         if isinstance(base, Ext):
             return self.project.resolve(f"{base.qualname}.{attr}")
         if isinstance(base, Instance):
@@ -534,14 +489,14 @@ class Interpreter:
             return base
         return CLEAN
 
-    def eval_Subscript(self, node: cst.Subscript) -> Value:
+    def eval_Subscript(self, node: ast.Subscript) -> Value:
         base = self.eval(node.value)
-        indices = [self.eval_index(el.slice) for el in node.slice]
+        indices = [self.eval_index(el) for el in self._index_nodes(node)]
         return self.subscript(base, indices, node)
 
-    def eval_index(self, sl: cst.BaseSlice) -> object:
-        """An index element: a Value, or ('slice', upper) for slices (upper None when absent or constant)."""
-        if isinstance(sl, cst.Slice):
+    def eval_index(self, sl: ast.expr) -> object:
+        """An index element: a Value, or ('slice', bound) for slices (bound None when absent or constant)."""
+        if isinstance(sl, ast.Slice):
             lower = self.eval(sl.lower) if sl.lower is not None else None
             upper = self.eval(sl.upper) if sl.upper is not None else None
             if sl.step is not None:
@@ -551,13 +506,11 @@ class Interpreter:
                 if b is not None and not isinstance(b, Const):
                     bound = b
             return ("slice", bound)
-        if isinstance(sl, cst.Index):
-            if isinstance(sl.value, cst.Ellipsis):
-                return ("ellipsis", None)
-            return self.eval(sl.value)
-        return CLEAN
+        if isinstance(sl, ast.Constant) and sl.value is Ellipsis:
+            return ("ellipsis", None)
+        return self.eval(sl)
 
-    def subscript(self, base: Value, indices: list[object], node: cst.CSTNode) -> Value:
+    def subscript(self, base: Value, indices: list[object], node: ast.AST) -> Value:
         single = indices[0] if len(indices) == 1 else None
         if isinstance(base, TupleV):
             if isinstance(single, Const) and isinstance(single.value, int):
@@ -608,13 +561,13 @@ class Interpreter:
             if all(isinstance(v, tuple) or (isinstance(v, Const) and v.value is None) for v in indices):
                 return base
             if isinstance(base, Unknown) and base.key:
-                return Unknown(f"{base.key}[{self.text(node.slice[0].slice, 24) if hasattr(node, 'slice') else ''}]")
+                return Unknown(f"{base.key}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]")
             return Unknown(None)
         if isinstance(base, Packed):
             return CLEAN
         return CLEAN
 
-    def subscript_padded(self, base: Padded, indices: list[object], node: cst.CSTNode) -> Value:
+    def subscript_padded(self, base: Padded, indices: list[object], node: ast.AST) -> Value:
         """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
         axes = base.axes
         if axes is None:
@@ -663,7 +616,7 @@ class Interpreter:
             return CLEAN
         return replace(base, axes=tuple(out_axes))
 
-    def _loc(self, node: cst.CSTNode) -> tuple[str, int, int]:
+    def _loc(self, node: ast.AST) -> tuple[str, int, int]:
         line, col = self.pos(node)
         return (self.module.path, line, col)
 
@@ -673,22 +626,21 @@ class Interpreter:
         self.emit(Event("batch-first", step.path, step.line, step.col, status="mismatch", subject=step.what,
                         trail=value.trail))
 
-    def eval_UnaryOperation(self, node: cst.UnaryOperation) -> Value:
-        v = self.eval(node.expression)
-        if isinstance(node.operator, (cst.BitInvert, cst.Not)):
+    def eval_UnaryOp(self, node: ast.UnaryOp) -> Value:
+        v = self.eval(node.operand)
+        if isinstance(node.op, (ast.Invert, ast.Not)):
             if isinstance(v, Mask):
                 return replace(v, inverted=not v.inverted)
-            return v if not isinstance(node.operator, cst.Not) else CLEAN
-        if isinstance(node.operator, cst.Minus) and isinstance(v, Const) and isinstance(v.value, (int, float)):
+            return v if not isinstance(node.op, ast.Not) else CLEAN
+        if isinstance(node.op, ast.USub) and isinstance(v, Const) and isinstance(v.value, (int, float)):
             return Const(-v.value)
         return v
 
-    def eval_BinaryOperation(self, node: cst.BinaryOperation) -> Value:
+    def eval_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
-        op = type(node.operator).__name__
-        return self.binop(op, left, right, node)
+        return self.binop(_BINOPS.get(type(node.op), ""), left, right, node)
 
-    def binop(self, op: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
+    def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
         if op == "MatrixMultiply":
             return self.matmul(left, right)
         if isinstance(left, Const) and isinstance(right, Const):
@@ -756,12 +708,12 @@ class Interpreter:
             return MaskRef("unknown", v.key)
         return None
 
-    def eval_Comparison(self, node: cst.Comparison) -> Value:
+    def eval_Compare(self, node: ast.Compare) -> Value:
         left = self.eval(node.left)
         result: Value = CLEAN
-        for comp in node.comparisons:
-            right = self.eval(comp.comparator)
-            result = self.compare(type(comp.operator).__name__, left, right)
+        for op, comp in zip(node.ops, node.comparators):
+            right = self.eval(comp)
+            result = self.compare(_CMPOPS.get(type(op), ""), left, right)
             left = right
         return result
 
@@ -793,33 +745,33 @@ class Interpreter:
         return CLEAN
 
     # ------------------------------------------------------------------ calls
-    def eval_Call(self, node: cst.Call) -> Value:
+    def eval_Call(self, node: ast.Call) -> Value:
         pos: list[Value] = []
         kw: dict[str, Value] = {}
-        pos_nodes: list[cst.BaseExpression] = []
+        pos_nodes: list[ast.expr] = []
         for arg in node.args:
-            v = self.eval(arg.value)
-            if arg.keyword is not None:
-                kw[arg.keyword.value] = v
-            elif arg.star == "*":
+            if isinstance(arg, ast.Starred):
+                v = self.eval(arg.value)
                 pos.append(Many(v) if not isinstance(v, TupleV) else v)
-                pos_nodes.append(arg.value)
-            elif arg.star == "**":
-                if isinstance(v, DictV):
-                    for k, item in v.items:
-                        if isinstance(k, str):
-                            kw[k] = item
             else:
-                pos.append(v)
-                pos_nodes.append(arg.value)
+                pos.append(self.eval(arg))
+            pos_nodes.append(arg)
+        for keyword in node.keywords:
+            v = self.eval(keyword.value)
+            if keyword.arg is not None:
+                kw[keyword.arg] = v
+            elif isinstance(v, DictV):
+                for k, item in v.items:
+                    if isinstance(k, str):
+                        kw[k] = item
         call = CallSite(node, pos, kw, pos_nodes)
         func = node.func
-        if isinstance(func, cst.Attribute):
+        if isinstance(func, ast.Attribute):
             base = self.eval(func.value)
             if isinstance(base, (Ext, Instance, Super, ClassRef)):
-                callee = self.attribute(base, func.attr.value, func)
+                callee = self.attribute(base, func.attr, func)
                 return self.call_value(callee, call, attr_callee=isinstance(base, Instance))
-            return self.call_method(base, func.attr.value, call)
+            return self.call_method(base, func.attr, call)
         callee = self.eval(func)
         return self.call_value(callee, call, attr_callee=False)
 
@@ -1262,7 +1214,7 @@ class Interpreter:
             return tuple(_const(x) for x in d.items)
         return c if c is not None else "unknown"
 
-    def tensor_method(self, base: Padded, name: str, pos: list[Value], kw: dict[str, Value], node: cst.CSTNode,
+    def tensor_method(self, base: Padded, name: str, pos: list[Value], kw: dict[str, Value], node: ast.AST,
                       call: "CallSite | None" = None) -> Value:
         call = call or CallSite(node, pos, kw, [])
         kind = self.tables.methods.get(name)
@@ -1452,6 +1404,15 @@ class Interpreter:
         return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)
 
 
+_BINOPS = {
+    ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
+    ast.MatMult: "MatrixMultiply", ast.BitAnd: "BitAnd", ast.BitOr: "BitOr", ast.Mod: "Modulo", ast.Pow: "Power",
+}
+_CMPOPS = {
+    ast.Lt: "LessThan", ast.Gt: "GreaterThan", ast.LtE: "LessThanEqual", ast.GtE: "GreaterThanEqual",
+    ast.Eq: "Equal", ast.NotEq: "NotEqual", ast.Is: "Is", ast.IsNot: "IsNot", ast.In: "In", ast.NotIn: "NotIn",
+}
+
 _METHOD_COMPARE = {
     "compare-ne": "NotEqual", "compare-eq": "Equal", "compare-gt": "GreaterThan", "compare-lt": "LessThan",
     "compare-ge": "GreaterThanEqual", "compare-le": "LessThanEqual",
@@ -1462,7 +1423,7 @@ _METHOD_COMPARE = {
 class CallSite:
     """A call being evaluated: its node and its evaluated positional and keyword arguments."""
 
-    node: cst.Call
+    node: ast.Call
     pos: list[Value]
     kw: dict[str, Value]
-    pos_nodes: list[cst.BaseExpression]
+    pos_nodes: list[ast.expr]

@@ -1,6 +1,6 @@
 """Resolve the names a module binds by import to qualified names.
 
-A small pass of our own instead of LibCST's QualifiedNameProvider, which costs several times a bare parse: we only
+A small pass of our own instead of a scope/qualified-name provider, which costs several times a bare parse: we only
 need imports (``import torch.nn as nn``, ``from torch.nn.utils.rnn import pad_packed_sequence as unpack``,
 relative imports inside the linted tree). Assignments of such names (``unpack = rnn_utils.pad_packed_sequence``)
 are handled by the flow analysis, which treats a qualified name as a value like any other.
@@ -8,17 +8,17 @@ are handled by the flow analysis, which treats a qualified name as a value like 
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 
-def dotted(node: cst.BaseExpression) -> str | None:
+def dotted(node: ast.expr) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
         node = node.value
-    if isinstance(node, cst.Name):
-        parts.append(node.value)
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
         return ".".join(reversed(parts))
     return None
 
@@ -36,31 +36,23 @@ def resolve_relative(module_name: str, is_package: bool, level: int, target: str
     return base
 
 
-def import_bindings(stmt: cst.Import | cst.ImportFrom, module_name: str, is_package: bool) -> dict[str, str]:
+def import_bindings(stmt: ast.Import | ast.ImportFrom, module_name: str, is_package: bool) -> dict[str, str]:
     """Local name -> qualified name bound by one import statement (star imports bind nothing we can see)."""
     out: dict[str, str] = {}
-    if isinstance(stmt, cst.Import):
+    if isinstance(stmt, ast.Import):
         for alias in stmt.names:
-            full = dotted(alias.name)
-            if full is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                out[alias.asname.name.value] = full
+            if alias.asname:
+                out[alias.asname] = alias.name
             else:
-                head = full.split(".")[0]
+                head = alias.name.split(".")[0]
                 out[head] = head
         return out
-    level = len(stmt.relative)
-    target = dotted(stmt.module) if stmt.module is not None else None
+    level = stmt.level or 0
+    target = stmt.module
     base = resolve_relative(module_name, is_package, level, target) if level else (target or "")
-    if isinstance(stmt.names, cst.ImportStar):
-        return out
     for alias in stmt.names:
-        name = dotted(alias.name)
-        if name is None:
+        if alias.name == "*":
             continue
-        local = name
-        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-            local = alias.asname.name.value
-        out[local] = f"{base}.{name}" if base else name
+        local = alias.asname or alias.name
+        out[local] = f"{base}.{alias.name}" if base else alias.name
     return out

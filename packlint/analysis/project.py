@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+import ast
 
 from packlint.analysis.api import Tables, build_tables
 from packlint.analysis.events import Event
@@ -30,16 +29,16 @@ class FunctionInfo:
     func_id: str
     qualname: str
     module: "ModuleInfo"
-    node: cst.FunctionDef
+    node: ast.FunctionDef | ast.AsyncFunctionDef
     class_id: str | None = None
     decorators: tuple[str, ...] = ()
 
     @property
     def self_name(self) -> str | None:
-        params = self.node.params.posonly_params + self.node.params.params
+        params = self.node.args.posonlyargs + self.node.args.args
         if self.class_id is None or "staticmethod" in self.decorators or not params:
             return None
-        return params[0].name.value
+        return params[0].arg
 
 
 @dataclass
@@ -47,9 +46,9 @@ class ClassInfo:
     class_id: str
     name: str
     module: "ModuleInfo"
-    node: cst.ClassDef
+    node: ast.ClassDef
     methods: dict[str, str] = field(default_factory=dict)
-    body_assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    body_assigns: dict[str, ast.expr] = field(default_factory=dict)
     attrs: dict[str, Value] = field(default_factory=dict)
     attrs_done: bool = False
 
@@ -60,14 +59,45 @@ class ModuleInfo:
 
     name: str
     path: str
-    tree: cst.Module
-    positions: dict[cst.CSTNode, CodeRange]
+    tree: ast.Module
+    text: str
     is_package: bool = False
     report: bool = True
     globals: dict[str, Value] = field(default_factory=dict)
     globals_state: str = "new"  # new | running | done
     events: list[Event] = field(default_factory=list)
     node_ids: dict[int, str] = field(default_factory=dict)
+    _lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines
+
+    def column(self, line: int, byte_offset: int) -> int:
+        """1-based character column of a UTF-8 byte offset (``ast`` counts bytes, users count characters)."""
+        if 1 <= line <= len(self.lines):
+            text = self.lines[line - 1]
+            if not text.isascii():
+                return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="replace")) + 1
+        return byte_offset + 1
+
+    def segment(self, node: ast.AST) -> str:
+        """The source text of a node, for messages."""
+        try:
+            line, end = node.lineno, node.end_lineno or node.lineno
+            lines = self.lines[line - 1:end]
+            if not lines:
+                return ast.unparse(node)
+            first, last = lines[0].encode(), lines[-1].encode()
+            if len(lines) == 1:
+                return first[node.col_offset:node.end_col_offset].decode("utf-8", errors="replace")
+            middle = [ln for ln in lines[1:-1]]
+            return "\n".join([first[node.col_offset:].decode("utf-8", errors="replace"), *middle,
+                              last[:node.end_col_offset].decode("utf-8", errors="replace")])
+        except Exception:  # noqa: BLE001 - text is only for messages
+            return "<expr>"
 
 
 class Project:
@@ -84,54 +114,45 @@ class Project:
         self.unresolved = 0
 
     # ------------------------------------------------------------------ building
-    def add_module(self, name: str, path: str, tree: cst.Module, *, is_package: bool = False,
+    def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
                    report: bool = True) -> ModuleInfo:
-        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
-        positions = dict(wrapper.resolve(PositionProvider))
-        info = ModuleInfo(name=name, path=path, tree=tree, positions=positions, is_package=is_package, report=report)
+        info = ModuleInfo(name=name, path=path, tree=tree, text=text, is_package=is_package, report=report)
         self.modules[name] = info
         self._index(info, tree.body, prefix="", class_id=None)
         return info
 
     def _index(self, module: ModuleInfo, body, prefix: str, class_id: str | None) -> None:
         for stmt in body:
-            if isinstance(stmt, cst.FunctionDef):
-                qual = f"{prefix}{stmt.name.value}"
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qual = f"{prefix}{stmt.name}"
                 fid = f"{module.name}:{qual}"
-                decorators = tuple(_decorator_name(d) for d in stmt.decorators)
+                decorators = tuple(_decorator_name(d) for d in stmt.decorator_list)
                 self.functions[fid] = FunctionInfo(fid, qual, module, stmt, class_id, decorators)
                 module.node_ids[id(stmt)] = fid
                 if class_id is not None and class_id in self.classes and prefix.endswith(
                         self.classes[class_id].name + "."):
-                    self.classes[class_id].methods.setdefault(stmt.name.value, fid)
-                self._index(module, stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else [],
-                            f"{qual}.<locals>.", None)
-            elif isinstance(stmt, cst.ClassDef):
-                qual = f"{prefix}{stmt.name.value}"
+                    self.classes[class_id].methods.setdefault(stmt.name, fid)
+                self._index(module, stmt.body, f"{qual}.<locals>.", None)
+            elif isinstance(stmt, ast.ClassDef):
+                qual = f"{prefix}{stmt.name}"
                 cid = f"{module.name}:{qual}"
-                info = ClassInfo(cid, stmt.name.value, module, stmt)
+                info = ClassInfo(cid, stmt.name, module, stmt)
                 self.classes[cid] = info
                 module.node_ids[id(stmt)] = cid
-                body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else []
-                for s in body:
-                    if isinstance(s, cst.SimpleStatementLine):
-                        for small in s.body:
-                            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
-                                    small.targets[0].target, cst.Name):
-                                info.body_assigns[small.targets[0].target.value] = small.value
-                self._index(module, body, f"{qual}.", cid)
-            elif isinstance(stmt, (cst.If, cst.Try, cst.With)):
-                inner = getattr(stmt, "body", None)
-                if isinstance(inner, cst.IndentedBlock):
-                    self._index(module, inner.body, prefix, class_id)
+                for s in stmt.body:
+                    if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                        info.body_assigns[s.targets[0].id] = s.value
+                self._index(module, stmt.body, f"{qual}.", cid)
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With)):
+                self._index(module, stmt.body, prefix, class_id)
 
-    def func_id_for(self, module: ModuleInfo, node: cst.FunctionDef) -> str | None:
+    def func_id_for(self, module: ModuleInfo, node: ast.AST) -> str | None:
         return module.node_ids.get(id(node))
 
-    def class_id_for(self, module: ModuleInfo, node: cst.ClassDef) -> str | None:
+    def class_id_for(self, module: ModuleInfo, node: ast.ClassDef) -> str | None:
         return module.node_ids.get(id(node))
 
-    def bindings_for(self, module: ModuleInfo, stmt: cst.Import | cst.ImportFrom) -> dict[str, str]:
+    def bindings_for(self, module: ModuleInfo, stmt: ast.Import | ast.ImportFrom) -> dict[str, str]:
         return import_bindings(stmt, module.name, module.is_package)
 
     # ------------------------------------------------------------------ names
@@ -171,19 +192,17 @@ class Project:
 
     def _predefine(self, module: ModuleInfo) -> None:
         for stmt in module.tree.body:
-            if isinstance(stmt, cst.FunctionDef):
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 fid = module.node_ids.get(id(stmt))
                 if fid:
-                    module.globals[stmt.name.value] = FuncRef(fid)
-            elif isinstance(stmt, cst.ClassDef):
+                    module.globals[stmt.name] = FuncRef(fid)
+            elif isinstance(stmt, ast.ClassDef):
                 cid = module.node_ids.get(id(stmt))
                 if cid:
-                    module.globals[stmt.name.value] = ClassRef(cid)
-            elif isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if isinstance(small, (cst.Import, cst.ImportFrom)):
-                        for local, qual in self.bindings_for(module, small).items():
-                            module.globals[local] = Ext(qual)
+                    module.globals[stmt.name] = ClassRef(cid)
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for local, qual in self.bindings_for(module, stmt).items():
+                    module.globals[local] = Ext(qual)
 
     def analyze_module(self, module: ModuleInfo) -> None:
         """Run the module body as a root: its final environment is the module's globals."""
@@ -212,7 +231,7 @@ class Project:
                     stack.append(value.class_id)
         return out
 
-    def _eval_in_module(self, module: ModuleInfo, node: cst.BaseExpression) -> Value:
+    def _eval_in_module(self, module: ModuleInfo, node: ast.expr) -> Value:
         self.ensure_globals(module)
         frame = Frame(module=module, func=None, env={})
         return Interpreter(self, frame).eval(node)
@@ -261,7 +280,7 @@ class Project:
         info = self.classes.get(class_id)
         if info is None:
             return
-        if func.class_id is not None and func.node.name.value in ("__init__", "setup", "build", "_build"):
+        if func.class_id is not None and func.node.name in ("__init__", "setup", "build", "_build"):
             owner = self.classes.get(func.class_id, info)
             owner.attrs[attr] = join(owner.attrs.get(attr), value) if attr in owner.attrs else value
 
@@ -280,7 +299,7 @@ class Project:
         return {ev.key for ev in self.root_analysis(func_id)[1]}
 
     def _root_args(self, info: FunctionInfo) -> tuple[Value, ...]:
-        params = info.node.params.posonly_params + info.node.params.params
+        params = info.node.args.posonlyargs + info.node.args.args
         out: list[Value] = []
         for i, p in enumerate(params):
             if i == 0 and info.self_name is not None:
@@ -289,14 +308,14 @@ class Project:
                 else:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
-                out.append(self._annotated(info, p) or Unknown(f"{info.qualname}:{p.name.value}"))
+                out.append(self._annotated(info, p) or Unknown(f"{info.qualname}:{p.arg}"))
         return tuple(out)
 
-    def _annotated(self, info: FunctionInfo, param: cst.Param) -> Value | None:
+    def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:
         """A parameter annotated with a class of the tree (``model: Tagger``) is an instance of it."""
         if param.annotation is None:
             return None
-        value = self._eval_in_module(info.module, param.annotation.annotation)
+        value = self._eval_in_module(info.module, param.annotation)
         return Instance(value.class_id) if isinstance(value, ClassRef) else None
 
     def analyze_call(self, func_id: str, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
@@ -322,42 +341,39 @@ class Project:
         self._bind_params(interp, info, list(args), dict(kwargs))
         self._active.append(info.func_id)
         try:
-            body = info.node.body
-            if isinstance(body, cst.IndentedBlock):
-                interp.run_block(body.body)
-            else:
-                interp.run_stmt(body)
+            interp.run_block(info.node.body)
         finally:
             self._active.pop()
         ret = frame.ret if frame.ret is not None else Const(None)
         return ret, _settle(frame)
 
     def _bind_params(self, interp: Interpreter, info: FunctionInfo, args: list[Value], kwargs: dict) -> None:
-        params = info.node.params
-        positional = list(params.posonly_params) + list(params.params)
+        params = info.node.args
+        positional = list(params.posonlyargs) + list(params.args)
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(params.defaults)) + list(params.defaults)
         env = interp.frame.env
-        for i, p in enumerate(positional):
-            name = p.name.value
+        for i, (p, default) in enumerate(zip(positional, defaults)):
+            name = p.arg
             if i < len(args):
                 env[name] = args[i]
             elif name in kwargs:
                 env[name] = kwargs[name]
-            elif p.default is not None:
-                env[name] = interp.eval(p.default)
+            elif default is not None:
+                env[name] = interp.eval(default)
             else:
                 env[name] = Unknown(f"{info.qualname}:{name}")
-        for p in params.kwonly_params:
-            name = p.name.value
+        for p, default in zip(params.kwonlyargs, params.kw_defaults):
+            name = p.arg
             if name in kwargs:
                 env[name] = kwargs[name]
-            elif p.default is not None:
-                env[name] = interp.eval(p.default)
+            elif default is not None:
+                env[name] = interp.eval(default)
             else:
                 env[name] = Unknown(f"{info.qualname}:{name}")
-        if isinstance(params.star_arg, cst.Param):
-            env[params.star_arg.name.value] = CLEAN
-        if params.star_kwarg is not None:
-            env[params.star_kwarg.name.value] = CLEAN
+        if params.vararg is not None:
+            env[params.vararg.arg] = CLEAN
+        if params.kwarg is not None:
+            env[params.kwarg.arg] = CLEAN
 
     # ------------------------------------------------------------------ results
     def all_events(self) -> list[Event]:
@@ -394,12 +410,11 @@ def _settle(frame: Frame) -> list[Event]:
     return out
 
 
-def _decorator_name(dec: cst.Decorator) -> str:
-    node = dec.decorator
-    if isinstance(node, cst.Call):
+def _decorator_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
         node = node.func
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return node.attr.value
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
     return ""

@@ -30,7 +30,7 @@ from .results import GOOD_TOLERANCE, Measure, Row
 LOSS_TOLERANCE = 1e-3  # relative error of the loss value
 GRAD_TOLERANCE = 1e-2  # relative error of the worst parameter's gradient
 PAD_SHARE_TOLERANCE = 1e-3  # share of |dL/d(probe output)| sitting on padded steps
-ACCURACY_DROP = 0.10  # held-out accuracy the bad variant must lose
+ACCURACY_DROP = 0.05  # held-out accuracy the bad variant must lose (seed-to-seed spread is about 0.02)
 ACCURACY_MARGIN = 0.02  # held-out accuracy a good variant may differ by
 
 

@@ -574,6 +574,9 @@ class Interpreter:
             if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
                 return CLEAN
             return base
+        if base.mismatch is not None and any(not isinstance(v, tuple) and not (isinstance(v, Const) and v.value is None)
+                                             for v in indices[:2]):
+            self.emit_batch_first(base)  # indexing a batch or a step as if the layout were the packing side's
         out_axes: list[str] = []
         i = 0
         clean = False
@@ -609,6 +612,9 @@ class Interpreter:
             # a tensor index
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
+                if base.bidirectional and not any(isinstance(v, tuple) and v[1] is not None for v in indices[i:]):
+                    self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),)))
             else:
                 out_axes.append(label)
         out_axes.extend(axes[i:])
@@ -795,7 +801,7 @@ class Interpreter:
                 return self.call_project(fid, [callee, *call.pos], call)
             return self.opaque_layer(call)
         if isinstance(callee, ExtObj):
-            return self.call_extobj(callee.qualname, call)
+            return self.call_extobj(callee.qualname, call, callee.flags)
         if isinstance(callee, LossFn):
             return self.loss_call(callee.qualname, call, callee)
         if isinstance(callee, Super):
@@ -887,7 +893,8 @@ class Interpreter:
                                      f"batch_first={batch_first}")
         origin = lengths or f"{self.module.path}:{step.line}"
         value = Padded(trail=(step,), axes=axes, pad=float(pad_value) if isinstance(pad_value, (int, float)) else pad_value,
-                       mismatch=mismatch, lengths=origin)
+                       mismatch=mismatch, lengths=origin,
+                       bidirectional=isinstance(packed, Packed) and packed.bidirectional)
         return TupleV((value, Lengths(origin)))
 
     def ext_pack(self, entry: api.Callable, call: "CallSite") -> Value:
@@ -933,7 +940,8 @@ class Interpreter:
         return self.call_method(first, name, CallSite(call.node, call.pos[1:], call.kw, call.pos_nodes[1:]))
 
     def ext_layer(self, entry: api.Callable, call: "CallSite") -> Value:
-        return ExtObj(entry.qualname)
+        flags = tuple(sorted(k for k in ("bidirectional", "batch_first") if _const(call.kw.get(k, CLEAN)) is True))
+        return ExtObj(entry.qualname, flags)
 
     ext_biased_layer = ext_layer
     ext_recurrent = ext_layer
@@ -1037,13 +1045,15 @@ class Interpreter:
         return CLEAN
 
     # ---- external objects
-    def call_extobj(self, qualname: str, call: "CallSite") -> Value:
+    def call_extobj(self, qualname: str, call: "CallSite", flags: tuple[str, ...] = ()) -> Value:
         entry = self.tables.callable(qualname)
         kind = entry.kind if entry else None
         first = call.pos[0] if call.pos else CLEAN
+        if isinstance(first, Padded) and first.mismatch is not None and "batch_first" in flags:
+            self.emit_batch_first(first)  # fed to a batch-first layer as if it were batch-major
         if kind == "recurrent":
             if isinstance(first, Packed):
-                return TupleV((first, CLEAN))
+                return TupleV((replace(first, bidirectional="bidirectional" in flags), CLEAN))
             if isinstance(first, Padded):
                 return TupleV((replace(first, pad=None, filled=None, zeroed=None, nonneg=False), CLEAN))
             return TupleV((CLEAN, CLEAN))
@@ -1101,7 +1111,7 @@ class Interpreter:
             if name in ("to", "cuda", "cpu", "float", "double", "train", "eval"):
                 return base
             if name == "forward":
-                return self.call_extobj(base.qualname, call)
+                return self.call_extobj(base.qualname, call, base.flags)
             return CLEAN
         if isinstance(base, DictV):
             if name == "get" and call.pos and isinstance(call.pos[0], Const):
@@ -1332,10 +1342,15 @@ class Interpreter:
         if kind == "gather":
             d = _const(kw.get("dim", pos[0] if pos else CLEAN))
             if axes is not None and isinstance(d, int) and _norm_dim(d, len(axes)) == base.time_axis:
+                if base.bidirectional:
+                    self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),)))
                 return CLEAN
             return replace(base, axes=None)
         if kind == "index-select":
             d = _const(kw.get("dim", pos[0] if pos else CLEAN))
+            if base.mismatch is not None and d in (0, 1):
+                self.emit_batch_first(base)
             if axes is not None and isinstance(d, int) and _norm_dim(d, len(axes)) == base.time_axis:
                 return CLEAN
             return base

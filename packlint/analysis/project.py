@@ -111,6 +111,7 @@ class Project:
         self._memo: dict[tuple, tuple[Value, list[Event]]] = {}
         self._roots: dict[str, tuple[Value, list[Event]]] = {}
         self._active: list[str] = []
+        self._mro: dict[str, list[str]] = {}
         self.unresolved = 0
 
     # ------------------------------------------------------------------ building
@@ -217,6 +218,15 @@ class Project:
 
     # ------------------------------------------------------------------ classes
     def mro(self, class_id: str) -> list[str]:
+        cached = self._mro.get(class_id)
+        if cached is not None:
+            return cached
+        self._mro[class_id] = [class_id]  # cycle guard
+        out = self._compute_mro(class_id)
+        self._mro[class_id] = out
+        return out
+
+    def _compute_mro(self, class_id: str) -> list[str]:
         out: list[str] = []
         stack = [class_id]
         while stack:
@@ -226,7 +236,7 @@ class Project:
             out.append(cid)
             info = self.classes[cid]
             for base in info.node.bases:
-                value = self._eval_in_module(info.module, base.value)
+                value = self._eval_in_module(info.module, base)
                 if isinstance(value, ClassRef):
                     stack.append(value.class_id)
         return out

@@ -87,6 +87,7 @@ class Padded(Value):
     mismatch: TrailStep | None = None
     lengths: str | None = None
     pending: tuple[TrailStep, ...] = ()
+    bidirectional: bool = False
 
     def with_trail(self, step: TrailStep) -> "Padded":
         if self.trail and self.trail[-1] == step:
@@ -155,6 +156,7 @@ class Packed(Value):
     batch_first: bool | None = None
     lengths: str | None = None
     pack_step: TrailStep | None = None
+    bidirectional: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,9 +189,11 @@ class Ext(Value):
 
 @dataclass(frozen=True)
 class ExtObj(Value):
-    """An instance of an external class (``nn.Linear(...)``)."""
+    """An instance of an external class (``nn.Linear(...)``); ``flags`` keeps constructor options that matter
+    (``bidirectional``, ``batch_first``)."""
 
     qualname: str
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ from packlint.rules.base import Rule, origin
 
 
 def check(event: Event) -> str | None:
+    if event.status == "bidirectional":
+        return (f"`{event.subject}` gathers each sequence's last real step of a bidirectional output "
+                f"({origin(event)}): the backward direction's final state is at step 0, not at lengths - 1")
     layout = event.detail("layout", "")
     major = "batch-first" if str(layout).startswith("B") else "time-major"
     return (f"`{event.subject}` takes the last padded step of a {major} unpacked output ({origin(event)}), "

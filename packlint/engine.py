@@ -103,6 +103,12 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
             continue
         events.extend(_guard(result, failed, info.module.path, info.qualname,
                              lambda fid=fid: project.root_analysis(fid)[1]) or [])
+    # Roots computed on the way (a callee's own events are filtered out of its callers as "its own") are
+    # reported too, or an unselected callee's finding would be lost.
+    for fid, (_, root_events) in list(project.computed_roots()):
+        info = project.functions[fid]
+        if info.module.report and fid not in selected:
+            events.extend(root_events)
     result.unresolved_calls = project.unresolved
 
     rules = registry()

@@ -774,6 +774,9 @@ class Interpreter:
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.eval(func.value)
+            if isinstance(base, Instance) and func.attr in _MODULE_RETURNS_SELF and not \
+                    self.project.lookup_method(base.class_id, func.attr):
+                return base  # nn.Module.to()/train()/cuda() return the module itself
             if isinstance(base, (Ext, Instance, Super, ClassRef)):
                 callee = self.attribute(base, func.attr, func)
                 return self.call_value(callee, call, attr_callee=isinstance(base, Instance))
@@ -1400,6 +1403,8 @@ class Interpreter:
             return CLEAN
         if pa and pb:
             assert isinstance(a, Padded) and isinstance(b, Padded)
+            if a.axes and b.axes and len(b.axes) >= 2 and a.axes[-1] == TIME and b.axes[-2] == TIME:
+                return CLEAN  # weights (.., T) @ values (T, H): a weighted sum over time, the context vector
             if a.axes and b.axes:
                 left = tuple(QUERY if x == TIME else x for x in a.axes[:-1])
                 return replace(a, axes=left + (b.axes[-1],), pad=None, filled=None, masked=False, zeroed=None)
@@ -1418,6 +1423,9 @@ class Interpreter:
             return CLEAN if b.zeroed is not None or b.pad in (0, 0.0) else replace(b, axes=None)
         return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)
 
+
+_MODULE_RETURNS_SELF = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_",
+                                  "share_memory", "type", "bfloat16"})
 
 _BINOPS = {
     ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",

@@ -305,6 +305,10 @@ class Project:
         self._roots[func_id] = result
         return result
 
+    def computed_roots(self):
+        """(function id, (return, events)) for every root analysis made so far."""
+        return list(self._roots.items())
+
     def root_event_keys(self, func_id: str) -> set[tuple]:
         return {ev.key for ev in self.root_analysis(func_id)[1]}
 

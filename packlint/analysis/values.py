@@ -335,9 +335,24 @@ def join(a: Value | None, b: Value | None) -> Value:
         return a if refs_agree(a.by, b.by) else Dropped(MaskRef("unknown"), a.trail)
     if isinstance(a, Const) and isinstance(b, Const):
         return CLEAN
-    # Keep an object identity when one side is just "unknown" (e.g. ``x = None`` then ``x = Net()`` in a branch).
+    # Keep an object identity when the other side is just "unknown" or None (``x = None`` then ``x = Net()`` in a
+    # branch; ``self.model = model`` seen once with an unknown parameter and once with a model): which code runs
+    # is what matters for objects, and the known one is the only candidate we can follow.
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, (Const, Unknown)) and (not isinstance(x, Const) or x.value is None):
+            if isinstance(y, _OBJECTS):
+                return y
+            if isinstance(y, TupleV):  # a path returning an unknown value keeps the other path's padded parts
+                return TupleV(tuple(join(item, CLEAN) for item in y.items))
+            if isinstance(y, Many):
+                return Many(join(y.elem, CLEAN))
+            if isinstance(y, DictV):
+                return DictV(tuple((k, join(v, CLEAN)) for k, v in y.items))
     if isinstance(a, Const) and a.value is None:
         return b
     if isinstance(b, Const) and b.value is None:
         return a
     return CLEAN
+
+
+_OBJECTS = (Instance, ExtObj, LossFn, ClassRef, FuncRef, BoundMethod, Loader)

@@ -106,7 +106,8 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     if paths == (Path("-"),):
         result = _lint_stdin(opts["stdin_filename"], options)
     else:
-        result = lint_paths(files, options, problems, src=[config.root / s for s in config.src])
+        result = lint_paths(files, options, problems, src=[config.root / s for s in config.src],
+                            explicit=[p for p in paths if p.is_file()])
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if opts["add_noqa"]:

@@ -538,12 +538,21 @@ def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Patt
 
 
 def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None,
-               src: Iterable[Path] = ()) -> LintResult:
-    """Read, decode and lint the given files (already discovered), reading the tree modules they import."""
+               src: Iterable[Path] = (), explicit: Iterable[Path] = ()) -> LintResult:
+    """Read, decode and lint the given files (already discovered), reading the tree modules they import.
+
+    Files named explicitly by the user are always parsed, so a syntax error in them is always reported; files
+    found by walking folders are parsed only when padding can reach them."""
     options = options or Options()
     files, read_problems = load_files(paths, max_bytes=options.max_bytes)
     roots = import_roots(paths, src)
     needed, skipped = select_needed(files, roots, _prefilter(options))
+    wanted = {Path(p).resolve() for p in explicit}
+    if wanted:
+        have = {id(f) for f in needed}
+        extra = [f for f in files if id(f) not in have and Path(f.path).resolve() in wanted]
+        needed.extend(extra)
+        skipped -= len(extra)
     needed.extend(dependencies(needed, roots, options.max_bytes, given={Path(f.path).resolve(): f for f in files}))
     result = lint_sources(needed, options)
     result.files_checked += len(read_problems) + skipped

@@ -735,6 +735,10 @@ class Interpreter:
             if op in ("GreaterThanEqual",):
                 return Mask(MaskRef("lengths", _key_of(right)), inverted=True)
             return CLEAN
+        if isinstance(left, Padded) and isinstance(right, Const) and isinstance(left.pad, (int, float)) and \
+                right.value == left.pad and op in ("Equal", "NotEqual"):
+            # `out == 0` on a zero-padded output marks the padded steps (and any exact zeros, which is harmless)
+            return Mask(MaskRef("pad", left.lengths, left.pad), inverted=op == "Equal")
         if isinstance(left, (Padded, Mask, Const, Arange)) or isinstance(left, PerStep):
             return CLEAN
         if isinstance(left, (Unknown, PaddedTarget, Lengths)):
@@ -1003,7 +1007,7 @@ class Interpreter:
 
     def ext_pool1d(self, entry: api.Callable, call: "CallSite") -> Value:
         v = call.pos[0] if call.pos else CLEAN
-        if isinstance(v, Padded) and v.axes:
+        if isinstance(v, Padded) and v.axes and v.axes[-1] == TIME:  # pool1d pools the last axis
             op = "max" if "max" in entry.qualname else "mean"
             self.pool(v, op, len(v.axes) - 1, call, func=entry.qualname.rsplit(".", 1)[-1])
         return CLEAN
@@ -1200,7 +1204,7 @@ class Interpreter:
                 if dim is not None:
                     return base
                 self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node.func),
-                                callee=name, reason=base.source, trail=base.trail))
+                                callee=name, reason=base.source, trail=base.trail), call.node)
                 return CLEAN
             return CLEAN
         if kind == "masked-fill" and call.pos:

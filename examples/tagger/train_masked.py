@@ -1,6 +1,7 @@
 """Training the BiLSTM tagger: the corrected twin of train.py. `packlint` finds nothing here.
 
-The fix: collate pads the tags with -100, the value CrossEntropyLoss ignores, so padded steps add no term and no gradient.
+The fix: collate pads the tags with -100, the value CrossEntropyLoss ignores, so padded steps add no term
+and no gradient.
 """
 import torch
 import torch.nn as nn

@@ -368,7 +368,7 @@ def _parse(text: str) -> ast.Module:
     try:
         return ast.parse(text)
     except SyntaxError as exc:
-        raise _ParseFailure(f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
+        raise _ParseFailure(exc.msg, exc.lineno or 1, exc.offset or 1) from None
     except (RecursionError, MemoryError):
         raise _ParseFailure("expression nested too deeply to parse") from None
     except Exception as exc:  # noqa: BLE001 - any other parser failure is a problem, not a crash
@@ -494,39 +494,51 @@ def _prefilter(options: Options) -> re.Pattern:
     return re.compile(_PREFILTER.pattern + "|" + "|".join(re.escape(n) for n in names))
 
 
-def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Pattern
+def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Pattern, limit: int = 20000
                   ) -> tuple[list[SourceFile], int]:
     """The files that can matter, and how many were skipped without parsing.
 
     A file can only report a finding if padding can reach it: it names the packing API (cheap text scan), or it
-    imports, directly or through other files, a module that does. Everything such a file imports is read later by
-    ``dependencies``. Other files are counted as checked and never parsed."""
-    by_module: dict[str, SourceFile] = {}
+    imports, directly or through any chain of modules of the tree (linted or not), a module that does. The import
+    graph comes from a scan of import lines, never from parsing. Other files are counted as checked and never
+    parsed; everything a needed file imports is read later by ``dependencies``."""
+    texts: dict[str, str] = {}
+    packages: dict[str, bool] = {}
     for f in files:
-        by_module.setdefault(f.module, f)
-    relevant = {f.module for f in files if prefilter.search(f.text)}
-    if len(relevant) == len(files):
-        return list(files), 0
-    importers: dict[str, set[str]] = {}
-    for f in files:
-        for name in imported_modules(f.text, f.module, f.is_package):
+        texts.setdefault(f.module, f.text)
+        packages.setdefault(f.module, f.is_package)
+    edges: dict[str, set[str]] = {}  # module -> modules of the tree it imports
+    queue = list(texts)
+    while queue and len(texts) < limit:
+        mod = queue.pop()
+        if mod in edges:
+            continue
+        targets: set[str] = set()
+        for name in imported_modules(texts[mod], mod, packages.get(mod, False)):
             parts = name.split(".")
             for cut in range(len(parts), 0, -1):
                 target = ".".join(parts[:cut])
-                if target in by_module or _module_file(target, roots) is not None:
-                    importers.setdefault(target, set()).add(f.module)
+                if target in texts:
+                    targets.add(target)
                     break
-    # modules outside the linted set that name the API still make their importers relevant
+                path = _module_file(target, roots)
+                if path is not None:
+                    try:
+                        texts[target] = path.read_text(encoding="utf-8", errors="replace")
+                    except OSError:
+                        break
+                    packages[target] = path.name == "__init__.py"
+                    targets.add(target)
+                    queue.append(target)
+                    break
+        edges[mod] = targets - {mod}
+    relevant = {m for m, text in texts.items() if prefilter.search(text)}
+    importers: dict[str, set[str]] = {}
+    for mod, targets in edges.items():
+        for t in targets:
+            importers.setdefault(t, set()).add(mod)
+    reached = set(relevant)
     frontier = list(relevant)
-    for target in list(importers):
-        if target not in by_module:
-            path = _module_file(target, roots)
-            try:
-                if path is not None and prefilter.search(path.read_text(encoding="utf-8", errors="replace")):
-                    frontier.append(target)
-            except OSError:
-                pass
-    reached = set(frontier)
     while frontier:
         mod = frontier.pop()
         for importer in importers.get(mod, ()):

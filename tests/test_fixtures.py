@@ -96,3 +96,23 @@ def test_marker_parser_is_strict(text: str) -> None:
 def test_marker_parser_reads_several_codes() -> None:
     marks = parse_markers("a\nloss = f(x)  # expect: PKL001, PKL002\n", KNOWN)
     assert marks.expected == Counter({(2, "PKL001"): 1, (2, "PKL002"): 1})
+
+
+def _project_files_with_markers() -> list:
+    out = []
+    for project in _projects():
+        for f in sorted(project.rglob("*.py")):
+            marks = parse_markers(f.read_text(encoding="utf-8"), KNOWN, str(f))
+            if marks.expected:
+                out.append(pytest.param(f, id=f"{project.name}/{f.relative_to(project)}"))
+    return out
+
+
+@pytest.mark.parametrize("path", _project_files_with_markers())
+def test_project_file_linted_alone(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pre-commit passes only the changed file: its findings must not depend on the other files being named."""
+    project = next(p for p in _projects() if p in path.parents)
+    monkeypatch.chdir(project)
+    rel = path.relative_to(project)
+    found = found_findings([rel])[rel.resolve()]
+    check_against_markers(path, found)

@@ -117,12 +117,22 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
         if f.report:
             result.warnings.extend(noqa_warnings(f.path, f.text, known))
     seen: set[tuple] = set()
+    broken: set[tuple[str, str]] = set()  # (path, rule code) pairs whose check raised
     for ev in events:
         src = by_path.get(ev.path)
         if src is None or not src.report or ev.path in failed:
             continue
         for rule in rules:
-            finding = rule.finding(ev)
+            if (ev.path, rule.code) in broken:
+                continue
+            try:
+                finding = rule.finding(ev)
+            except Exception as exc:  # noqa: BLE001 - one rule crashing on one file is a problem, never a lost run
+                broken.add((ev.path, rule.code))
+                result.problems.append(_relocate(src, FileProblem(
+                    ev.path, "internal-error", f"rule {rule.code} ({rule.name}) failed: {type(exc).__name__}: {exc}",
+                    ev.line or 1, ev.col or 1)))
+                continue
             if finding is None:
                 continue
             key = (finding.path, finding.line, finding.col, finding.code)

@@ -111,7 +111,7 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if opts["add_noqa"]:
-        from packlint.engine import add_noqa
+        from packlint.suppressions import add_noqa
 
         added = add_noqa(result.findings)
         click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
@@ -147,7 +147,8 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
 
 def _lint_stdin(filename: str | None, options):
     """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this)."""
-    from packlint.engine import SourceFile, dependencies, import_roots, lint_sources, module_name_for
+    from packlint.engine import SourceFile, lint_sources
+    from packlint.imports import dependencies, import_roots, module_name_for
     from packlint.source import decode_with_encoding
     from packlint.diagnostics import FileProblem
 

@@ -162,8 +162,12 @@ class Lab:
 
     def compare_losses(self, rule: str, case: str, model, reference: Variant, bad: Variant | None,
                        goods: list[Variant], *, lengths: torch.Tensor | None = None, probe: str | None = None,
-                       note: str = "") -> list[Row]:
-        """Rows for the loss value, the gradients and (with a probe) the gradient share on padded steps."""
+                       note: str = "", info: bool = False) -> list[Row]:
+        """Rows for the loss value, the gradients and (with a probe) the gradient share on padded steps.
+
+        With ``info=True`` the rows only report (a legitimate alternative measured against another reference)
+        and never count towards the verdict.
+        """
         ref_loss, ref_grads, _ = self._loss_run(model, reference, lengths, probe)
         runs = {}
         for v in ([bad] if bad else []) + goods:
@@ -191,7 +195,32 @@ class Lab:
                 Measure(bad.name, runs[bad.name][2], runs[bad.name][2]) if bad else None,
                 [Measure(g.name, runs[g.name][2], runs[g.name][2]) for g in goods],
                 reference_value=0.0))
+        if info:
+            for row in rows:
+                row.kind = "info"
         return rows
+
+    def compare_scale(self, rule: str, case: str, model, reference: Callable, bad: str | None,
+                      goods: list[str], batches: list[tuple], *, tolerance: float, note: str = "") -> Row:
+        """One row: each variant's loss divided by the reference's, on batches that differ only in padding.
+
+        The deviation is the largest |ratio - 1| over the batches; the value is the spread of the ratio
+        (largest minus smallest), which is what makes a loss curve depend on batch composition.
+        """
+        def ratios(name):
+            with torch.no_grad():
+                return [float(getattr(model, name)(*args) / reference(model, *args)) for args in batches]
+
+        def measure(name):
+            r = ratios(name)
+            return Measure(name, max(abs(x - 1.0) for x in r), max(r) - min(r)), r
+
+        bad_measure, bad_ratios = measure(bad) if bad else (None, [])
+        goods_measured = [measure(g)[0] for g in goods]
+        if bad_ratios:
+            note = (note + " " if note else "") + "bad ratios per batch: " + ", ".join(f"{x:.3f}" for x in bad_ratios)
+        return Row(rule, case, f"loss / reference over {len(batches)} batches (max |ratio - 1|)",
+                   tolerance if bad else None, bad_measure, goods_measured, reference_value=1.0, note=note)
 
     # ----- tensors -------------------------------------------------------------------------------------
     def compare_outputs(self, rule: str, case: str, quantity: str, model, reference: Variant,

@@ -1,0 +1,173 @@
+"""The import graph, from a cheap scan of import lines (never a parse): module names, import roots, which files
+can matter (padding can reach them), and which modules of the tree a file depends on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+from packlint.loading import SourceFile, load_files
+
+# A module can matter only if it names the packing API (or a user-declared source), or imports one that does.
+PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence")
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+(?P<from>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>[^#\n]+)"
+                          r"|import[ \t]+(?P<mods>[^#\n]+))", re.MULTILINE)
+def module_name_for(path: Path) -> tuple[str, bool]:
+    """Dotted module name of a file, from the top package's parent (a script's folder is an import root)."""
+    path = path.resolve()
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if not parts:
+        parts = [path.parent.name]
+    return ".".join(p for p in parts if p), is_package
+
+
+def imported_modules(text: str, module: str, is_package: bool) -> set[str]:
+    """Absolute module names a file may import, from a cheap scan of its import lines (no parse)."""
+    from packlint.analysis.names import resolve_relative
+
+    out: set[str] = set()
+    for m in _IMPORT_LINE.finditer(text):
+        if m.group("from") is not None:
+            target = m.group("from")
+            level = len(target) - len(target.lstrip("."))
+            base = resolve_relative(module, is_package, level, target.lstrip(".") or None) if level else target
+            if base:
+                out.add(base)
+                for name in re.split(r"[,\s()]+", m.group("names")):
+                    if name and name.isidentifier() and name != "as":
+                        out.add(f"{base}.{name}")
+        else:
+            for part in m.group("mods").split(","):
+                name = part.strip().split(" ")[0]
+                if name:
+                    out.add(name)
+    return out
+
+
+def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path]:
+    """Folders imports resolve against: each file's top-package parent (a script's own folder), then ``src``."""
+    roots: list[Path] = []
+    for p in paths:
+        folder = Path(p).resolve().parent
+        while (folder / "__init__.py").exists() and folder.parent != folder:
+            folder = folder.parent
+        if folder not in roots:
+            roots.append(folder)
+    for e in extra:
+        e = Path(e).resolve()
+        if e not in roots:
+            roots.append(e)
+    return roots
+
+
+def _module_file(name: str, roots: list[Path]) -> Path | None:
+    key = (name, tuple(roots))
+    if key not in _MODULE_FILES:
+        _MODULE_FILES[key] = _find_module_file(name, roots)
+    return _MODULE_FILES[key]
+
+
+_MODULE_FILES: dict[tuple, Path | None] = {}
+
+
+def _find_module_file(name: str, roots: list[Path]) -> Path | None:
+    rel = Path(*name.split("."))
+    for root in roots:
+        for cand in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def dependencies(files: list[SourceFile], roots: list[Path], max_bytes: int, limit: int = 2000,
+                 given: dict[Path, SourceFile] | None = None) -> list[SourceFile]:
+    """Modules of the tree that the given files import, transitively. Files in ``given`` (the linted set) keep
+    being reported; others are read but not reported (pre-commit passes only changed files)."""
+    seen = {Path(f.path).resolve() for f in files}
+    queue = list(files)
+    out: list[SourceFile] = []
+    while queue and len(out) < limit:
+        f = queue.pop()
+        for name in sorted(imported_modules(f.text, f.module, f.is_package)):
+            path = _module_file(name, roots)
+            if path is None or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            if given is not None and path.resolve() in given:
+                loaded = [given[path.resolve()]]
+            else:
+                loaded, _ = load_files([path], report=False, max_bytes=max_bytes)
+            out.extend(loaded)
+            queue.extend(loaded)
+    return out
+
+
+def prefilter_for(user_api: dict[str, list[str]] | None) -> re.Pattern:
+    """The text scan that decides which files name a padding source, with the user's own sources added."""
+    names = [q.rsplit(".", 1)[-1] for q in (user_api or {}).get("sources", [])]
+    if not names:
+        return PREFILTER
+    return re.compile(PREFILTER.pattern + "|" + "|".join(re.escape(n) for n in names))
+
+
+def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Pattern, limit: int = 20000
+                  ) -> tuple[list[SourceFile], int]:
+    """The files that can matter, and how many were skipped without parsing.
+
+    A file can only report a finding if padding can reach it: it names the packing API (cheap text scan), or it
+    imports, directly or through any chain of modules of the tree (linted or not), a module that does. The import
+    graph comes from a scan of import lines, never from parsing. Other files are counted as checked and never
+    parsed; everything a needed file imports is read later by ``dependencies``."""
+    texts: dict[str, str] = {}
+    packages: dict[str, bool] = {}
+    for f in files:
+        texts.setdefault(f.module, f.text)
+        packages.setdefault(f.module, f.is_package)
+    edges: dict[str, set[str]] = {}  # module -> modules of the tree it imports
+    queue = list(texts)
+    while queue and len(texts) < limit:
+        mod = queue.pop()
+        if mod in edges:
+            continue
+        targets: set[str] = set()
+        for name in imported_modules(texts[mod], mod, packages.get(mod, False)):
+            parts = name.split(".")
+            for cut in range(len(parts), 0, -1):
+                target = ".".join(parts[:cut])
+                if target in texts:
+                    targets.add(target)
+                    break
+                path = _module_file(target, roots)
+                if path is not None:
+                    try:
+                        texts[target] = path.read_text(encoding="utf-8", errors="replace")
+                    except OSError:
+                        break
+                    packages[target] = path.name == "__init__.py"
+                    targets.add(target)
+                    queue.append(target)
+                    break
+        edges[mod] = targets - {mod}
+    relevant = {m for m, text in texts.items() if prefilter.search(text)}
+    importers: dict[str, set[str]] = {}
+    for mod, targets in edges.items():
+        for t in targets:
+            importers.setdefault(t, set()).add(mod)
+    reached = set(relevant)
+    frontier = list(relevant)
+    while frontier:
+        mod = frontier.pop()
+        for importer in importers.get(mod, ()):
+            if importer not in reached:
+                reached.add(importer)
+                frontier.append(importer)
+    needed = [f for f in files if f.module in reached]
+    return needed, len(files) - len(needed)
+
+

@@ -1,0 +1,91 @@
+"""Suppression comments: ``# noqa``, ``# noqa: PKL001, PKL005``, file-level ``# packlint: noqa``, and
+``--add-noqa``, which writes them for every current finding so a large codebase can adopt packlint first and fix
+its backlog later."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from packlint.diagnostics import FileProblem, Finding
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+FILE_NOQA = re.compile(r"^\s*#\s*packlint:\s*noqa\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def noqa_codes(line: str) -> set[str] | None:
+    """Codes a ``# noqa`` comment names; an empty set for a bare ``# noqa``; None when there is none."""
+    m = _NOQA.search(line)
+    if m is None:
+        return None
+    codes = m.group("codes")
+    if not codes:
+        return set()
+    return {c.upper() for c in re.split(r"[\s,]+", codes) if c}
+
+
+def noqa_warnings(path: str, text: str, known: set[str]) -> list[str]:
+    """A ``# noqa: PKL999`` naming a code packlint does not have silences nothing: say so (other tools' codes,
+    like ``E501``, are theirs and pass without a word)."""
+    out = []
+    if "noqa" not in text:
+        return out
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        codes = noqa_codes(line) if "noqa" in line else None
+        for code in sorted(codes or ()):
+            if code.startswith("PKL") and code not in known:
+                out.append(f"{path}:{lineno}: unknown code {code} in `# noqa` comment; it silences nothing")
+    return out
+
+
+def add_noqa(findings: list[Finding], read=None, write=None) -> int:
+    """Append ``# noqa: CODE`` to each finding's line (merging with an existing noqa), so a team can adopt
+    packlint on a large codebase and fix the backlog later. Returns how many directives were added."""
+    by_file: dict[str, dict[int, set[str]]] = {}
+    for f in findings:
+        by_file.setdefault(f.path, {}).setdefault(f.line, set()).add(f.code)
+    added = 0
+    for path, lines_codes in by_file.items():
+        raw = Path(path).read_bytes() if read is None else read(path)
+        from packlint.source import decode_with_encoding
+
+        decoded = decode_with_encoding(raw, path)
+        if isinstance(decoded, FileProblem):
+            continue
+        text, encoding = decoded
+        newline = "\r\n" if "\r\n" in text else "\n"
+        lines = text.split(newline)
+        for lineno, codes in sorted(lines_codes.items()):
+            if not 1 <= lineno <= len(lines):
+                continue
+            line = lines[lineno - 1]
+            existing = noqa_codes(line)
+            if existing is not None and not existing:
+                continue  # a bare noqa already silences everything
+            merged = sorted((existing or set()) | codes)
+            base = _NOQA.sub("", line).rstrip() if existing is not None else line.rstrip()
+            lines[lineno - 1] = f"{base}  # noqa: {', '.join(merged)}"
+            added += len(codes - (existing or set()))
+        data = newline.join(lines).encode(encoding if encoding != "utf-8-sig" else "utf-8")
+        if encoding == "utf-8-sig":
+            data = b"\xef\xbb\xbf" + data
+        if write is None:
+            Path(path).write_bytes(data)
+        else:
+            write(path, data)
+    return added
+
+
+def suppressed(text: str, finding: Finding) -> bool:
+    lines = text.splitlines()
+    candidates = {finding.line}
+    if finding.end_line:
+        candidates.add(finding.end_line)
+    for ln in candidates:
+        if 1 <= ln <= len(lines):
+            codes = noqa_codes(lines[ln - 1])
+            if codes is not None and (not codes or finding.code in codes):
+                return True
+    return False
+
+

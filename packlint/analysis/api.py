@@ -62,7 +62,7 @@ _ELEMENTWISE = [
     "reshape", "transpose", "permute", "layer_norm", "normalize", "narrow", "clamp", "pow", "sqrt",
 ]
 _LAYERS_NO_BIAS_EFFECT = ["Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "LeakyReLU", "Identity", "Softplus"]
-_BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d", "LogSoftmax", "Sequential"]
+_BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d", "Sequential"]
 _RECURRENT = ["LSTM", "GRU", "RNN"]
 
 CALLABLES: list[Callable] = [
@@ -86,6 +86,8 @@ CALLABLES: list[Callable] = [
               [f"torch.nn.{n}" for n in _LAYERS_NO_BIAS_EFFECT]),
     *_entries("biased-layer", "module that keeps the time axis; padded steps become non-zero",
               [f"torch.nn.{n}" for n in _BIASED_LAYERS]),
+    *_entries("softmax-layer", "nn.Softmax(dim) / nn.LogSoftmax(dim): a softmax over the given axis",
+              ["torch.nn.Softmax", "torch.nn.LogSoftmax"]),
     *_entries("recurrent", "RNN module: on a PackedSequence it returns (PackedSequence, h_n)",
               [f"torch.nn.{n}" for n in _RECURRENT]),
     Callable("torch.arange", "arange", "a time index: comparing it with lengths builds a length mask"),
@@ -116,7 +118,8 @@ CALLABLES: list[Callable] = [
     Callable("torch.zeros_like", "fresh", "a new tensor: not derived from lengths or padding"),
     Callable("torch.ones", "fresh", "a new tensor: not derived from lengths or padding"),
     Callable("torch.zeros", "fresh", "a new tensor: not derived from lengths or padding"),
-    Callable("torch.full_like", "fresh", "a new tensor: not derived from lengths or padding"),
+    Callable("torch.full_like", "fresh", "a new tensor full of one value: acts like that value"),
+    Callable("torch.full", "fresh", "a new tensor full of one value: acts like that value"),
     Callable("torch.randn", "fresh", "a new tensor"),
     Callable("super", "super", "the next class in the method resolution order"),
     Callable("enumerate", "enumerate", "yields (index, element)"),
@@ -144,7 +147,7 @@ TENSOR_METHODS: dict[str, str] = {
     "tanh": "keep", "exp": "keep-nonzero", "log": "log", "abs": "nonneg", "neg": "keep", "clamp": "keep",
     "sum": "reduce", "mean": "reduce", "max": "reduce", "amax": "reduce", "min": "reduce", "amin": "reduce",
     "logsumexp": "reduce", "norm": "reduce", "prod": "reduce",
-    "masked_fill": "masked-fill", "masked_fill_": "masked-fill", "masked_select": "masked-select",
+    "masked_fill": "masked-fill", "masked_fill_": "masked-fill", "add_": "add", "masked_select": "masked-select",
     "mul": "mul", "mul_": "mul", "__mul__": "mul", "div": "div", "div_": "div", "add": "add", "sub": "add",
     "gather": "gather", "index_select": "index-select", "bmm": "matmul", "matmul": "matmul",
     "ne": "compare-ne", "eq": "compare-eq", "gt": "compare-gt", "lt": "compare-lt", "ge": "compare-ge",

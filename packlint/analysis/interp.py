@@ -144,7 +144,10 @@ class Interpreter:
             right = self.eval(stmt.value)
             self.assign(stmt.target, self.binop(_BINOPS.get(type(stmt.op), ""), left, right, stmt), stmt.value)
         elif isinstance(stmt, ast.Expr):
-            self.eval(stmt.value)
+            value = self.eval(stmt.value)
+            target = _inplace_target(stmt.value)
+            if target is not None and not isinstance(value, Unknown):
+                self.assign(target, value)  # `x.masked_fill_(~mask, -inf)` changes x itself
         elif isinstance(stmt, ast.Return):
             value = self.eval(stmt.value) if stmt.value is not None else Const(None)
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
@@ -948,10 +951,14 @@ class Interpreter:
 
     def ext_layer(self, entry: api.Callable, call: "CallSite") -> Value:
         flags = tuple(sorted(k for k in ("bidirectional", "batch_first") if _const(call.kw.get(k, CLEAN)) is True))
+        dim = _const(call.kw.get("dim", call.pos[0] if call.pos else CLEAN))
+        if entry.kind == "softmax-layer" and isinstance(dim, int):
+            flags += (f"dim={dim}",)
         return ExtObj(entry.qualname, flags)
 
     ext_biased_layer = ext_layer
     ext_recurrent = ext_layer
+    ext_softmax_layer = ext_layer
 
     def ext_arange(self, entry: api.Callable, call: "CallSite") -> Value:
         return Arange()
@@ -1027,6 +1034,10 @@ class Interpreter:
         return self.call_method(call.pos[0] if call.pos else CLEAN, name, CallSite(call.node, call.pos[1:], call.kw, []))
 
     def ext_fresh(self, entry: api.Callable, call: "CallSite") -> Value:
+        if entry.qualname.endswith(("full_like", ".full")):
+            fill = self.arg(call, 1, "fill_value")
+            if isinstance(fill, Const):
+                return fill  # a tensor full of v acts like v in where() and masked_fill()
         return Fresh()
 
     def ext_super(self, entry: api.Callable, call: "CallSite") -> Value:
@@ -1071,6 +1082,11 @@ class Interpreter:
                            zeroed=None)
         if kind in ("masked-loss-class",):
             return CLEAN
+        if kind == "softmax-layer":
+            dims = [f.split("=", 1)[1] for f in flags if f.startswith("dim=")]
+            kw = {"dim": Const(int(dims[0]))} if dims else {}
+            name = "log_softmax" if qualname.endswith("LogSoftmax") else "softmax"
+            return self.call_method(first, name, CallSite(call.node, [], kw, []))
         if kind is None:
             return self.opaque_layer(call)
         return CLEAN
@@ -1310,12 +1326,13 @@ class Interpreter:
             d = _const(kw.get("dim", pos[0] if pos else CLEAN))
             t = base.time_axis
             if kind == "softmax" and t is not None and isinstance(d, int) and _norm_dim(d, len(axes)) == t:
-                if not base.masked and base.filled is None:
+                if not base.masked:
                     step = self.step(node, "softmax over padded steps")
                     self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
                                     subject=self.text(call.pos_nodes[0]) if call.pos_nodes else self.text(node),
                                     trail=base.trail))
-                    return replace(base, pad=NONZERO, pending=base.pending + (step,), masked=False, filled=None)
+                    # pad unknown: the leak is reported here once, not again at every pooling of these weights
+                    return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
                 return replace(base, pad=0.0, masked=False, filled=None, nonneg=True)
             return replace(base, pad=NONZERO, filled=None, nonneg=kind == "softmax", masked=False, zeroed=None)
         if kind == "nonneg":
@@ -1426,6 +1443,18 @@ class Interpreter:
             # query @ values over time: (B,1,T) @ (B,T,H) sums over time: the context vector
             return CLEAN if b.zeroed is not None or b.pad in (0, 0.0) else replace(b, axes=None)
         return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)
+
+
+def _inplace_target(node: ast.expr) -> ast.expr | None:
+    """The variable an in-place tensor method call statement changes: ``x`` in ``x.masked_fill_(...)`` or
+    ``x.data.masked_fill_(...)``; None for anything else."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_")
+            and not node.func.attr.startswith("_")):
+        return None
+    base = node.func.value
+    if isinstance(base, ast.Attribute) and base.attr == "data":
+        base = base.value
+    return base if isinstance(base, (ast.Name, ast.Attribute)) else None
 
 
 _MODULE_RETURNS_SELF = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_",

@@ -79,6 +79,11 @@ def _norm_dim(dim: object, ndim: int) -> int | None:
     return dim if 0 <= dim < ndim else None
 
 
+def _short(key: str) -> str:
+    """A lengths origin key for messages: ``train_step:lengths - 1`` -> ``lengths - 1``."""
+    return key.split(":", 1)[1] if ":" in key else key
+
+
 def _key_of(v: Value) -> str | None:
     if isinstance(v, Unknown):
         return v.key
@@ -536,7 +541,12 @@ class Interpreter:
         masks = [v for v in indices if isinstance(v, Mask)]
         if isinstance(base, Padded):
             if masks:
-                return Dropped(masks[0].ref, base.trail + (self.step(node, "boolean-indexed"),))
+                ref = masks[0].ref
+                conflict = ""
+                if ref.kind == "lengths" and ref.origin and base.lengths and ref.origin != base.lengths:
+                    conflict = (f"the mask is built from `{_short(ref.origin)}` but the output was unpacked with "
+                                f"`{_short(base.lengths)}`")
+                return Dropped(ref, base.trail + (self.step(node, "boolean-indexed"),), conflict)
             if len(indices) == 1 and isinstance(single, Unknown):
                 # `out[m]` with an index packlint cannot see into (a helper's mask, batch["mask"]): most often a
                 # boolean mask. Reordering (`out[unsort_idx]`) uses a sort permutation, which is tracked as Perm.
@@ -699,14 +709,21 @@ class Interpreter:
                 if op == "Divide":
                     return p
                 return replace(p, pad=None if not (isinstance(other, Const) and other.value == 0) else p.pad)
-        if isinstance(left, PaddedTarget):
-            return left
+        if isinstance(left, PaddedTarget) or isinstance(right, PaddedTarget):
+            target = left if isinstance(left, PaddedTarget) else right
+            other = right if target is left else left
+            if op == "Multiply" and isinstance(other, Mask):
+                return replace(target, zeroed=other.ref)
+            return target
         if isinstance(left, Dropped):
             return left
         if isinstance(right, Dropped):
             return right
         if isinstance(left, Fresh) or isinstance(right, Fresh):
             return Fresh()
+        if isinstance(left, (Unknown, Lengths)) and _key_of(left) and isinstance(right, Const) and op in (
+                "Add", "Subtract"):
+            return Unknown(f"{_key_of(left)} {'+' if op == 'Add' else '-'} {right.value}")  # `lengths - 1`
         return CLEAN
 
     def mask_ref_of(self, v: Value) -> MaskRef | None:
@@ -903,7 +920,7 @@ class Interpreter:
                                      f"batch_first={batch_first}")
         origin = lengths or f"{self.module.path}:{step.line}"
         value = Padded(trail=(step,), axes=axes, pad=float(pad_value) if isinstance(pad_value, (int, float)) else pad_value,
-                       mismatch=mismatch, lengths=origin,
+                       mismatch=mismatch, lengths=lengths,
                        bidirectional=isinstance(packed, Packed) and packed.bidirectional)
         return TupleV((value, Lengths(origin)))
 

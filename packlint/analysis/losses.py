@@ -33,6 +33,13 @@ def _fmt(pad: object) -> str:
 def assess_loss(pred: Value, target: Value, *, honours_ignore_index: bool, ignore_explicit: bool,
                 ignore_index: object) -> LossVerdict:
     """Judge one loss call's prediction and target."""
+    for side in (pred, target):
+        if isinstance(side, Dropped) and side.conflict:
+            return LossVerdict("mismatch", side.conflict, side.trail)
+    # A zeroing mask on the target only: the prediction still has its padded steps.
+    if isinstance(target, PaddedTarget) and target.zeroed is not None and isinstance(pred, Padded) and \
+            pred.zeroed is None:
+        return LossVerdict("mismatch", "the target is masked but the output is not", pred.trail)
     # Dropping masks: both sides must be dropped alike.
     if isinstance(pred, Dropped) or isinstance(target, Dropped):
         if isinstance(pred, Dropped) and isinstance(target, Dropped):

@@ -107,6 +107,7 @@ class PaddedTarget(Value):
 
     trail: Trail
     pad: object = 0
+    zeroed: MaskRef | None = None  # multiplied by a mask (the target side is masked)
 
     def with_trail(self, step: TrailStep) -> "PaddedTarget":
         return replace(self, trail=self.trail + (step,))
@@ -119,6 +120,7 @@ class Dropped(Value):
 
     by: MaskRef
     trail: Trail = ()
+    conflict: str = ""  # why the mask does not fit the value (built from other lengths than it was unpacked with)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import TextIO
 from .cases import CASE_MODULES, RULE_NAMES, module_name
 
 INSTALL_HINT = "torch is not installed: pip install 'packlint[selfcheck]'"
-THREADS = 2
+THREADS = 1
 SEED = 0
 
 

@@ -50,12 +50,15 @@ def main() -> None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--statistics", is_flag=True, help="Print counts per rule code instead of findings.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write .packlint_cache/.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes to use (default: the cores when more than a few dozen files must be parsed).")
 @click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding.")
 @click.option("--stdin-filename", default=None, help="The path to report for source read from stdin (PATH `-`).")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
-          output_format, output_file, config_file, color, exit_zero, quiet, statistics, add_noqa, stdin_filename, show_files,
+          output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs, add_noqa, stdin_filename, show_files,
           show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
@@ -100,7 +103,12 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
             click.echo(str(f))
         return EXIT_ERROR if problems else EXIT_CLEAN
 
-    options = Options(enabled=config.is_enabled, user_api=_api_dict(config))
+    import json
+
+    settings = json.dumps(config.describe(), sort_keys=True, default=str)
+    options = Options(enabled=config.is_enabled, user_api=_api_dict(config), fingerprint=settings,
+                      cache_root=None if opts["no_cache"] or paths == (Path("-"),) else config.root,
+                      jobs=opts["jobs"])
     if config.max_file_size:
         options.max_bytes = config.max_file_size
     if paths == (Path("-"),):

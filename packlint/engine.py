@@ -7,11 +7,13 @@ The engine owns the per-file failure boundary: a file that cannot be read, decod
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from packlint import __version__
 from packlint.diagnostics import FileProblem, Finding, LintResult
 
 from packlint.imports import dependencies, import_roots, prefilter_for, select_needed
@@ -24,11 +26,16 @@ __all__ = ["Options", "SourceFile", "lint_paths", "lint_sources", "load_files"]
 
 @dataclass
 class Options:
+    """What a run needs beyond the files: rule selection, the user's API tables, limits, cache and processes."""
+
     select: set[str] | None = None
     ignore: set[str] = field(default_factory=set)
     user_api: dict[str, list[str]] = field(default_factory=dict)
     max_bytes: int = 5 * 1024 * 1024
     enabled: object = None  # callable (code, path) -> bool from config; overrides select/ignore when given
+    cache_root: Path | None = None  # where .packlint_cache/ lives; None: no cache
+    fingerprint: str = ""  # the configuration, as it affects results (part of every cache key)
+    jobs: int | None = None  # processes; None: default_jobs()
 
 
 def lint_sources(files: list[SourceFile], options: Options | None = None) -> LintResult:
@@ -229,23 +236,86 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
     """Read, decode and lint the given files (already discovered), reading the tree modules they import.
 
     Files named explicitly by the user are always parsed, so a syntax error in them is always reported; files
-    found by walking folders are parsed only when padding can reach them."""
+    found by walking folders are parsed only when padding can reach them. With ``options.cache_root`` set, files
+    whose key (content, version, configuration, import closure) is unchanged are answered from the cache; with
+    ``options.jobs`` > 1, independent groups of files are analysed in parallel processes."""
     options = options or Options()
     files, read_problems = load_files(paths, max_bytes=options.max_bytes)
     roots = import_roots(paths, src)
-    needed, skipped = select_needed(files, roots, prefilter_for(options.user_api))
+    needed, skipped, graph = select_needed(files, roots, prefilter_for(options.user_api))
     wanted = {Path(p).resolve() for p in explicit}
     if wanted:
         have = {id(f) for f in needed}
         extra = [f for f in files if id(f) not in have and Path(f.path).resolve() in wanted]
         needed.extend(extra)
         skipped -= len(extra)
-    needed.extend(dependencies(needed, roots, options.max_bytes, given={Path(f.path).resolve(): f for f in files}))
-    result = lint_sources(needed, options)
+
+    cache = None
+    keys: dict[str, str] = {}
+    result = LintResult()
+    misses = needed
+    if options.cache_root is not None:
+        from packlint.cache import ResultCache, digest
+
+        cache = ResultCache(options.cache_root)
+        misses = []
+        for f in needed:
+            closure = sorted(graph.closure(f.module))
+            keys[f.path] = digest(__version__, options.fingerprint, f.path, f.text,
+                                  *(f"{m}\0{graph.texts.get(m, '')}" for m in closure))
+            hit = cache.get(keys[f.path])
+            if hit is None:
+                misses.append(f)
+                continue
+            result.findings.extend(hit[0])
+            result.problems.extend(hit[1])
+            result.warnings.extend(hit[2])
+            result.files_checked += 1
+
+    if misses:
+        fresh = _lint_misses(misses, roots, graph, options)
+        result.findings.extend(fresh.findings)
+        result.problems.extend(fresh.problems)
+        result.warnings.extend(fresh.warnings)
+        result.files_checked += fresh.files_checked
+        result.files_parsed += fresh.files_parsed
+        result.unresolved_calls += fresh.unresolved_calls
+        if cache is not None:
+            for f in misses:
+                path = f.path
+                cache.put(keys[path], [x for x in fresh.findings if x.path == path],
+                          [x for x in fresh.problems if x.path == path],
+                          [w for w in fresh.warnings if w.startswith(f"{path}:")])
+            cache.save()
     result.files_checked += len(read_problems) + skipped
     result.problems.extend(read_problems)
     result.problems.extend(problems or [])
+    result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
 
 
+def _lint_misses(misses: list[SourceFile], roots: list[Path], graph, options: Options) -> LintResult:
+    """Lint the files the cache could not answer, in groups that import nothing of each other in parallel."""
+    jobs = options.jobs if options.jobs is not None else default_jobs(len(misses))
+    if jobs > 1 and len(misses) > 1:
+        from packlint.parallel import lint_groups
+
+        by_module = {f.module: f for f in misses}
+        groups = [[by_module[m] for m in g] for g in graph.components([f.module for f in misses])]
+        if len(groups) > 1:
+            return lint_groups(groups, roots, options, jobs)
+    return lint_group(misses, roots, options)
+
+
+def lint_group(files: list[SourceFile], roots: list[Path], options: Options) -> LintResult:
+    """One analysis over ``files`` (reported) and the modules of the tree they import (read, not reported)."""
+    given = {Path(f.path).resolve(): f for f in files}
+    return lint_sources(files + dependencies(files, roots, options.max_bytes, given=given), options)
+
+
+def default_jobs(files_to_parse: int) -> int:
+    """Processes pay off only when there is real parsing to share: the cores when more than a few dozen files
+    must be parsed, else one."""
+    cores = os.cpu_count() or 1
+    return cores if files_to_parse > 48 and cores > 1 else 1

@@ -116,8 +116,49 @@ def prefilter_for(user_api: dict[str, list[str]] | None) -> re.Pattern:
     return re.compile(PREFILTER.pattern + "|" + "|".join(re.escape(n) for n in names))
 
 
+class ImportGraph:
+    """Module texts and import edges of the tree, from the import-line scan."""
+
+    def __init__(self, texts: dict[str, str], edges: dict[str, set[str]]):
+        self.texts, self.edges = texts, edges
+
+    def closure(self, module: str) -> set[str]:
+        """Every module of the tree ``module`` imports, directly or not."""
+        seen: set[str] = set()
+        stack = list(self.edges.get(module, ()))
+        while stack:
+            m = stack.pop()
+            if m in seen:
+                continue
+            seen.add(m)
+            stack.extend(self.edges.get(m, ()))
+        seen.discard(module)
+        return seen
+
+    def components(self, modules: list[str]) -> list[list[str]]:
+        """Groups of ``modules`` connected by imports (through any module of the tree): each group can be
+        analysed on its own."""
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            parent.setdefault(x, x)
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for m in modules:
+            find(m)
+            for t in self.closure(m):
+                parent[find(t)] = find(m)
+        groups: dict[str, list[str]] = {}
+        for m in modules:
+            groups.setdefault(find(m), []).append(m)
+        return list(groups.values())
+
+
 def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Pattern, limit: int = 20000
-                  ) -> tuple[list[SourceFile], int]:
+                  ) -> tuple[list[SourceFile], int, ImportGraph]:
     """The files that can matter, and how many were skipped without parsing.
 
     A file can only report a finding if padding can reach it: it names the packing API (cheap text scan), or it
@@ -168,6 +209,6 @@ def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Patt
                 reached.add(importer)
                 frontier.append(importer)
     needed = [f for f in files if f.module in reached]
-    return needed, len(files) - len(needed)
+    return needed, len(files) - len(needed), ImportGraph(texts, edges)
 
 

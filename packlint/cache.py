@@ -1,0 +1,93 @@
+"""The result cache: a file's findings keyed by everything they can depend on.
+
+Key = packlint's version, the configuration's fingerprint, the file's path and content, and the content of every
+module of the tree it imports, directly or not (its import closure from the import-line scan). Editing a callee
+changes the key of every caller that can reach it, so the caller is re-checked; nothing else is. The cache lives
+in ``.packlint_cache/`` at the project root, with a ``.gitignore`` inside (like ruff's); a corrupt or foreign cache
+file is ignored and rebuilt, and ``--no-cache`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from packlint import __version__
+from packlint.diagnostics import FileProblem, Finding, TrailStep
+
+CACHE_DIR = ".packlint_cache"
+_FORMAT = 1
+_MAX_ENTRIES = 50_000
+
+
+def digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8", errors="surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class ResultCache:
+    """Per-file records (findings, problems, warnings) under content-derived keys, in one JSON file."""
+
+    def __init__(self, root: Path):
+        self.dir = Path(root) / CACHE_DIR
+        self.file = self.dir / f"results-v{_FORMAT}.json"
+        self.entries: dict[str, dict] = {}
+        self.dirty = False
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(data, dict) or data.get("packlint") != __version__ or not isinstance(
+                data.get("entries"), dict):
+            return  # foreign or older cache: start again
+        self.entries = data["entries"]
+
+    def get(self, key: str) -> tuple[list[Finding], list[FileProblem], list[str]] | None:
+        entry = self.entries.get(key)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            findings = [_finding(d) for d in entry["findings"]]
+            problems = [FileProblem(**d) for d in entry["problems"]]
+            warnings = [str(w) for w in entry["warnings"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return findings, problems, warnings
+
+    def put(self, key: str, findings: list[Finding], problems: list[FileProblem], warnings: list[str]) -> None:
+        self.entries[key] = {"findings": [asdict(f) for f in findings], "problems": [asdict(p) for p in problems],
+                             "warnings": list(warnings)}
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        if len(self.entries) > _MAX_ENTRIES:
+            self.entries = dict(list(self.entries.items())[-_MAX_ENTRIES:])
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            gitignore = self.dir / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# Automatically created by packlint.\n*\n", encoding="utf-8")
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".results-", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"packlint": __version__, "entries": self.entries}, out)
+            os.replace(tmp, self.file)
+        except OSError:
+            pass  # a read-only tree still gets linted; it just is not cached
+
+
+def _finding(d: dict) -> Finding:
+    d = dict(d)
+    d["trail"] = tuple(TrailStep(**s) for s in d.get("trail", ()))
+    return Finding(**d)

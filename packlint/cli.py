@@ -168,7 +168,10 @@ def _lint_stdin(filename: str | None, options):
 
         return LintResult(problems=[decoded], files_checked=1)
     name, is_pkg = module_name_for(Path(filename)) if filename else ("__stdin__", False)
-    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg)
+    from packlint.imports import import_root_of
+
+    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg,
+                   root=str(import_root_of(Path(filename))) if filename else "")
     deps = dependencies([f], import_roots([Path(filename)]) if filename else [], options.max_bytes)
     return lint_sources([f, *deps], options)
 

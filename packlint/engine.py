@@ -48,7 +48,6 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
     result = LintResult()
     project = Project(build_tables(options.user_api))
     by_path: dict[str, SourceFile] = {}
-    taken: set[str] = set()
     for f in files:
         result.files_checked += 1 if f.report else 0
         if f.report and FILE_NOQA.search(f.text):
@@ -61,11 +60,8 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
             continue
         result.files_parsed += 1
         name = f.module
-        if name in taken:
-            name = f"{name}@{f.path}"
-        taken.add(name)
         try:
-            project.add_module(name, f.path, tree, f.text, is_package=f.is_package, report=f.report)
+            project.add_module(name, f.path, tree, f.text, is_package=f.is_package, report=f.report, root=f.root)
         except RecursionError:
             result.problems.append(FileProblem(f.path, "syntax-error", "expression nested too deeply to analyse"))
             continue
@@ -134,33 +130,42 @@ def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
     methods and same-module callers). The rest are still analysed when a selected function calls them."""
     from packlint.analysis.names import import_bindings
 
-    tainting = {name for name, m in project.modules.items() if prefilter.search(m.text)}
+    tainting = {key for key, m in project.modules.items() if prefilter.search(m.text)}
     bindings: dict[str, dict[str, str]] = {}
-    for name, m in project.modules.items():
+    for key, m in project.modules.items():
         b: dict[str, str] = {}
         for node in _top_level_imports(m.tree.body):
             b.update(import_bindings(node, m.name, m.is_package))
-        bindings[name] = b
+        bindings[key] = b
+
+    def imports_tainting(module, qualname: str) -> bool:
+        parts = qualname.split(".")
+        for cut in range(len(parts), 0, -1):
+            target = project.module_named(".".join(parts[:cut]), module)
+            if target is not None:
+                return target.key in tainting
+        return False
+
     changed = True
     while changed:
         changed = False
-        for name, b in bindings.items():
-            if name in tainting:
+        for key, b in bindings.items():
+            if key in tainting:
                 continue
-            if any(_in_modules(q, tainting) for q in b.values()):
-                tainting.add(name)
+            if any(imports_tainting(project.modules[key], q) for q in b.values()):
+                tainting.add(key)
                 changed = True
     selected: set[str] = set()
     by_module: dict[str, list] = {}
     for fid, info in project.functions.items():
-        by_module.setdefault(info.module.name, []).append((fid, info))
-    for name, funcs in by_module.items():
-        if name not in tainting or prefilter.search(project.modules[name].text):
-            if name in tainting:
+        by_module.setdefault(info.module.key, []).append((fid, info))
+    for key, funcs in by_module.items():
+        if key not in tainting or prefilter.search(project.modules[key].text):
+            if key in tainting:
                 selected.update(fid for fid, _ in funcs)
             continue
-        module = project.modules[name]
-        words = sorted({local for local, q in bindings[name].items() if _in_modules(q, tainting)})
+        module = project.modules[key]
+        words = sorted({local for local, q in bindings[key].items() if imports_tainting(module, q)})
         if not words:
             continue
         pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
@@ -193,11 +198,6 @@ def _top_level_imports(body):
             yield from _top_level_imports(node.orelse)
             for handler in getattr(node, "handlers", ()):
                 yield from _top_level_imports(handler.body)
-
-
-def _in_modules(qualname: str, modules: set[str]) -> bool:
-    parts = qualname.split(".")
-    return any(".".join(parts[:cut]) in modules for cut in range(len(parts), 0, -1))
 
 
 def _node_text(module, node) -> str:
@@ -260,7 +260,7 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
         cache = ResultCache(options.cache_root)
         misses = []
         for f in needed:
-            closure = sorted(graph.closure(f.module))
+            closure = sorted(graph.closure(f.key))
             keys[f.path] = digest(__version__, options.fingerprint, f.path, f.text,
                                   *(f"{m}\0{graph.texts.get(m, '')}" for m in closure))
             hit = cache.get(keys[f.path])
@@ -301,8 +301,8 @@ def _lint_misses(misses: list[SourceFile], roots: list[Path], graph, options: Op
     if jobs > 1 and len(misses) > 1:
         from packlint.parallel import lint_groups
 
-        by_module = {f.module: f for f in misses}
-        groups = [[by_module[m] for m in g] for g in graph.components([f.module for f in misses])]
+        by_module = {f.key: f for f in misses}
+        groups = [[by_module[m] for m in g] for g in graph.components([f.key for f in misses])]
         if len(groups) > 1:
             return lint_groups(groups, roots, options, jobs)
     return lint_group(misses, roots, options)

@@ -50,13 +50,19 @@ def imported_modules(text: str, module: str, is_package: bool) -> set[str]:
     return out
 
 
+def import_root_of(path: Path) -> Path:
+    """The folder a file's module name is relative to: its top package's parent (a script's own folder)."""
+    folder = Path(path).resolve().parent
+    while (folder / "__init__.py").exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
 def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path]:
     """Folders imports resolve against: each file's top-package parent (a script's own folder), then ``src``."""
     roots: list[Path] = []
     for p in paths:
-        folder = Path(p).resolve().parent
-        while (folder / "__init__.py").exists() and folder.parent != folder:
-            folder = folder.parent
+        folder = import_root_of(Path(p))
         if folder not in roots:
             roots.append(folder)
     for e in extra:
@@ -66,22 +72,25 @@ def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path
     return roots
 
 
-def _module_file(name: str, roots: list[Path]) -> Path | None:
-    key = (name, tuple(roots))
-    if key not in _MODULE_FILES:
-        _MODULE_FILES[key] = _find_module_file(name, roots)
-    return _MODULE_FILES[key]
+def locate(name: str, roots: list[Path], own_root: str = "") -> tuple[str, Path] | None:
+    """(root, file) of module ``name``, searching the importing file's own root first (as Python puts a script's
+    folder first on sys.path), then the other roots; None when it is not in the tree."""
+    order = tuple([Path(own_root)] if own_root else []) + tuple(r for r in roots if str(r) != own_root)
+    key = (name, order)
+    if key not in _LOCATED:
+        _LOCATED[key] = _find_module_file(name, order)
+    return _LOCATED[key]
 
 
-_MODULE_FILES: dict[tuple, Path | None] = {}
+_LOCATED: dict[tuple, tuple[str, Path] | None] = {}
 
 
-def _find_module_file(name: str, roots: list[Path]) -> Path | None:
+def _find_module_file(name: str, roots: tuple[Path, ...]) -> tuple[str, Path] | None:
     rel = Path(*name.split("."))
     for root in roots:
         for cand in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
             if cand.is_file():
-                return cand
+                return str(root), cand
     return None
 
 
@@ -95,7 +104,8 @@ def dependencies(files: list[SourceFile], roots: list[Path], max_bytes: int, lim
     while queue and len(out) < limit:
         f = queue.pop()
         for name in sorted(imported_modules(f.text, f.module, f.is_package)):
-            path = _module_file(name, roots)
+            found = locate(name, roots, f.root)
+            path = found[1] if found else None
             if path is None or path.resolve() in seen:
                 continue
             seen.add(path.resolve())
@@ -165,35 +175,36 @@ def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Patt
     imports, directly or through any chain of modules of the tree (linted or not), a module that does. The import
     graph comes from a scan of import lines, never from parsing. Other files are counted as checked and never
     parsed; everything a needed file imports is read later by ``dependencies``."""
-    texts: dict[str, str] = {}
-    packages: dict[str, bool] = {}
+    texts: dict[str, str] = {}  # module key (root::name) -> text
+    info: dict[str, tuple[str, str, bool]] = {}  # key -> (root, dotted name, is package)
     for f in files:
-        texts.setdefault(f.module, f.text)
-        packages.setdefault(f.module, f.is_package)
+        texts.setdefault(f.key, f.text)
+        info.setdefault(f.key, (f.root, f.module, f.is_package))
     edges: dict[str, set[str]] = {}  # module -> modules of the tree it imports
     queue = list(texts)
     while queue and len(texts) < limit:
         mod = queue.pop()
         if mod in edges:
             continue
+        root, name_of, is_pkg = info[mod]
         targets: set[str] = set()
-        for name in imported_modules(texts[mod], mod, packages.get(mod, False)):
+        for name in imported_modules(texts[mod], name_of, is_pkg):
             parts = name.split(".")
             for cut in range(len(parts), 0, -1):
                 target = ".".join(parts[:cut])
-                if target in texts:
-                    targets.add(target)
-                    break
-                path = _module_file(target, roots)
-                if path is not None:
+                found = locate(target, roots, root)
+                if found is None:
+                    continue
+                key = f"{found[0]}::{target}"
+                if key not in texts:
                     try:
-                        texts[target] = path.read_text(encoding="utf-8", errors="replace")
+                        texts[key] = found[1].read_text(encoding="utf-8", errors="replace")
                     except OSError:
                         break
-                    packages[target] = path.name == "__init__.py"
-                    targets.add(target)
-                    queue.append(target)
-                    break
+                    info[key] = (found[0], target, found[1].name == "__init__.py")
+                    queue.append(key)
+                targets.add(key)
+                break
         edges[mod] = targets - {mod}
     relevant = {m for m, text in texts.items() if prefilter.search(text)}
     importers: dict[str, set[str]] = {}
@@ -208,7 +219,7 @@ def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Patt
             if importer not in reached:
                 reached.add(importer)
                 frontier.append(importer)
-    needed = [f for f in files if f.module in reached]
+    needed = [f for f in files if f.key in reached]
     return needed, len(files) - len(needed), ImportGraph(texts, edges)
 
 

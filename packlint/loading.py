@@ -20,6 +20,12 @@ class SourceFile:
     is_package: bool = False
     report: bool = True
     source: object = None  # packlint.source.SourceText, for notebook relocation
+    root: str = ""  # the import root the module name is relative to (its top package's parent folder)
+
+    @property
+    def key(self) -> str:
+        """Identity of the module: two folders of scripts may each have their own ``model.py``."""
+        return f"{self.root}::{self.module}"
 
 
 def _display(path: Path) -> str:
@@ -42,10 +48,10 @@ def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5
         if isinstance(src, FileProblem):
             problems.append(src)
             continue
-        from packlint.imports import module_name_for
+        from packlint.imports import import_root_of, module_name_for
 
         name, is_pkg = module_name_for(Path(p))
         display = os.fspath(p) if report else _display(Path(p))
         files.append(SourceFile(path=display, text=src.text, module=name, is_package=is_pkg, report=report,
-                                source=src))
+                                source=src, root=str(import_root_of(Path(p)))))
     return files, problems

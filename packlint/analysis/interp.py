@@ -158,7 +158,7 @@ class Interpreter:
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             for local, qual in self.project.bindings_for(self.module, stmt).items():
-                self.frame.env[local] = self.project.resolve(qual)
+                self.frame.env[local] = self.project.resolve(qual, self.module)
         elif isinstance(stmt, ast.If):
             self.run_if(stmt)
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
@@ -342,7 +342,7 @@ class Interpreter:
     def eval_Name(self, node: ast.Name) -> Value:
         v = self.lookup(node.id)
         if isinstance(v, Ext):
-            return self.project.resolve(v.qualname)
+            return self.project.resolve(v.qualname, self.module)
         return v
 
     def eval_Constant(self, node: ast.Constant) -> Value:
@@ -460,7 +460,7 @@ class Interpreter:
 
     def attribute(self, base: Value, attr: str, node: ast.AST | None = None) -> Value:
         if isinstance(base, Ext):
-            return self.project.resolve(f"{base.qualname}.{attr}")
+            return self.project.resolve(f"{base.qualname}.{attr}", self.module)
         if isinstance(base, Instance):
             return self.project.instance_attr(base, attr)
         if isinstance(base, Super):

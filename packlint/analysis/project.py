@@ -67,7 +67,13 @@ class ModuleInfo:
     globals_state: str = "new"  # new | running | done
     events: list[Event] = field(default_factory=list)
     node_ids: dict[int, str] = field(default_factory=dict)
+    root: str = ""
+    key: str = ""
     _lines: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = f"{self.root}::{self.name}"
 
     @property
     def lines(self) -> list[str]:
@@ -105,7 +111,8 @@ class Project:
 
     def __init__(self, tables: Tables | None = None):
         self.tables = tables or build_tables()
-        self.modules: dict[str, ModuleInfo] = {}
+        self.modules: dict[str, ModuleInfo] = {}  # by key (root::name)
+        self.by_name: dict[str, list[ModuleInfo]] = {}
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
         self._memo: dict[tuple, tuple[Value, list[Event]]] = {}
@@ -116,9 +123,15 @@ class Project:
 
     # ------------------------------------------------------------------ building
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
-                   report: bool = True) -> ModuleInfo:
-        info = ModuleInfo(name=name, path=path, tree=tree, text=text, is_package=is_package, report=report)
-        self.modules[name] = info
+                   report: bool = True, root: str = "") -> ModuleInfo:
+        info = ModuleInfo(name=name, path=path, tree=tree, text=text, is_package=is_package, report=report,
+                          root=root)
+        key = info.key
+        if key in self.modules:  # the same module twice (a .py and a notebook of one name): keep both apart
+            key = f"{key}@{path}"
+            info.key = key
+        self.modules[key] = info
+        self.by_name.setdefault(name, []).append(info)
         self._index(info, tree.body, prefix="", class_id=None)
         return info
 
@@ -126,7 +139,7 @@ class Project:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 qual = f"{prefix}{stmt.name}"
-                fid = f"{module.name}:{qual}"
+                fid = f"{module.key}:{qual}"
                 decorators = tuple(_decorator_name(d) for d in stmt.decorator_list)
                 self.functions[fid] = FunctionInfo(fid, qual, module, stmt, class_id, decorators)
                 module.node_ids[id(stmt)] = fid
@@ -136,7 +149,7 @@ class Project:
                 self._index(module, stmt.body, f"{qual}.<locals>.", None)
             elif isinstance(stmt, ast.ClassDef):
                 qual = f"{prefix}{stmt.name}"
-                cid = f"{module.name}:{qual}"
+                cid = f"{module.key}:{qual}"
                 info = ClassInfo(cid, stmt.name, module, stmt)
                 self.classes[cid] = info
                 module.node_ids[id(stmt)] = cid
@@ -157,12 +170,24 @@ class Project:
         return import_bindings(stmt, module.name, module.is_package)
 
     # ------------------------------------------------------------------ names
-    def resolve(self, qualname: str) -> Value:
+    def module_named(self, name: str, origin: "ModuleInfo | None" = None) -> "ModuleInfo | None":
+        """The module called ``name`` as seen from ``origin``: one in the same import root first (Python puts a
+        script's folder first on sys.path), else the first one added."""
+        candidates = self.by_name.get(name)
+        if not candidates:
+            return None
+        if origin is not None:
+            for m in candidates:
+                if m.root == origin.root:
+                    return m
+        return candidates[0]
+
+    def resolve(self, qualname: str, origin: "ModuleInfo | None" = None) -> Value:
         """A qualified name as a value: a class or function of the tree, a module global, or an external name."""
         parts = qualname.split(".")
         for cut in range(len(parts), 0, -1):
             mod_name = ".".join(parts[:cut])
-            module = self.modules.get(mod_name)
+            module = self.module_named(mod_name, origin)
             if module is None:
                 continue
             rest = parts[cut:]

@@ -70,7 +70,7 @@ def device_problem(torch, device: str) -> str | None:
 
 @contextmanager
 def _pinned(torch, device: str):
-    """float64 by default, a fixed CPU thread count and deterministic kernels; restored afterwards.
+    """float64 by default, THREADS intra-op CPU threads, deterministic kernels; all restored afterwards.
 
     The figures in the docs are checked against fresh runs, so a run must repeat: same seed, same threads.
     """

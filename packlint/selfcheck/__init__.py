@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -68,6 +69,14 @@ def device_problem(torch, device: str) -> str | None:
     return None
 
 
+def _import_torch():
+    """``import torch``, without the warning torch prints when numpy is absent (the self-check never uses it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        import torch
+    return torch
+
+
 @contextmanager
 def _pinned(torch, device: str):
     """float64 by default, THREADS intra-op CPU threads, deterministic kernels; all restored afterwards.
@@ -89,7 +98,7 @@ def _pinned(torch, device: str):
 
 def collect(codes: list[str], device: str = "cpu") -> tuple[list, dict]:
     """Run the case modules of ``codes``; returns (rows, meta). Torch must be importable and the device usable."""
-    import torch
+    torch = _import_torch()
 
     from .lab import Lab
     from .results import Row
@@ -134,7 +143,7 @@ def run_selfcheck(rules: list[str] | None, device: str = "cpu", output_format: s
         print(str(exc), file=sys.stderr)
         return 2
     try:
-        import torch
+        torch = _import_torch()
     except ImportError:
         print(INSTALL_HINT, file=sys.stderr)
         return 2

@@ -139,8 +139,8 @@ def render_text(rows: list[Row], verdicts: dict[str, bool], meta: dict) -> str:
     lines = [header]
     for r in rows:
         worst = r.worst_good
-        tol = "-" if r.tolerance is None else f">{fmt(r.tolerance)}"
-        tol += f" / <={fmt(r.good_tolerance)}" if r.goods else ""
+        tol = "-" if r.tolerance is None else f">{r.tolerance:g}"
+        tol += f" / <={r.good_tolerance:g}" if r.goods and r.kind == "check" else ""
         lines.append((
             r.rule,
             r.case,

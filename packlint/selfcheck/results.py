@@ -139,7 +139,7 @@ def render_text(rows: list[Row], verdicts: dict[str, bool], meta: dict) -> str:
     lines = [header]
     for r in rows:
         worst = r.worst_good
-        tol = "-" if r.tolerance is None else f">{r.tolerance:g}"
+        tol = "-" if r.tolerance is None or r.kind == "info" else f">{r.tolerance:g}"
         tol += f" / <={r.good_tolerance:g}" if r.goods and r.kind == "check" else ""
         lines.append((
             r.rule,
@@ -154,6 +154,9 @@ def render_text(rows: list[Row], verdicts: dict[str, bool], meta: dict) -> str:
     out = []
     for line in lines:
         out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[-1])
+    notes = [f"  {r.rule} {r.case}: {r.note}" for r in rows if r.note]
+    if notes:
+        out += ["", "notes:"] + notes
     out.append("")
     for rule, ok in verdicts.items():
         out.append(f"{rule}: {'confirmed' if ok else 'NOT CONFIRMED'}")

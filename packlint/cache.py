@@ -69,6 +69,37 @@ class ResultCache:
                              "warnings": list(warnings)}
         self.dirty = True
 
+    def get_run(self, key: str) -> dict | None:
+        """A whole previous run with the same arguments, if none of the files it read has changed since (by
+        modification time and size, like ruff): then nothing needs reading at all."""
+        run = self.entries.get(f"run:{key}")
+        if not isinstance(run, dict) or not isinstance(run.get("stamps"), dict):
+            return None
+        for path, stamp in run["stamps"].items():
+            if file_stamp(path) != stamp:
+                return None
+        return run
+
+    def put_run(self, key: str, read_paths: list[str], result) -> None:
+        stamps = {p: file_stamp(p) for p in read_paths}
+        self.entries[f"run:{key}"] = {
+            "stamps": stamps, "findings": [asdict(f) for f in result.findings],
+            "problems": [asdict(p) for p in result.problems], "warnings": list(result.warnings),
+            "files_checked": result.files_checked, "unresolved_calls": result.unresolved_calls,
+        }
+        self.dirty = True
+
+    def run_result(self, run: dict):
+        from packlint.diagnostics import LintResult
+
+        try:
+            return LintResult(findings=[_finding(d) for d in run["findings"]],
+                              problems=[FileProblem(**d) for d in run["problems"]],
+                              warnings=[str(w) for w in run["warnings"]], files_checked=int(run["files_checked"]),
+                              files_parsed=0, unresolved_calls=int(run["unresolved_calls"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def save(self) -> None:
         if not self.dirty:
             return
@@ -85,6 +116,15 @@ class ResultCache:
             os.replace(tmp, self.file)
         except OSError:
             pass  # a read-only tree still gets linted; it just is not cached
+
+
+def file_stamp(path: str) -> list | None:
+    """(mtime in ns, size) of a file, or None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
 
 
 def _finding(d: dict) -> Finding:

@@ -17,7 +17,7 @@ from packlint import __version__
 from packlint.diagnostics import FileProblem, Finding, LintResult
 
 from packlint.imports import dependencies, import_roots, prefilter_for, select_needed
-from packlint.loading import SourceFile, load_files
+from packlint.loading import READ_LOG, SourceFile, load_files
 from packlint.parsing import ParseFailure, parse
 from packlint.suppressions import FILE_NOQA, noqa_warnings, suppressed
 
@@ -240,6 +240,28 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
     whose key (content, version, configuration, import closure) is unchanged are answered from the cache; with
     ``options.jobs`` > 1, independent groups of files are analysed in parallel processes."""
     options = options or Options()
+    run_key = None
+    if options.cache_root is not None and not problems:
+        from packlint.cache import ResultCache, digest
+
+        run_cache = ResultCache(options.cache_root)
+        run_key = digest(__version__, options.fingerprint, *sorted(os.path.abspath(p) for p in paths),
+                         *sorted(str(e) for e in explicit), *sorted(str(s) for s in src))
+        run = run_cache.get_run(run_key)
+        if run is not None:
+            cached = run_cache.run_result(run)
+            if cached is not None:
+                return cached
+    result = _lint_paths(paths, options, problems, src, explicit)
+    if run_key is not None and not result.problems:
+        run_cache = ResultCache(options.cache_root)
+        run_cache.put_run(run_key, sorted({os.path.abspath(p) for p in paths} | set(READ_LOG)), result)
+        run_cache.save()
+    return result
+
+
+def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
+    READ_LOG.clear()
     files, read_problems = load_files(paths, max_bytes=options.max_bytes)
     roots = import_roots(paths, src)
     needed, skipped, graph = select_needed(files, roots, prefilter_for(options.user_api))

@@ -3,25 +3,35 @@ can matter (padding can reach them), and which modules of the tree a file depend
 
 from __future__ import annotations
 
+import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from packlint.loading import SourceFile, load_files
+from packlint.loading import READ_LOG, SourceFile, load_files
 
 # A module can matter only if it names the packing API (or a user-declared source), or imports one that does.
 PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence")
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+(?P<from>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>[^#\n]+)"
                           r"|import[ \t]+(?P<mods>[^#\n]+))", re.MULTILINE)
+@lru_cache(maxsize=None)
+def _package_chain(folder: str) -> tuple[str, tuple[str, ...]]:
+    """(import root, package names from the root down) for a folder: walks up while ``__init__.py`` exists.
+    Cached per folder, so a tree of 1,000 files costs one walk per folder, not per file."""
+    here = Path(folder)
+    if (here / "__init__.py").exists() and here.parent != here:
+        root, names = _package_chain(str(here.parent))
+        return root, names + (here.name,)
+    return folder, ()
+
+
 def module_name_for(path: Path) -> tuple[str, bool]:
     """Dotted module name of a file, from the top package's parent (a script's folder is an import root)."""
-    path = path.resolve()
+    path = Path(os.path.realpath(path))
     is_package = path.name == "__init__.py"
-    parts = [] if is_package else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").exists() and folder.parent != folder:
-        parts.insert(0, folder.name)
-        folder = folder.parent
+    _, packages = _package_chain(str(path.parent))
+    parts = list(packages) + ([] if is_package else [path.stem])
     if not parts:
         parts = [path.parent.name]
     return ".".join(p for p in parts if p), is_package
@@ -52,10 +62,7 @@ def imported_modules(text: str, module: str, is_package: bool) -> set[str]:
 
 def import_root_of(path: Path) -> Path:
     """The folder a file's module name is relative to: its top package's parent (a script's own folder)."""
-    folder = Path(path).resolve().parent
-    while (folder / "__init__.py").exists() and folder.parent != folder:
-        folder = folder.parent
-    return folder
+    return Path(_package_chain(os.path.dirname(os.path.realpath(path)))[0])
 
 
 def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path]:
@@ -75,11 +82,26 @@ def import_roots(paths: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path
 def locate(name: str, roots: list[Path], own_root: str = "") -> tuple[str, Path] | None:
     """(root, file) of module ``name``, searching the importing file's own root first (as Python puts a script's
     folder first on sys.path), then the other roots; None when it is not in the tree."""
+    key = (name, own_root, tuple(roots))
+    if key in _LOCATED:
+        return _LOCATED[key]
+    head = name.split(".", 1)[0]
     order = tuple([Path(own_root)] if own_root else []) + tuple(r for r in roots if str(r) != own_root)
-    key = (name, order)
-    if key not in _LOCATED:
+    if not any(head in _top_level_names(str(r)) for r in order):
+        _LOCATED[key] = None  # torch, os, numpy...: not a module of the tree, no file system probing
+    else:
         _LOCATED[key] = _find_module_file(name, order)
     return _LOCATED[key]
+
+
+@lru_cache(maxsize=None)
+def _top_level_names(root: str) -> frozenset[str]:
+    """Module and package names directly under an import root (one listdir per root)."""
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return frozenset()
+    return frozenset(e[:-3] if e.endswith(".py") else e for e in entries)
 
 
 _LOCATED: dict[tuple, tuple[str, Path] | None] = {}
@@ -199,6 +221,7 @@ def select_needed(files: list[SourceFile], roots: list[Path], prefilter: re.Patt
                 if key not in texts:
                     try:
                         texts[key] = found[1].read_text(encoding="utf-8", errors="replace")
+                        READ_LOG.append(os.path.abspath(found[1]))
                     except OSError:
                         break
                     info[key] = (found[0], target, found[1].name == "__init__.py")

@@ -10,6 +10,10 @@ from typing import Iterable
 from packlint.diagnostics import FileProblem
 
 
+# Files of the tree read beyond the ones being linted (imported modules), for the cache's run manifest.
+READ_LOG: list[str] = []
+
+
 @dataclass
 class SourceFile:
     """A decoded file handed to the engine: its display path, text, and whether findings in it are reported."""

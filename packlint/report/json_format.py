@@ -84,6 +84,7 @@ def to_dict(result: LintResult, *, cwd: str | os.PathLike[str] | None = None) ->
             "findings": len(findings),
             "errors": len(problems),
             "files_checked": result.files_checked,
+            "files_parsed": result.files_parsed,
             "files_with_findings": len({f.path for f in findings}),
             "files_with_errors": len({p.path for p in problems}),
             "by_code": dict(sorted(Counter(f.code for f in findings).items())),
@@ -138,6 +139,7 @@ def load(text: str) -> LintResult:
         findings=findings,
         problems=problems,
         files_checked=summary.get("files_checked", 0),
+        files_parsed=summary.get("files_parsed", 0),
         unresolved_calls=summary.get("unresolved_calls", 0),
     )
 

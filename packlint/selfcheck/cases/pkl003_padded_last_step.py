@@ -78,8 +78,9 @@ def reference_final_state(model, x, lengths):
     finals, rows = [], []
     for n in sorted(set(lengths.tolist())):
         same = (lengths == n).nonzero().flatten()
-        _, h = model.rnn(model.embed(x[same, :n]))
-        finals.append(torch.cat([h[-2], h[-1]], dim=1) if model.rnn.bidirectional else h[-1])
+        out, h = model.rnn(model.embed(x[same, :n]))
+        # nothing here was padded, so the last step of `out` is every sequence's last real step
+        finals.append(torch.cat([h[-2], h[-1]], dim=1) if model.rnn.bidirectional else out[:, -1])
         rows.append(same)
     return model.head(torch.cat(finals)[torch.cat(rows).argsort()])
 

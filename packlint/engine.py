@@ -118,7 +118,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
                 continue
             if suppressed(src.text, finding):
                 continue
-            result.findings.append(_relocate(src, finding))
+            result.findings.append(_relocate_finding(src, rule, ev, finding))
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
@@ -215,6 +215,17 @@ def _guard(result: LintResult, failed: set[str], path: str, where: str, fn):
         result.problems.append(FileProblem(path, "internal-error",
                                            f"packlint failed while analysing {where}: {type(exc).__name__}: {exc}"))
     return None
+
+
+def _relocate_finding(src: SourceFile, rule, ev, finding: Finding) -> Finding:
+    """Notebook positions: the finding and its trail in (cell, line), and the message's origin too."""
+    if not getattr(src.source, "is_notebook", False):
+        return finding
+    moved = _relocate(src, finding)
+    from dataclasses import replace as _replace
+
+    worded = rule.finding(_replace(ev, trail=moved.trail))
+    return _replace(moved, message=worded.message) if worded is not None else moved
 
 
 def _relocate(src: SourceFile, finding: Finding) -> Finding:

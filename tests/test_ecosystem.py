@@ -116,3 +116,36 @@ def test_pre_commit_hook_manifest_names_the_cli() -> None:
 def test_module_entry_point_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "packlint.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("packlint ")
+
+
+def test_notebook_positions_are_cell_relative(tmp_path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Tagger"),
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport torch.nn.functional as F\n"
+                                  "from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence"),
+        nbformat.v4.new_code_cell("!nvidia-smi\ndef loss_fn(rnn, x, lengths, y):\n"
+                                  "    out, _ = pad_packed_sequence(rnn(pack_padded_sequence(x, lengths, "
+                                  "batch_first=True))[0], batch_first=True)\n"
+                                  "    return F.cross_entropy(out.flatten(0, 1), y.flatten())"),
+    ]
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    result = run(str(tmp_path / "nb.ipynb"))
+    assert result.exit_code == 1
+    line = result.stdout.strip()
+    assert line.startswith(f"{tmp_path / 'nb.ipynb'}:cell 3:4:12: PKL001"), line
+    assert "padded since" in line and "nb.ipynb:cell 3:3" in line
+    (tmp_path / "bad.ipynb").write_text("{bad json", encoding="utf-8")
+    result = run(str(tmp_path / "bad.ipynb"))
+    assert result.exit_code == 2 and "error: decode-error" in result.stdout
+
+
+def test_github_format_escapes_and_names_rule(tmp_path: Path) -> None:
+    p = tmp_path / "m.py"
+    p.write_text(MULTI, encoding="utf-8")
+    result = run("--output-format", "github", str(p))
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"::error file={p},line=8,")
+    assert "title=PKL001 unmasked-loss::" in result.stdout

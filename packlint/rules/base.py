@@ -38,4 +38,5 @@ def origin(event: Event) -> str:
     if not event.trail:
         return ""
     first = event.trail[0]
-    return f"padded since {first.path}:{first.line}"
+    cell = f"cell {first.cell}:" if getattr(first, "cell", 0) else ""
+    return f"padded since {first.path}:{cell}{first.line}"

@@ -162,7 +162,7 @@ def render_text(rows: list[Row], verdicts: dict[str, bool], meta: dict) -> str:
         out.append(f"{rule}: {'confirmed' if ok else 'NOT CONFIRMED'}")
     out.append(
         f"device {meta['device']}, torch {meta['torch_version']}, {meta['threads']} threads, "
-        f"seed {meta['seed']}, {meta['elapsed_s']:.1f} s"
+        f"seed {meta['seed']}, {meta['elapsed_s']:.2f} s"
     )
     return "\n".join(out) + "\n"
 

@@ -124,3 +124,14 @@ def test_selfcheck_cases_lint_as_marked(code: str, path: Path) -> None:
     assert not result.problems, result.problems
     found = Counter((f.line, f.code) for f in result.findings)
     assert found == marks.expected, f"{path.name}: found {sorted(found)}, marked {sorted(marks.expected)}"
+
+
+def test_rules_index_lists_exactly_the_registry() -> None:
+    """docs/rules/README.md's table and the README's table name every rule, and only rules, with their names."""
+    expected = {(r.code, r.name) for r in _rules()} | {INTERNAL_ERROR[:2]}
+    index = (DOCS_DIR / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| \[(PKL\d{3})\]\(PKL\d{3}\.md\) \| ([a-z-]+) \|", index, re.MULTILINE))
+    assert rows == expected
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme_rows = set(re.findall(r"^\| (PKL\d{3}) \| ([a-z-]+) \|", readme, re.MULTILINE))
+    assert readme_rows == expected

@@ -79,14 +79,16 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     from packlint.files import discover
     from packlint.rules import known_rules
 
+    overrides = {
+        "select": list(opts["select"]) or None, "extend-select": list(opts["extend_select"]),
+        "ignore": list(opts["ignore"]), "exclude": list(opts["exclude"]) or None,
+        "extend-exclude": list(opts["extend_exclude"]), "output-format": opts["output_format"],
+        "force-exclude": opts["force_exclude"],
+    }
+    start = paths[0] if paths[0] != Path("-") else Path(opts["stdin_filename"] or ".")
     try:
-        config = load_config(paths[0], config_file=opts["config_file"], known_rules=known_rules)
-        config = config.merge({
-            "select": list(opts["select"]) or None, "extend-select": list(opts["extend_select"]),
-            "ignore": list(opts["ignore"]), "exclude": list(opts["exclude"]) or None,
-            "extend-exclude": list(opts["extend_exclude"]), "output-format": opts["output_format"],
-            "force-exclude": opts["force_exclude"],
-        }, known_rules=known_rules)
+        config = load_config(start, config_file=opts["config_file"], known_rules=known_rules)
+        config = config.merge(overrides, known_rules=known_rules)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
@@ -106,7 +108,14 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     import json
 
     settings = json.dumps(config.describe(), sort_keys=True, default=str)
-    options = Options(enabled=config.is_enabled, user_api=_api_dict(config), fingerprint=settings,
+    enabled = config.is_enabled
+    if opts["config_file"] is None:
+        try:
+            enabled = _per_file_rules(config, overrides)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return EXIT_ERROR
+    options = Options(enabled=enabled, user_api=_api_dict(config), fingerprint=settings,
                       cache_root=None if opts["no_cache"] or paths == (Path("-"),) else config.root,
                       jobs=opts["jobs"])
     if config.max_file_size:
@@ -151,6 +160,27 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     if opts["exit_zero"] and code == EXIT_FINDINGS:
         return EXIT_CLEAN
     return code
+
+
+def _per_file_rules(base, overrides):
+    """Rule selection from the closest ``pyproject.toml`` above each file (like ruff), with the command line's
+    flags on top; a file under no configuration of its own uses the run's."""
+    from functools import lru_cache
+
+    from packlint.config import find_config, load_config
+    from packlint.rules import known_rules
+
+    @lru_cache(maxsize=None)
+    def config_in(folder: str):
+        found = find_config(folder)
+        if found is None or (base.path is not None and found.resolve() == Path(base.path).resolve()):
+            return base
+        return load_config(folder, known_rules=known_rules).merge(overrides, known_rules=known_rules)
+
+    def enabled(code: str, path: str) -> bool:
+        return config_in(str(Path(path).resolve().parent)).is_enabled(code, path)
+
+    return enabled
 
 
 def _lint_stdin(filename: str | None, options):

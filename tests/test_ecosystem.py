@@ -149,3 +149,16 @@ def test_github_format_escapes_and_names_rule(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stdout.startswith(f"::error file={p},line=8,")
     assert "title=PKL001 unmasked-loss::" in result.stdout
+
+
+def test_closest_pyproject_applies_to_each_file(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.packlint]\n", encoding="utf-8")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "m.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "b" / "m.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "b" / "pyproject.toml").write_text('[tool.packlint]\nignore = ["PKL001"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = run("--no-cache", ".")
+    assert result.exit_code == 1
+    assert [ln.split(":")[0] for ln in result.stdout.splitlines()] == [str(Path("a") / "m.py")]

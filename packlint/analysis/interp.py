@@ -38,6 +38,21 @@ class Fresh(Value):
 
 
 @dataclass(frozen=True)
+class TimeLen(Value):
+    """The padded length T (``out.size(1)``, ``out.shape[1]`` on the time axis), plus ``offset``: indexing time with
+    ``T - 1`` is ``[:, -1]``."""
+
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ShapeOf(Value):
+    """``out.shape`` of a padded tensor: indexing it on the time axis gives :class:`TimeLen`."""
+
+    axes: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class Perm(Value):
     """A permutation from ``sort``/``argsort``: indexing with it reorders the batch and keeps padding."""
 
@@ -476,7 +491,9 @@ class Interpreter:
         if isinstance(base, Padded):
             if attr == "T":
                 return self.tensor_method(base, "t", [], {}, node)
-            if attr in ("shape", "device", "dtype", "is_cuda", "ndim"):
+            if attr == "shape":
+                return ShapeOf(base.axes)
+            if attr in ("device", "dtype", "is_cuda", "ndim"):
                 return CLEAN
             return base
         if isinstance(base, TupleV):
@@ -533,6 +550,12 @@ class Interpreter:
             if isinstance(single, Const):
                 v = base.get(single.value)
                 return v if v is not None else CLEAN
+            return CLEAN
+        if isinstance(base, ShapeOf):
+            if base.axes and isinstance(single, Const) and isinstance(single.value, int):
+                d = _norm_dim(single.value, len(base.axes))
+                if d is not None and base.axes[d] == TIME:
+                    return TimeLen()
             return CLEAN
         if isinstance(base, Many):
             return base.elem if not isinstance(single, tuple) else base
@@ -610,6 +633,8 @@ class Interpreter:
                     clean = True  # trimmed to a length: out[i, :l]
                 out_axes.append(label)
                 continue
+            if isinstance(idx, TimeLen):
+                idx = Const(idx.offset)  # T - 1 is the same step as -1
             if isinstance(idx, Const) and isinstance(idx.value, int):
                 if label == TIME:
                     if idx.value == -1:
@@ -662,6 +687,9 @@ class Interpreter:
     def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
         if op == "MatrixMultiply":
             return self.matmul(left, right)
+        if isinstance(left, TimeLen) and isinstance(right, Const) and isinstance(right.value, int) and op in (
+                "Add", "Subtract"):
+            return TimeLen(left.offset + (right.value if op == "Add" else -right.value))
         if isinstance(left, Const) and isinstance(right, Const):
             try:
                 a, b = left.value, right.value
@@ -928,6 +956,10 @@ class Interpreter:
         lengths = self.arg(call, 1, "lengths")
         bf = self.arg(call, 2, "batch_first")
         batch_first = _const(bf) if bf is not None else False
+        if isinstance(batch_first, bool) and call.pos_nodes and _swaps_first_two_axes(call.pos_nodes[0]):
+            # `pack(x.transpose(0, 1), lengths)`: the data is batch-major and was turned time-major only to pack,
+            # so unpacking with batch_first=True restores the caller's layout on purpose
+            batch_first = not batch_first
         return Packed(trail=(), batch_first=batch_first if isinstance(batch_first, bool) else None,
                       lengths=_key_of(lengths) if lengths is not None else None,
                       pack_step=self.step(call.node, "pack_padded_sequence"))
@@ -1269,6 +1301,11 @@ class Interpreter:
         call = call or CallSite(node, pos, kw, [])
         kind = self.tables.methods.get(name)
         axes = base.axes
+        if name == "size" and axes is not None:
+            d = _norm_dim(_const(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
+            if d is not None and axes[d] == TIME:
+                return TimeLen()
+            return CLEAN if pos or "dim" in kw else ShapeOf(axes)
         if kind in ("keep", None):
             if kind is None and name not in ("data",):
                 return replace(base, pad=None if base.pad != 0 else base.pad)
@@ -1460,6 +1497,18 @@ class Interpreter:
             # query @ values over time: (B,1,T) @ (B,T,H) sums over time: the context vector
             return CLEAN if b.zeroed is not None or b.pad in (0, 0.0) else replace(b, axes=None)
         return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)
+
+
+def _swaps_first_two_axes(node: ast.expr) -> bool:
+    """``x.transpose(0, 1)``, ``x.transpose(1, 0)``, ``x.permute(1, 0, ...)`` or ``x.t()``, written at the call."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return False
+    args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+    if node.func.attr == "transpose":
+        return sorted(args) == [0, 1]
+    if node.func.attr == "permute":
+        return args[:2] == [1, 0]
+    return node.func.attr == "t"
 
 
 def _inplace_target(node: ast.expr) -> ast.expr | None:

@@ -46,6 +46,15 @@ class TimeLen(Value):
 
 
 @dataclass(frozen=True)
+class TimeSum(Value):
+    """A sum over the time axis of a padded output: exact when padding is 0, a mean in disguise when divided by the
+    padded length T rather than by the lengths."""
+
+    trail: tuple
+    node_pos: tuple
+
+
+@dataclass(frozen=True)
 class ShapeOf(Value):
     """``out.shape`` of a padded tensor: indexing it on the time axis gives :class:`TimeLen`."""
 
@@ -687,6 +696,12 @@ class Interpreter:
     def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
         if op == "MatrixMultiply":
             return self.matmul(left, right)
+        if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == "Divide":
+            path, line, col = left.node_pos
+            self.emit(Event("pool", path, line, col, status="padded", subject=self.text(node), callee="mean",
+                            trail=left.trail, details=(("op", "mean"), ("pad", 0.0), ("zeroed", False),
+                                                       ("filled", None), ("nonneg", False), ("layout", ""))))
+            return CLEAN
         if isinstance(left, TimeLen) and isinstance(right, Const) and isinstance(right.value, int) and op in (
                 "Add", "Subtract"):
             return TimeLen(left.offset + (right.value if op == "Add" else -right.value))
@@ -1063,6 +1078,8 @@ class Interpreter:
 
     def ext_pool1d(self, entry: api.Callable, call: "CallSite") -> Value:
         v = call.pos[0] if call.pos else CLEAN
+        if "adaptive" in entry.qualname and _const(self.arg(call, 1, "output_size") or CLEAN) != 1:
+            return CLEAN
         if isinstance(v, Padded) and v.axes and v.axes[-1] == TIME:  # pool1d pools the last axis
             op = "max" if "max" in entry.qualname else "mean"
             self.pool(v, op, len(v.axes) - 1, call, func=entry.qualname.rsplit(".", 1)[-1])
@@ -1077,6 +1094,9 @@ class Interpreter:
 
     def ext_same(self, entry: api.Callable, call: "CallSite") -> Value:
         return call.pos[0] if call.pos else CLEAN
+
+    def ext_finfo(self, entry: api.Callable, call: "CallSite") -> Value:
+        return DictV((("min", Const(-3.4e38)), ("max", Const(3.4e38)), ("eps", Const(1.2e-7))))
 
     def ext_sort(self, entry: api.Callable, call: "CallSite") -> Value:
         name = entry.qualname.rsplit(".", 1)[-1]
@@ -1125,6 +1145,8 @@ class Interpreter:
                 return TupleV((replace(first, pad=None, filled=None, zeroed=None, nonneg=False), CLEAN))
             return TupleV((CLEAN, CLEAN))
         if kind in ("layer",) and isinstance(first, Padded):
+            if qualname.rsplit(".", 1)[-1] in ("ReLU", "ReLU6"):
+                return self.tensor_method(first, "relu", [], {}, call.node)
             return first
         if kind in ("biased-layer",) and isinstance(first, Padded):
             return replace(first, pad=NONZERO if first.pad is not None else None, filled=None, nonneg=False,
@@ -1455,6 +1477,8 @@ class Interpreter:
             self.pool(base, name, base.time_axis, call)
             if name in ("max", "min") and "keepdim" not in call.kw:
                 return TupleV((CLEAN, CLEAN))
+            if name == "sum":
+                return TimeSum(base.trail, self._loc(call.node))
             return CLEAN
         keep = tuple(a for i, a in enumerate(axes) if i not in norm)
         if _const(call.kw.get("keepdim", Const(False))) is True:

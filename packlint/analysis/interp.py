@@ -55,6 +55,26 @@ class TimeSum(Value):
 
 
 @dataclass(frozen=True)
+class ZeroedReduce(Value):
+    """A full reduction of a masked per-step loss: ``op`` ``mean`` divides by every step (PKL007 unless rescaled by
+    ``mask.mean()`` or ``numel / count``); ``sum`` is exact until divided by ``numel()``."""
+
+    op: str
+    step: TrailStep
+    trail: tuple
+
+
+@dataclass(frozen=True)
+class MaskFrac(Value):
+    """``mask.mean()``: the share of real steps."""
+
+
+@dataclass(frozen=True)
+class Numel(Value):
+    """``x.numel()``: every step, padded ones included."""
+
+
+@dataclass(frozen=True)
 class ShapeOf(Value):
     """``out.shape`` of a padded tensor: indexing it on the time axis gives :class:`TimeLen`."""
 
@@ -696,6 +716,20 @@ class Interpreter:
     def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
         if op == "MatrixMultiply":
             return self.matmul(left, right)
+        if isinstance(left, ZeroedReduce):
+            if left.op == "mean" and op == "Divide" and isinstance(right, MaskFrac):
+                self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count
+                return CLEAN
+            if left.op == "mean" and op == "Multiply" and isinstance(right, Numel):
+                self.frame.resolved.add(left.step)  # mean * numel == sum: exact until divided
+                return ZeroedReduce("sum", left.step, left.trail)
+            if left.op == "sum" and op == "Divide" and isinstance(right, Numel):
+                step = left.step
+                self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
+                                subject=self.text(node), callee="sum", trail=left.trail,
+                                details=(("numel", True),)))
+                return CLEAN
+            return left if op in ("Multiply", "Add", "Subtract") and isinstance(right, Const) else CLEAN
         if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == "Divide":
             path, line, col = left.node_pos
             self.emit(Event("pool", path, line, col, status="padded", subject=self.text(node), callee="mean",
@@ -1195,6 +1229,10 @@ class Interpreter:
 
     # ------------------------------------------------------------------ tensor methods
     def call_method(self, base: Value, name: str, call: "CallSite") -> Value:
+        if name in ("numel", "nelement") and isinstance(base, (Padded, PerStep, Mask, Unknown, PaddedTarget, Fresh)):
+            return Numel()
+        if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
+            return MaskFrac()
         if isinstance(base, LossFn):
             if name in ("to", "cuda", "cpu", "float", "double"):
                 return base
@@ -1282,11 +1320,13 @@ class Interpreter:
         if kind == "reduce":
             dim = self.dim_arg(call)
             if base.zeroed is not None:
+                step = self.step(call.node, f"{name}()")
                 if name == "mean":
-                    self.emit(Event("reduce", *self._loc(call.node), status="zeroed-mean",
+                    self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
                                     subject=self.text(call.node.func), callee=name, trail=base.trail,
                                     details=(("partial", dim is not None),)))
-                return CLEAN
+                    return ZeroedReduce("mean", step, base.trail) if dim is None else CLEAN
+                return ZeroedReduce("sum", step, base.trail) if dim is None and name == "sum" else CLEAN
             if base.padded:
                 if dim is not None:
                     return base

@@ -438,12 +438,14 @@ class Project:
 
 
 def _settle(frame: Frame) -> list[Event]:
-    """Drop softmax events whose weights were later multiplied by a mask (renormalised attention)."""
+    """Drop events that later code made right: a softmax whose weights were multiplied by a mask and renormalised,
+    a masked mean rescaled by ``mask.mean()`` or ``numel / count``."""
     if not frame.resolved:
         return list(frame.events)
     out = []
     for ev in frame.events:
-        if ev.kind == "softmax" and any((s.path, s.line, s.col) == (ev.path, ev.line, ev.col) for s in frame.resolved):
+        if ev.kind in ("softmax", "reduce") and any((s.path, s.line, s.col) == (ev.path, ev.line, ev.col)
+                                                   for s in frame.resolved):
             continue
         out.append(ev)
     return out

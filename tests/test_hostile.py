@@ -261,8 +261,6 @@ def test_notebook_lints_code_cells_only_at_cell_positions(work: Path) -> None:
     assert_no_traceback(out, err)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a notebook finding's message cites the concatenated-text line "
-                                       "('padded since nb.ipynb:17') instead of 'cell 3:14'")
 def test_notebook_message_cites_the_origin_by_cell(work: Path) -> None:
     (work / "nb.ipynb").write_bytes(_stored("notebook_cells.ipynb"))
     _, out, _ = cli("nb.ipynb")

@@ -157,7 +157,15 @@ class Interpreter:
     def text(self, node: ast.AST, limit: int = 48) -> str:
         code = self.module.segment(node)
         code = " ".join(code.split())
-        return code if len(code) <= limit else code[: limit - 3] + "..."
+        if len(code) <= limit:
+            return code
+        cut = code[: limit - 3]
+        for sep in (", ", "(", " "):  # end at an argument or call boundary, not inside a name
+            at = cut.rfind(sep)
+            if at > limit // 2:
+                cut = cut[: at + len(sep.strip())]
+                break
+        return cut + "..."
 
     def emit(self, event: Event, node: ast.AST | None = None) -> None:
         if node is not None:
@@ -1323,14 +1331,14 @@ class Interpreter:
                 step = self.step(call.node, f"{name}()")
                 if name == "mean":
                     self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
-                                    subject=self.text(call.node.func), callee=name, trail=base.trail,
+                                    subject=self.text(call.node, 60), callee=name, trail=base.trail,
                                     details=(("partial", dim is not None),)))
                     return ZeroedReduce("mean", step, base.trail) if dim is None else CLEAN
                 return ZeroedReduce("sum", step, base.trail) if dim is None and name == "sum" else CLEAN
             if base.padded:
                 if dim is not None:
                     return base
-                self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node.func),
+                self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node, 60),
                                 callee=name, reason=base.source, trail=base.trail), call.node)
                 return CLEAN
             return CLEAN
@@ -1445,7 +1453,7 @@ class Interpreter:
                 if not base.masked:
                     step = self.step(node, "softmax over padded steps")
                     self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
-                                    subject=self.text(call.pos_nodes[0]) if call.pos_nodes else self.text(node),
+                                    subject=self.text(node, 60),
                                     trail=base.trail))
                     # pad unknown: the leak is reported here once, not again at every pooling of these weights
                     return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)

@@ -12,7 +12,7 @@ def check(event: Event) -> str | None:
     where = origin(event)
     if event.kind == "reduce":
         verb = "averages" if event.callee == "mean" else "adds up"
-        return f"`{event.subject}()` {verb} a per-step loss that scores padded steps ({where}); no mask zeroes them"
+        return f"`{event.subject}` {verb} a per-step loss that scores padded steps ({where}); no mask zeroes them"
     detail = f"; {event.reason}" if event.reason else "; no length mask or ignore_index removes them"
     return f"`{event.callee}` reads `{event.subject}`, {where}{detail}"
 

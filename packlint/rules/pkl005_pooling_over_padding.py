@@ -21,6 +21,10 @@ def _neg_large(v: object) -> bool:
     return isinstance(v, (int, float)) and (v <= -1e4 or (isinstance(v, float) and math.isinf(v) and v < 0))
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def check(event: Event) -> str | None:
     op = event.detail("op")
     pad, filled = event.detail("pad"), event.detail("filled")
@@ -33,11 +37,11 @@ def check(event: Event) -> str | None:
     if op in ("max", "amax", "logsumexp"):
         if _neg_large(filled) or _neg_large(pad) or (nonneg and _zero(pad)):
             return None
-        return f"`{event.subject}` takes a {op} over time that padded steps can win ({where})"
+        return f"`{event.subject}` takes {_article(op)} {op} over time that padded steps can win ({where})"
     if op in ("min", "amin"):
         if isinstance(filled, (int, float)) and filled >= 1e4:
             return None
-        return f"`{event.subject}` takes a {op} over time that padded steps can win ({where})"
+        return f"`{event.subject}` takes {_article(op)} {op} over time that padded steps can win ({where})"
     if op == "mean":
         return f"`{event.subject}` averages over padded steps: divides by the padded length ({where})"
     return None

@@ -10,7 +10,7 @@ from packlint.rules.base import Rule
 def check(event: Event) -> str | None:
     if event.status != "zeroed-mean":
         return None
-    return (f"`{event.subject}()` of a masked per-step loss divides by every step, padded ones included; the loss "
+    return (f"`{event.subject}` divides a masked per-step loss by every step, padded ones included; the loss "
             f"scales with the batch's padding")
 
 

@@ -135,3 +135,21 @@ def test_rules_index_lists_exactly_the_registry() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     readme_rows = set(re.findall(r"^\| (PKL\d{3}) \| ([a-z-]+) \|", readme, re.MULTILINE))
     assert readme_rows == expected
+
+
+_OUTPUT_LINE = re.compile(r"^(?P<path>[\w/.-]+\.py):(?P<line>\d+):(?P<col>\d+): (?P<code>PKL\d{3}) (?P<msg>.+)$")
+
+
+@pytest.mark.parametrize("rule", _rules(), ids=lambda r: r.code)
+def test_example_output_shown_on_the_page_is_what_packlint_prints(rule) -> None:
+    """The ```text block after the Example is the real output of linting the Example (file named as shown)."""
+    text = page_for(rule.code) or ""
+    example = text.split("## Example", 1)[1].split("## Use instead", 1)[0]
+    code = _python_blocks(example)[0][1]
+    shown = [m for m in (_OUTPUT_LINE.match(ln) for ln in example.splitlines()) if m]
+    assert shown, f"{rule.code}: the Example shows no output line"
+    path = shown[0]["path"]
+    result = lint_sources([SourceFile(path=path, text=code, module=Path(path).stem)])
+    printed = {f"{f.path}:{f.line}:{f.col}: {f.code} {f.message}" for f in result.findings}
+    for m in shown:
+        assert m.group(0) in printed, f"{rule.code}: page shows\n{m.group(0)}\npacklint prints\n{printed}"

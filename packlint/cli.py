@@ -67,6 +67,11 @@ def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, exten
         raise
     except click.UsageError:
         raise
+    except BrokenPipeError:  # `packlint . | head`: the reader left; stop quietly, as other CLI tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the CLI's last boundary: one line, exit 2, never a traceback
         click.echo(f"error: internal-error: {type(exc).__name__}: {exc}", err=True)
         code = EXIT_ERROR

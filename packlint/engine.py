@@ -19,7 +19,7 @@ from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import dependencies, import_roots, prefilter_for, select_needed
 from packlint.loading import READ_LOG, SourceFile, load_files
 from packlint.parsing import ParseFailure, parse
-from packlint.suppressions import FILE_NOQA, noqa_warnings, suppressed
+from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
 __all__ = ["Options", "SourceFile", "lint_paths", "lint_sources", "load_files"]
 
@@ -93,6 +93,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
             result.warnings.extend(noqa_warnings(f.path, f.text, known))
     seen: set[tuple] = set()
     broken: set[tuple[str, str]] = set()  # (path, rule code) pairs whose check raised
+    comment_maps: dict[str, dict[int, str]] = {}
     for ev in events:
         src = by_path.get(ev.path)
         if src is None or not src.report or ev.path in failed:
@@ -116,7 +117,9 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
             seen.add(key)
             if not _enabled(options, finding):
                 continue
-            if suppressed(src.text, finding):
+            if src.path not in comment_maps:
+                comment_maps[src.path] = comments(src.text)
+            if suppressed(comment_maps[src.path], finding):
                 continue
             result.findings.append(_relocate_finding(src, rule, ev, finding))
     result.findings.sort(key=lambda f: f.sort_key())

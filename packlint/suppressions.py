@@ -4,7 +4,9 @@ its backlog later."""
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from pathlib import Path
 
 from packlint.diagnostics import FileProblem, Finding
@@ -28,9 +30,7 @@ def noqa_warnings(path: str, text: str, known: set[str]) -> list[str]:
     """A ``# noqa: PKL999`` naming a code packlint does not have silences nothing: say so (other tools' codes,
     like ``E501``, are theirs and pass without a word)."""
     out = []
-    if "noqa" not in text:
-        return out
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in sorted(comments(text).items()):
         codes = noqa_codes(line) if "noqa" in line else None
         for code in sorted(codes or ()):
             if code.startswith("PKL") and code not in known:
@@ -76,16 +76,33 @@ def add_noqa(findings: list[Finding], read=None, write=None) -> int:
     return added
 
 
-def suppressed(text: str, finding: Finding) -> bool:
-    lines = text.splitlines()
+def comments(text: str) -> dict[int, str]:
+    """Line -> comment text, from the tokenizer: a ``# noqa`` inside a string is not a suppression. Files without
+    the word ``noqa`` are not tokenized at all."""
+    if "noqa" not in text:
+        return {}
+    out: dict[int, str] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                out[tok.start[0]] = tok.string
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return out
+
+
+def suppressed(comment_map: dict[int, str], finding: Finding) -> bool:
+    """Whether a ``# noqa`` on the finding's first or last line silences it."""
     candidates = {finding.line}
     if finding.end_line:
         candidates.add(finding.end_line)
     for ln in candidates:
-        if 1 <= ln <= len(lines):
-            codes = noqa_codes(lines[ln - 1])
-            if codes is not None and (not codes or finding.code in codes):
-                return True
+        comment = comment_map.get(ln)
+        if comment is None:
+            continue
+        codes = noqa_codes(comment)
+        if codes is not None and (not codes or finding.code in codes):
+            return True
     return False
 
 

@@ -245,3 +245,22 @@ def test_files_that_cannot_involve_padding_are_not_parsed(tmp_path: Path) -> Non
     assert [(Path(f.path).name, f.line) for f in result.findings] == [("train.py", 7)]
     assert result.files_checked == 3 and result.files_parsed == 2
     assert not result.problems
+
+
+def test_packlint_on_its_own_repository_is_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The root config excludes the fixtures, self-check cases and the deliberately buggy example."""
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(root)
+    result = run("--no-cache", ".")
+    assert result.exit_code == 0, result.output
+    example = run("--no-cache", "examples/")
+    assert example.exit_code == 1 and ": PKL001 " in example.stdout
+
+
+def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(BAD, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "packlint.cli", "--no-cache", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader goes away before packlint writes
+    _, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err

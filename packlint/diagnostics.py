@@ -76,6 +76,15 @@ class LintResult:
     unresolved_calls: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def absorb(self, part: "LintResult") -> None:
+        """Add another run's records and counts to this one (cache hits, parallel groups)."""
+        self.findings.extend(part.findings)
+        self.problems.extend(part.problems)
+        self.warnings.extend(part.warnings)
+        self.files_checked += part.files_checked
+        self.files_parsed += part.files_parsed
+        self.unresolved_calls += part.unresolved_calls
+
     def sorted_records(self) -> list[Finding | FileProblem]:
         records: list[Finding | FileProblem] = [*self.findings, *self.problems]
         records.sort(key=lambda r: r.sort_key())

@@ -310,12 +310,7 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
 
     if misses:
         fresh = _lint_misses(misses, roots, graph, options)
-        result.findings.extend(fresh.findings)
-        result.problems.extend(fresh.problems)
-        result.warnings.extend(fresh.warnings)
-        result.files_checked += fresh.files_checked
-        result.files_parsed += fresh.files_parsed
-        result.unresolved_calls += fresh.unresolved_calls
+        result.absorb(fresh)
         if cache is not None:
             for f in misses:
                 path = f.path

@@ -23,17 +23,8 @@ def _run(index: int) -> LintResult:
     groups, roots, options = _WORK["groups"], _WORK["roots"], _WORK["options"]
     merged = LintResult()
     for group in groups[index]:
-        _merge(merged, lint_group(group, roots, options))
+        merged.absorb(lint_group(group, roots, options))
     return merged
-
-
-def _merge(into: LintResult, part: LintResult) -> None:
-    into.findings.extend(part.findings)
-    into.problems.extend(part.problems)
-    into.warnings.extend(part.warnings)
-    into.files_checked += part.files_checked
-    into.files_parsed += part.files_parsed
-    into.unresolved_calls += part.unresolved_calls
 
 
 def _balance(groups: list[list], jobs: int) -> list[list[list]]:
@@ -54,18 +45,18 @@ def lint_groups(groups: list[list], roots: list[Path], options, jobs: int) -> Li
     result = LintResult()
     if len(bins) == 1 or "fork" not in multiprocessing.get_all_start_methods():
         for group in groups:
-            _merge(result, lint_group(group, roots, options))
+            result.absorb(lint_group(group, roots, options))
         return result
     _WORK.update(groups=bins, roots=roots, options=options)
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=len(bins), mp_context=ctx) as pool:
             for part in pool.map(_run, range(len(bins))):
-                _merge(result, part)
+                result.absorb(part)
     except (OSError, RuntimeError):
         result = LintResult()
         for group in groups:
-            _merge(result, lint_group(group, roots, options))
+            result.absorb(lint_group(group, roots, options))
     finally:
         _WORK.clear()
     return result

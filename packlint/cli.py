@@ -58,8 +58,8 @@ def main() -> None:
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
-          output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs, add_noqa, stdin_filename, show_files,
-          show_settings) -> None:
+          output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs, add_noqa,
+          stdin_filename, show_files, show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
         code = _check(paths or (Path("."),), locals())

@@ -259,6 +259,62 @@ class Loader(Value):
     element: Value
 
 
+# Values the interpreter needs for shapes, masks and reductions.
+
+@dataclass(frozen=True)
+class Fresh(Value):
+    """A tensor made from nothing (``torch.ones_like``): known not to be a mask until lengths write into it."""
+
+
+@dataclass(frozen=True)
+class TimeLen(Value):
+    """The padded length T (``out.size(1)``, ``out.shape[1]`` on the time axis), plus ``offset``: indexing time with
+    ``T - 1`` is ``[:, -1]``."""
+
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class TimeSum(Value):
+    """A sum over the time axis of a padded output: exact when padding is 0, a mean in disguise when divided by the
+    padded length T rather than by the lengths."""
+
+    trail: tuple
+    node_pos: tuple
+
+
+@dataclass(frozen=True)
+class ZeroedReduce(Value):
+    """A full reduction of a masked per-step loss: ``op`` ``mean`` divides by every step (PKL007 unless rescaled by
+    ``mask.mean()`` or ``numel / count``); ``sum`` is exact until divided by ``numel()``."""
+
+    op: str
+    step: TrailStep
+    trail: tuple
+
+
+@dataclass(frozen=True)
+class MaskFrac(Value):
+    """``mask.mean()``: the share of real steps."""
+
+
+@dataclass(frozen=True)
+class Numel(Value):
+    """``x.numel()``: every step, padded ones included."""
+
+
+@dataclass(frozen=True)
+class ShapeOf(Value):
+    """``out.shape`` of a padded tensor: indexing it on the time axis gives :class:`TimeLen`."""
+
+    axes: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Perm(Value):
+    """A permutation from ``sort``/``argsort``: indexing with it reorders the batch and keeps padding."""
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 def is_tainted(value: Value) -> bool:

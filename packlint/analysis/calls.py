@@ -1,0 +1,401 @@
+"""Calls: functions and classes of the tree (analysed in the caller's context), the API tables' transfer
+functions (one ``ext_<kind>`` per table kind), external layer objects and losses."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+from packlint.analysis import api
+from packlint.analysis.events import Event
+from packlint.analysis.losses import assess_loss
+from packlint.analysis.support import (
+    MODULE_RETURNS_SELF, CallSite, const_of, is_neg_large, key_of, swaps_first_two_axes,
+)
+from packlint.analysis.values import (
+    BATCH, CLEAN, FEAT, NONZERO, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Ext, ExtObj, Fresh, FuncRef,
+    Instance, Lengths, Loader, LossFn, Many, Mask, MaskRef, Packed, Padded, PaddedTarget, PerStep, Super, TupleV,
+    Unknown, Value, is_tainted, join,
+)
+from packlint.diagnostics import TrailStep
+
+
+class CallsMixin:
+    """How a call transforms its arguments, by what is called."""
+
+    # ------------------------------------------------------------------ calls
+    def eval_Call(self, node: ast.Call) -> Value:
+        pos: list[Value] = []
+        kw: dict[str, Value] = {}
+        pos_nodes: list[ast.expr] = []
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                v = self.eval(arg.value)
+                pos.append(Many(v) if not isinstance(v, TupleV) else v)
+            else:
+                pos.append(self.eval(arg))
+            pos_nodes.append(arg)
+        for keyword in node.keywords:
+            v = self.eval(keyword.value)
+            if keyword.arg is not None:
+                kw[keyword.arg] = v
+            elif isinstance(v, DictV):
+                for k, item in v.items:
+                    if isinstance(k, str):
+                        kw[k] = item
+        call = CallSite(node, pos, kw, pos_nodes)
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            base = self.eval(func.value)
+            if isinstance(base, Instance) and func.attr in MODULE_RETURNS_SELF and not \
+                    self.project.lookup_method(base.class_id, func.attr):
+                return base  # nn.Module.to()/train()/cuda() return the module itself
+            if isinstance(base, (Ext, Instance, Super, ClassRef)):
+                callee = self.attribute(base, func.attr, func)
+                return self.call_value(callee, call, attr_callee=isinstance(base, Instance))
+            return self.call_method(base, func.attr, call)
+        callee = self.eval(func)
+        return self.call_value(callee, call, attr_callee=False)
+
+    def call_value(self, callee: Value, call: "CallSite", attr_callee: bool) -> Value:
+        if isinstance(callee, Ext):
+            return self.call_ext(callee.qualname, call)
+        if isinstance(callee, FuncRef):
+            return self.call_project(callee.func_id, call.pos, call)
+        if isinstance(callee, BoundMethod):
+            return self.call_project(callee.func_id, [callee.self_value, *call.pos], call)
+        if isinstance(callee, ClassRef):
+            init = self.project.lookup_method(callee.class_id, "__init__")
+            inst = Instance(callee.class_id)
+            if init:
+                self.call_project(init, [inst, *call.pos], call)
+            return inst
+        if isinstance(callee, Instance):
+            fid = self.project.lookup_method(callee.class_id, "__call__") or \
+                self.project.lookup_method(callee.class_id, "forward")
+            if fid:
+                return self.call_project(fid, [callee, *call.pos], call)
+            return self.opaque_layer(call)
+        if isinstance(callee, ExtObj):
+            return self.call_extobj(callee.qualname, call, callee.flags)
+        if isinstance(callee, LossFn):
+            return self.loss_call(callee.qualname, call, callee)
+        if isinstance(callee, Super):
+            return callee
+        if attr_callee or isinstance(callee, Unknown):
+            # a module held in an attribute, a parameter or a local: layers keep the time axis
+            return self.opaque_layer(call)
+        self.project.unresolved += 1
+        return CLEAN
+
+    def opaque_layer(self, call: "CallSite") -> Value:
+        """An unknown module attribute applied to a padded value: layers keep the time axis; pad value unknown."""
+        first = call.pos[0] if call.pos else None
+        if isinstance(first, Padded):
+            return replace(first, pad=None, filled=None, nonneg=False, zeroed=None)
+        if isinstance(first, Packed):
+            return TupleV((first, CLEAN))
+        return CLEAN
+
+    def call_project(self, func_id: str, args: list[Value], call: "CallSite") -> Value:
+        line, col = self.pos(call.node)
+        site = TrailStep(self.module.path, line, col, self.text(call.node.func, 40))
+        ret, events = self.project.analyze_call(func_id, tuple(args), tuple(sorted(call.kw.items())),
+                                                depth=self.frame.depth + 1)
+        root_keys = self.project.root_event_keys(func_id)
+        passes_padding = any(is_tainted(v) for v in args) or any(is_tainted(v) for v in call.kw.values())
+        for ev in events:
+            if ev.key in root_keys:
+                continue
+            # A callee that reads padding its caller passed in is reported at the call; one that makes its own
+            # padding (an object's forward called through a parameter) is reported where the sink is.
+            self.emit(ev.relocated(self.module.path, line, col, site) if passes_padding else ev)
+        if isinstance(ret, Padded):
+            ret = ret.with_trail(TrailStep(site.path, site.line, site.col, f"{site.what} returns it"))
+        return ret
+
+    def call_ext(self, qualname: str, call: "CallSite") -> Value:
+        entry = self.tables.callable(qualname)
+        if entry is None:
+            if qualname.startswith("torch.nn.") and qualname.rsplit(".", 1)[-1][:1].isupper():
+                return ExtObj(qualname)
+            if qualname in ("print", "len", "range", "isinstance", "max", "min", "int", "float", "str", "dict",
+                            "set", "hasattr", "setattr", "round", "abs", "sum", "any", "all", "type", "open"):
+                if qualname in ("float",) and call.pos and isinstance(call.pos[0], Const):
+                    try:
+                        return Const(float(call.pos[0].value))  # float('-inf')
+                    except (TypeError, ValueError):
+                        return CLEAN
+                if qualname in ("max", "int") and call.pos and isinstance(call.pos[0], (Unknown, Lengths)):
+                    return Unknown(key_of(call.pos[0]))
+                return CLEAN
+            self.project.unresolved += 1
+            return CLEAN
+        handler = getattr(self, "ext_" + entry.kind.replace("-", "_"))
+        return handler(entry, call)
+
+    # ---- transfer functions for table kinds
+    def arg(self, call: "CallSite", index: int, name: str) -> Value | None:
+        if name in call.kw:
+            return call.kw[name]
+        if index < len(call.pos):
+            return call.pos[index]
+        return None
+
+    def ext_source(self, entry: api.Callable, call: "CallSite") -> Value:
+        if entry.qualname != f"{api.RNN_UTILS}.pad_packed_sequence":
+            bf = const_of(call.kw["batch_first"]) if "batch_first" in call.kw else None
+            axes = (BATCH, TIME, FEAT) if bf is True else (TIME, BATCH, FEAT) if bf is False else None
+            return Padded(trail=(self.step(call.node, self.text(call.node.func, 40)),), axes=axes, pad=None)
+        return self.unpack_call(call)
+
+    def unpack_call(self, call: "CallSite") -> Value:
+        packed = self.arg(call, 0, "sequence")
+        bf = self.arg(call, 1, "batch_first")
+        pad = self.arg(call, 2, "padding_value")
+        batch_first = const_of(bf) if bf is not None else False
+        axes = (BATCH, TIME, FEAT) if batch_first is True else (TIME, BATCH, FEAT) if batch_first is False else None
+        pad_value = const_of(pad) if pad is not None else 0.0
+        if pad is not None and not isinstance(pad, Const):
+            pad_value = None
+        step = self.step(call.node, "pad_packed_sequence")
+        mismatch = None
+        lengths = None
+        if isinstance(packed, Packed):
+            lengths = packed.lengths
+            if packed.batch_first is not None and isinstance(batch_first, bool) and packed.batch_first != batch_first:
+                mismatch = TrailStep(step.path, step.line, step.col,
+                                     f"packed with batch_first={packed.batch_first}, unpacked with "
+                                     f"batch_first={batch_first}")
+        origin = lengths or f"{self.module.path}:{step.line}"
+        pad = float(pad_value) if isinstance(pad_value, (int, float)) else pad_value
+        value = Padded(trail=(step,), axes=axes, pad=pad,
+                       mismatch=mismatch, lengths=lengths,
+                       bidirectional=isinstance(packed, Packed) and packed.bidirectional)
+        return TupleV((value, Lengths(origin)))
+
+    def ext_pack(self, entry: api.Callable, call: "CallSite") -> Value:
+        lengths = self.arg(call, 1, "lengths")
+        bf = self.arg(call, 2, "batch_first")
+        batch_first = const_of(bf) if bf is not None else False
+        if isinstance(batch_first, bool) and call.pos_nodes and swaps_first_two_axes(call.pos_nodes[0]):
+            # `pack(x.transpose(0, 1), lengths)`: the data is batch-major and was turned time-major only to pack,
+            # so unpacking with batch_first=True restores the caller's layout on purpose
+            batch_first = not batch_first
+        return Packed(trail=(), batch_first=batch_first if isinstance(batch_first, bool) else None,
+                      lengths=key_of(lengths) if lengths is not None else None,
+                      pack_step=self.step(call.node, "pack_padded_sequence"))
+
+    def ext_target_source(self, entry: api.Callable, call: "CallSite") -> Value:
+        pad = self.arg(call, 2, "padding_value")
+        pad_value = const_of(pad) if pad is not None else 0
+        if pad is not None and not isinstance(pad, Const):
+            pad_value = None
+        return PaddedTarget(trail=(self.step(call.node, f"pad_sequence(padding_value={pad_value})"),), pad=pad_value)
+
+    def ext_loss(self, entry: api.Callable, call: "CallSite") -> Value:
+        return self.loss_call(entry.qualname, call, None)
+
+    def ext_loss_class(self, entry: api.Callable, call: "CallSite") -> Value:
+        ii = call.kw.get("ignore_index")
+        red = call.kw.get("reduction")
+        return LossFn(entry.qualname, ignore_index=ii if ii is not None else None,
+                      reduction=str(const_of(red)) if red is not None and isinstance(const_of(red), str) else "mean",
+                      created=self.step(call.node, entry.qualname.rsplit(".", 1)[-1]))
+
+    def ext_masked_loss(self, entry: api.Callable, call: "CallSite") -> Value:
+        return CLEAN
+
+    def ext_masked_loss_class(self, entry: api.Callable, call: "CallSite") -> Value:
+        return LossFn(entry.qualname)
+
+    def ext_mask_builder(self, entry: api.Callable, call: "CallSite") -> Value:
+        first = call.pos[0] if call.pos else None
+        return Mask(MaskRef("lengths", key_of(first) if first is not None else None))
+
+    def ext_propagate(self, entry: api.Callable, call: "CallSite") -> Value:
+        if not call.pos:
+            return CLEAN
+        first = call.pos[0]
+        name = entry.qualname.rsplit(".", 1)[-1]
+        return self.call_method(first, name, CallSite(call.node, call.pos[1:], call.kw, call.pos_nodes[1:]))
+
+    def ext_layer(self, entry: api.Callable, call: "CallSite") -> Value:
+        flags = tuple(sorted(k for k in ("bidirectional", "batch_first") if const_of(call.kw.get(k, CLEAN)) is True))
+        dim = const_of(call.kw.get("dim", call.pos[0] if call.pos else CLEAN))
+        if entry.kind == "softmax-layer" and isinstance(dim, int):
+            flags += (f"dim={dim}",)
+        return ExtObj(entry.qualname, flags)
+
+    ext_biased_layer = ext_layer
+    ext_recurrent = ext_layer
+    ext_softmax_layer = ext_layer
+
+    def ext_arange(self, entry: api.Callable, call: "CallSite") -> Value:
+        return Arange()
+
+    def ext_where(self, entry: api.Callable, call: "CallSite") -> Value:
+        cond, a, b = (call.pos + [CLEAN, CLEAN, CLEAN])[:3]
+        ref = cond.ref if isinstance(cond, Mask) else self.mask_ref_of(cond)
+        for v in (a, b):
+            if isinstance(v, PerStep):
+                return replace(v, zeroed=ref) if ref is not None else v
+            if isinstance(v, Padded):
+                other = b if v is a else a
+                fill = const_of(other)
+                if ref is not None:
+                    return replace(v, zeroed=ref if fill == 0 else None, filled=fill, masked=is_neg_large(fill))
+                return v
+        return join(a, b)
+
+    def ext_masked_select(self, entry: api.Callable, call: "CallSite") -> Value:
+        if len(call.pos) >= 2:
+            return self.call_method(call.pos[0], "masked_select", CallSite(call.node, call.pos[1:], call.kw, []))
+        return CLEAN
+
+    def ext_concat(self, entry: api.Callable, call: "CallSite") -> Value:
+        parts = call.pos[0] if call.pos else CLEAN
+        if isinstance(parts, TupleV):
+            return self._join_all(parts.items)
+        if isinstance(parts, Many):
+            return parts.elem
+        return CLEAN
+
+    def ext_matmul(self, entry: api.Callable, call: "CallSite") -> Value:
+        if len(call.pos) < 2:
+            return CLEAN
+        return self.matmul(call.pos[0], call.pos[1])
+
+    def ext_einsum(self, entry: api.Callable, call: "CallSite") -> Value:
+        for v in call.pos[1:]:
+            if isinstance(v, Padded):
+                return replace(v, axes=None, pad=None)
+        return CLEAN
+
+    def ext_softmax(self, entry: api.Callable, call: "CallSite") -> Value:
+        if not call.pos:
+            return CLEAN
+        return self.call_method(call.pos[0], "softmax", CallSite(call.node, call.pos[1:], call.kw, []))
+
+    def ext_reduce(self, entry: api.Callable, call: "CallSite") -> Value:
+        if not call.pos:
+            return CLEAN
+        name = entry.qualname.rsplit(".", 1)[-1]
+        return self.call_method(call.pos[0], name, CallSite(call.node, call.pos[1:], call.kw, []))
+
+    def ext_pool1d(self, entry: api.Callable, call: "CallSite") -> Value:
+        v = call.pos[0] if call.pos else CLEAN
+        if "adaptive" in entry.qualname and const_of(self.arg(call, 1, "output_size") or CLEAN) != 1:
+            return CLEAN
+        if isinstance(v, Padded) and v.axes and v.axes[-1] == TIME:  # pool1d pools the last axis
+            op = "max" if "max" in entry.qualname else "mean"
+            self.pool(v, op, len(v.axes) - 1, call, func=entry.qualname.rsplit(".", 1)[-1])
+        return CLEAN
+
+    def ext_loader(self, entry: api.Callable, call: "CallSite") -> Value:
+        collate = call.kw.get("collate_fn")
+        if collate is None:
+            return Loader(CLEAN)
+        element = self.call_value(collate, CallSite(call.node, [Many(CLEAN)], {}, []), attr_callee=False)
+        return Loader(element)
+
+    def ext_same(self, entry: api.Callable, call: "CallSite") -> Value:
+        return call.pos[0] if call.pos else CLEAN
+
+    def ext_finfo(self, entry: api.Callable, call: "CallSite") -> Value:
+        return DictV((("min", Const(-3.4e38)), ("max", Const(3.4e38)), ("eps", Const(1.2e-7))))
+
+    def ext_sort(self, entry: api.Callable, call: "CallSite") -> Value:
+        name = entry.qualname.rsplit(".", 1)[-1]
+        rest = CallSite(call.node, call.pos[1:], call.kw, [])
+        return self.call_method(call.pos[0] if call.pos else CLEAN, name, rest)
+
+    def ext_fresh(self, entry: api.Callable, call: "CallSite") -> Value:
+        if entry.qualname.endswith(("full_like", ".full")):
+            fill = self.arg(call, 1, "fill_value")
+            if isinstance(fill, Const):
+                return fill  # a tensor full of v acts like v in where() and masked_fill()
+        return Fresh()
+
+    def ext_super(self, entry: api.Callable, call: "CallSite") -> Value:
+        f = self.frame.func
+        if f is None or f.class_id is None:
+            return CLEAN
+        selfv = self.frame.env.get(f.self_name or "self", Instance(f.class_id))
+        return Super(f.class_id, selfv)
+
+    def ext_enumerate(self, entry: api.Callable, call: "CallSite") -> Value:
+        src = call.pos[0] if call.pos else CLEAN
+        return Many(TupleV((CLEAN, self.element_of(src))))
+
+    def ext_zip(self, entry: api.Callable, call: "CallSite") -> Value:
+        return Many(TupleV(tuple(self.element_of(v) for v in call.pos)))
+
+    def ext_element(self, entry: api.Callable, call: "CallSite") -> Value:
+        return self.element_of(call.pos[0]) if call.pos else CLEAN
+
+    def ext_getattr(self, entry: api.Callable, call: "CallSite") -> Value:
+        if len(call.pos) >= 2 and isinstance(call.pos[1], Const) and isinstance(call.pos[1].value, str):
+            return self.attribute(call.pos[0], call.pos[1].value)
+        return CLEAN
+
+    # ---- external objects
+    def call_extobj(self, qualname: str, call: "CallSite", flags: tuple[str, ...] = ()) -> Value:
+        entry = self.tables.callable(qualname)
+        kind = entry.kind if entry else None
+        first = call.pos[0] if call.pos else CLEAN
+        if isinstance(first, Padded) and first.mismatch is not None and "batch_first" in flags:
+            self.emit_batch_first(first)  # fed to a batch-first layer as if it were batch-major
+        if kind == "recurrent":
+            if isinstance(first, Packed):
+                return TupleV((replace(first, bidirectional="bidirectional" in flags), CLEAN))
+            if isinstance(first, Padded):
+                return TupleV((replace(first, pad=None, filled=None, zeroed=None, nonneg=False), CLEAN))
+            return TupleV((CLEAN, CLEAN))
+        if kind in ("layer",) and isinstance(first, Padded):
+            if qualname.rsplit(".", 1)[-1] in ("ReLU", "ReLU6"):
+                return self.tensor_method(first, "relu", [], {}, call.node)
+            return first
+        if kind in ("biased-layer",) and isinstance(first, Padded):
+            return replace(first, pad=NONZERO if first.pad is not None else None, filled=None, nonneg=False,
+                           zeroed=None)
+        if kind in ("masked-loss-class",):
+            return CLEAN
+        if kind == "softmax-layer":
+            dims = [f.split("=", 1)[1] for f in flags if f.startswith("dim=")]
+            kw = {"dim": Const(int(dims[0]))} if dims else {}
+            name = "log_softmax" if qualname.endswith("LogSoftmax") else "softmax"
+            return self.call_method(first, name, CallSite(call.node, [], kw, []))
+        if kind is None:
+            return self.opaque_layer(call)
+        return CLEAN
+
+    # ---- losses
+    def loss_call(self, qualname: str, call: "CallSite", obj: LossFn | None) -> Value:
+        entry = self.tables.callable(qualname)
+        if entry is None or entry.kind.startswith("masked-loss"):
+            return CLEAN
+        pred = self.arg(call, entry.pred_arg, "input") or CLEAN
+        target = self.arg(call, entry.target_arg, "target") or CLEAN
+        ii_value = call.kw.get("ignore_index") if obj is None else obj.ignore_index
+        reduction = const_of(call.kw["reduction"]) if "reduction" in call.kw else (obj.reduction if obj else "mean")
+        explicit = ii_value is not None
+        ii = const_of(ii_value) if explicit else api.DEFAULT_IGNORE_INDEX
+        verdict = assess_loss(pred, target, honours_ignore_index=entry.ignore_index, ignore_explicit=explicit,
+                              ignore_index=ii)
+        line, col = self.pos(call.node)
+        callee = self.text(call.node.func, 40)
+        subj = self.text(call.pos_nodes[entry.pred_arg]) if len(call.pos_nodes) > entry.pred_arg else "input"
+        if verdict.status == "mismatch" or (verdict.status == "padded" and reduction != "none"):
+            self.emit(Event("loss", self.module.path, line, col, status=verdict.status, subject=subj, callee=callee,
+                            reason=verdict.reason, trail=verdict.trail,
+                            details=(("target", self.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
+                                      entry.target_arg else "target"),)), call.node)
+            return CLEAN
+        if reduction == "none":
+            if verdict.status == "padded":
+                return PerStep(trail=verdict.trail + (TrailStep(self.module.path, line, col,
+                                                                f"{callee}(reduction='none')"),),
+                               padded=True, source=verdict.reason)
+            if verdict.status == "ignored":
+                return PerStep(trail=(), padded=False, zeroed=MaskRef("pad", None, ii))
+        return CLEAN

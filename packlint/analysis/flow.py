@@ -1,0 +1,753 @@
+"""Per-function flow: an abstract interpreter over ``ast`` statements.
+
+It evaluates each expression to an abstract value (``values.py``), following assignments, tuple unpacking,
+augmented assignment, attribute and method chains, ``if``/``else`` (joined, worst case), loops (body twice),
+comprehensions, ``with`` and ``try``. Calls into functions and classes of the linted tree are analysed in the
+caller's context (the arguments' abstract values), memoised, with a depth bound; what a callee does to its
+arguments thus crosses calls without any rule knowing. Sinks record :class:`Event` s; the rules judge them.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+from typing import TYPE_CHECKING, Iterable
+
+from packlint.analysis.events import Event
+
+from packlint.analysis.support import (
+    BINOPS, CMPOPS, Frame, inplace_target, is_neg_large, key_of, norm_dim, short_key,
+)
+from packlint.analysis.values import (
+    BATCH, CLEAN, FEAT, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Dropped, Ext, ExtObj, Fresh, FuncRef,
+    Instance, Lengths, Loader, LossFn, Many, Mask, MaskBias, MaskFrac, MaskRef, Numel, Packed, Padded, PaddedTarget,
+    Perm, PerStep, ShapeOf, Super, TimeLen, TimeSum, TupleV, Unknown, Value, ZeroedReduce, join,
+)
+from packlint.diagnostics import TrailStep
+
+if TYPE_CHECKING:
+    from packlint.analysis.project import Project
+
+
+class FlowMixin:
+    """Statements, bindings and expressions: how values move through one function body."""
+
+    project: "Project"
+    frame: Frame
+
+
+
+    # ------------------------------------------------------------------ helpers
+    def pos(self, node: ast.AST) -> tuple[int, int]:
+        line = getattr(node, "lineno", 1)
+        return (line, self.module.column(line, getattr(node, "col_offset", 0)))
+
+    def step(self, node: ast.AST, what: str) -> TrailStep:
+        line, col = self.pos(node)
+        return TrailStep(self.module.path, line, col, what)
+
+    def text(self, node: ast.AST, limit: int = 48) -> str:
+        code = self.module.segment(node)
+        code = " ".join(code.split())
+        if len(code) <= limit:
+            return code
+        cut = code[: limit - 3]
+        for sep in (", ", "(", " "):  # end at an argument or call boundary, not inside a name
+            at = cut.rfind(sep)
+            if at > limit // 2:
+                cut = cut[: at + len(sep.strip())]
+                break
+        return cut + "..."
+
+    def emit(self, event: Event, node: ast.AST | None = None) -> None:
+        if node is not None:
+            end = getattr(node, "end_lineno", None)
+            if end is not None and end != event.line:
+                event = replace(event, end_line=end)
+        self.frame.events.append(event)
+
+    def lookup(self, name: str) -> Value:
+        env = self.frame.env
+        if name in env:
+            return env[name]
+        g = self.module.globals
+        if name in g:
+            return g[name]
+        return Ext(name)
+
+    # ------------------------------------------------------------------ statements
+    def run_block(self, body: Iterable[ast.stmt]) -> None:
+        for stmt in body:
+            self.run_stmt(stmt)
+
+    def run_stmt(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, ast.Assign):
+            value = self.eval(stmt.value)
+            for target in stmt.targets:
+                self.assign(target, value, stmt.value)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self.assign(stmt.target, self.eval(stmt.value), stmt.value)
+        elif isinstance(stmt, ast.AugAssign):
+            left = self.eval(stmt.target)
+            right = self.eval(stmt.value)
+            self.assign(stmt.target, self.binop(BINOPS.get(type(stmt.op), ""), left, right, stmt), stmt.value)
+        elif isinstance(stmt, ast.Expr):
+            value = self.eval(stmt.value)
+            target = inplace_target(stmt.value)
+            if target is not None and not isinstance(value, Unknown):
+                self.assign(target, value)  # `x.masked_fill_(~mask, -inf)` changes x itself
+        elif isinstance(stmt, ast.Return):
+            value = self.eval(stmt.value) if stmt.value is not None else Const(None)
+            self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for local, qual in self.project.bindings_for(self.module, stmt).items():
+                self.frame.env[local] = self.project.resolve(qual, self.module)
+        elif isinstance(stmt, ast.If):
+            self.run_if(stmt)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            self.run_loop(stmt)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                v = self.eval(item.context_expr)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, v if isinstance(v, (Instance, ExtObj)) else CLEAN)
+            self.run_block(stmt.body)
+        elif isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            before = dict(self.frame.env)
+            self.run_block(stmt.body)
+            after_body = dict(self.frame.env)
+            outs = [after_body]
+            for handler in stmt.handlers:
+                self.frame.env = self._join_envs(before, after_body)
+                self.run_block(handler.body)
+                outs.append(dict(self.frame.env))
+            merged = outs[0]
+            for o in outs[1:]:
+                merged = self._join_envs(merged, o)
+            self.frame.env = merged
+            self.run_block(stmt.orelse)
+            self.run_block(stmt.finalbody)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            fid = self.project.func_id_for(self.module, stmt)
+            self.frame.env[stmt.name] = FuncRef(fid) if fid else CLEAN
+        elif isinstance(stmt, ast.ClassDef):
+            cid = self.project.class_id_for(self.module, stmt)
+            self.frame.env[stmt.name] = ClassRef(cid) if cid else CLEAN
+        elif isinstance(stmt, ast.Match):
+            before = dict(self.frame.env)
+            self.eval(stmt.subject)
+            merged = None
+            for case in stmt.cases:
+                self.frame.env = dict(before)
+                self.run_block(case.body)
+                merged = self.frame.env if merged is None else self._join_envs(merged, self.frame.env)
+            self.frame.env = self._join_envs(before, merged or before)
+        elif isinstance(stmt, (ast.Raise, ast.Assert, ast.Delete)):
+            for child in ast.iter_child_nodes(stmt):
+                if isinstance(child, ast.expr):
+                    self.eval(child)
+
+    def run_if(self, stmt: ast.If) -> None:
+        verdict = self.truth(stmt.test)
+        before = dict(self.frame.env)
+        if verdict is not False:
+            self.run_block(stmt.body)
+        then_env = self.frame.env
+        self.frame.env = dict(before)
+        if verdict is not True:
+            self.run_block(stmt.orelse)
+        else_env = self.frame.env
+        if verdict is True:
+            self.frame.env = then_env
+        elif verdict is False:
+            self.frame.env = else_env
+        else:
+            self.frame.env = self._join_envs(then_env, else_env)
+
+    def truth(self, test: ast.expr) -> bool | None:
+        """Fold ``x is None`` / ``x is not None`` / ``not x`` when ``x`` is known; None when unknown."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = self.truth(test.operand)
+            return None if inner is None else not inner
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            comp = test.comparators[0]
+            if isinstance(comp, ast.Constant) and comp.value is None and isinstance(test.ops[0], (ast.Is, ast.IsNot)):
+                v = self.eval(test.left)
+                known_none = isinstance(v, Const) and v.value is None
+                known_obj = isinstance(v, (Mask, Padded, PaddedTarget, Lengths, Instance, ExtObj, LossFn, Dropped,
+                                           MaskBias, Fresh, TupleV, DictV))
+                if isinstance(test.ops[0], ast.Is):
+                    return True if known_none else (False if known_obj else None)
+                return False if known_none else (True if known_obj else None)
+        self.eval(test)
+        return None
+
+    def run_loop(self, stmt: ast.For | ast.AsyncFor | ast.While) -> None:
+        before = dict(self.frame.env)
+        is_for = not isinstance(stmt, ast.While)
+        if is_for:
+            elem = self.element_of(self.eval(stmt.iter))
+        else:
+            self.eval(stmt.test)
+        for _ in range(2):
+            if is_for:
+                self.assign(stmt.target, elem, stmt.iter)
+            self.run_block(stmt.body)
+            self.frame.env = self._join_envs(before, self.frame.env)
+        self.run_block(stmt.orelse)
+
+    def _join_envs(self, a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = join(a.get(k), v) if k in a else v
+        return out
+
+    # ------------------------------------------------------------------ binding
+    def assign(self, target: ast.expr, value: Value, value_node: ast.AST | None = None) -> None:
+        if isinstance(target, ast.Name):
+            if isinstance(value, Padded):
+                value = value.with_trail(self.step(target, f"`{target.id}`"))
+            self.frame.env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = self.unpack(value, len(target.elts))
+            for elem, item in zip(target.elts, items):
+                self.assign(elem, item, value_node)
+        elif isinstance(target, ast.Attribute):
+            base = target.value
+            if isinstance(base, ast.Name):
+                self.frame.env[f"{base.id}.{target.attr}"] = value
+                selfv = self.lookup(base.id)
+                if isinstance(selfv, Instance) and self.frame.func is not None:
+                    self.project.record_attr(selfv.class_id, target.attr, value, self.frame.func)
+        elif isinstance(target, ast.Subscript):
+            self.assign_subscript(target, value)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, Many(value), value_node)
+
+    def unpack(self, value: Value, n: int) -> list[Value]:
+        if isinstance(value, TupleV):
+            items = list(value.items)
+            if len(items) == n:
+                return items
+            if len(items) > n:
+                return items[: n - 1] + [Many(join(None, items[n - 1]))]
+            return items + [CLEAN] * (n - len(items))
+        if isinstance(value, Many):
+            return [value.elem] * n
+        if isinstance(value, Padded):
+            return [value] * n  # unpacking a padded tensor along its first axis (e.g. chunk results)
+        return [CLEAN] * n
+
+    def _index_nodes(self, node: ast.Subscript) -> list[ast.expr]:
+        sl = node.slice
+        return list(sl.elts) if isinstance(sl, ast.Tuple) else [sl]
+
+    def assign_subscript(self, target: ast.Subscript, value: Value) -> None:
+        """``y[~mask] = -100`` pads targets with a known value; ``mask[i, :l] = 1`` builds a length mask."""
+        if not isinstance(target.value, ast.Name):
+            self.eval(target.value)
+            return
+        name = target.value.id
+        base = self.lookup(name)
+        indices = [self.eval_index(el) for el in self._index_nodes(target)]
+        masks = [v for v in indices if isinstance(v, Mask)]
+        if isinstance(base, Fresh):
+            bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
+            for _, upper in bounds:
+                if isinstance(upper, (Unknown, Lengths)):
+                    self.frame.env[name] = Mask(MaskRef("lengths", key_of(upper)))
+                    return
+        if masks and isinstance(value, Const):
+            m = masks[0]
+            if isinstance(base, Padded):
+                self.frame.env[name] = replace(base, filled=value.value, zeroed=m.ref if value.value == 0 else None,
+                                               masked=is_neg_large(value.value))
+            elif m.inverted and not isinstance(base, (Padded, PerStep)):
+                self.frame.env[name] = PaddedTarget(trail=(), pad=value.value)
+        elif isinstance(base, DictV):
+            key = indices[0] if len(indices) == 1 else None
+            if isinstance(key, Const):
+                items = tuple((k, v) for k, v in base.items if k != key.value) + ((key.value, value),)
+                self.frame.env[name] = DictV(items)
+
+    # ------------------------------------------------------------------ expressions
+    def eval(self, node: ast.expr | None) -> Value:
+        if node is None:
+            return Const(None)
+        method = getattr(self, "eval_" + type(node).__name__, None)
+        if method is None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.eval(child)
+            return CLEAN
+        return method(node)
+
+    def eval_Name(self, node: ast.Name) -> Value:
+        v = self.lookup(node.id)
+        if isinstance(v, Ext):
+            return self.project.resolve(v.qualname, self.module)
+        return v
+
+    def eval_Constant(self, node: ast.Constant) -> Value:
+        return Const(node.value)
+
+    def eval_JoinedStr(self, node: ast.JoinedStr) -> Value:
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue):
+                self.eval(part.value)
+        return CLEAN
+
+    def eval_Tuple(self, node: ast.Tuple) -> Value:
+        return TupleV(tuple(self.eval(e) for e in node.elts))
+
+    eval_List = eval_Tuple
+
+    def eval_Set(self, node: ast.Set) -> Value:
+        return Many(self._join_all(self.eval(e) for e in node.elts))
+
+    def eval_Dict(self, node: ast.Dict) -> Value:
+        items = []
+        for k_node, v_node in zip(node.keys, node.values):
+            v = self.eval(v_node)
+            if k_node is None:
+                if isinstance(v, DictV):
+                    items.extend(v.items)
+                continue
+            k = self.eval(k_node)
+            if isinstance(k, Const):
+                items.append((k.value, v))
+        return DictV(tuple(items))
+
+    def eval_Lambda(self, node: ast.Lambda) -> Value:
+        return CLEAN
+
+    def eval_Await(self, node: ast.Await) -> Value:
+        return self.eval(node.value)
+
+    def eval_Starred(self, node: ast.Starred) -> Value:
+        return self.eval(node.value)
+
+    def eval_NamedExpr(self, node: ast.NamedExpr) -> Value:
+        v = self.eval(node.value)
+        self.assign(node.target, v)
+        return v
+
+    def eval_IfExp(self, node: ast.IfExp) -> Value:
+        verdict = self.truth(node.test)
+        if verdict is True:
+            return self.eval(node.body)
+        if verdict is False:
+            return self.eval(node.orelse)
+        return join(self.eval(node.body), self.eval(node.orelse))
+
+    def eval_BoolOp(self, node: ast.BoolOp) -> Value:
+        out: Value | None = None
+        for v in (self.eval(n) for n in node.values):
+            if isinstance(v, Const) and v.value is None:
+                continue
+            out = v if out is None else join(out, v)
+        return out if out is not None else CLEAN
+
+    def _join_all(self, values: Iterable[Value]) -> Value:
+        out: Value | None = None
+        for v in values:
+            out = join(out, v) if out is not None else v
+        return out if out is not None else CLEAN
+
+    def _comprehension(self, node, elt_nodes: list[ast.expr]) -> list[Value]:
+        saved = dict(self.frame.env)
+        for gen in node.generators:
+            elem = self.element_of(self.eval(gen.iter))
+            self.assign(gen.target, elem)
+            for cond in gen.ifs:
+                self.eval(cond)
+        out = [self.eval(e) for e in elt_nodes]
+        self.frame.env = saved
+        return out
+
+    def eval_ListComp(self, node: ast.ListComp) -> Value:
+        return Many(self._comprehension(node, [node.elt])[0])
+
+    eval_GeneratorExp = eval_ListComp
+    eval_SetComp = eval_ListComp
+
+    def eval_DictComp(self, node: ast.DictComp) -> Value:
+        self._comprehension(node, [node.key, node.value])
+        return CLEAN
+
+    def element_of(self, value: Value) -> Value:
+        """What iterating ``value`` yields."""
+        if isinstance(value, Loader):
+            return value.element
+        if isinstance(value, Many):
+            return value.elem
+        if isinstance(value, TupleV):
+            return self._join_all(value.items)
+        if isinstance(value, Padded):
+            axes = value.axes[1:] if value.axes else None
+            return replace(value, axes=axes)
+        if isinstance(value, (Unknown, Lengths)):
+            return Unknown(key_of(value))
+        if isinstance(value, DictV):
+            return CLEAN
+        return CLEAN
+
+    def eval_Attribute(self, node: ast.Attribute) -> Value:
+        base_node = node.value
+        if isinstance(base_node, ast.Name):
+            local = f"{base_node.id}.{node.attr}"
+            if local in self.frame.env:
+                return self.frame.env[local]
+        base = self.eval(base_node)
+        return self.attribute(base, node.attr, node)
+
+    def attribute(self, base: Value, attr: str, node: ast.AST | None = None) -> Value:
+        if isinstance(base, Ext):
+            return self.project.resolve(f"{base.qualname}.{attr}", self.module)
+        if isinstance(base, Instance):
+            return self.project.instance_attr(base, attr)
+        if isinstance(base, Super):
+            fid = self.project.lookup_method(base.class_id, attr, skip_self=True)
+            return BoundMethod(fid, base.self_value) if fid else CLEAN
+        if isinstance(base, ClassRef):
+            fid = self.project.lookup_method(base.class_id, attr)
+            return FuncRef(fid) if fid else self.project.class_attr(base.class_id, attr)
+        if isinstance(base, Packed):
+            if attr == "data":
+                return Dropped(MaskRef("packed", base.lengths), base.trail)
+            return CLEAN
+        if isinstance(base, Padded):
+            if attr == "T":
+                return self.tensor_method(base, "t", [], {}, node)
+            if attr == "shape":
+                return ShapeOf(base.axes)
+            if attr in ("device", "dtype", "is_cuda", "ndim"):
+                return CLEAN
+            return base
+        if isinstance(base, TupleV):
+            if attr in ("values", "output", "last_hidden_state", "logits") and base.items:
+                return base.items[0]
+            if attr == "indices" and len(base.items) > 1:
+                return base.items[1]
+            return CLEAN
+        if isinstance(base, DictV):
+            v = base.get(attr)
+            return v if v is not None else CLEAN
+        if isinstance(base, (Mask, Lengths, Unknown, Arange, PaddedTarget, Fresh, LossFn)):
+            if attr in ("shape", "device", "dtype"):
+                return CLEAN
+            if isinstance(base, Unknown):
+                key = f"{base.key}.{attr}" if base.key else None
+                return Unknown(key)
+            return base
+        return CLEAN
+
+    def eval_Subscript(self, node: ast.Subscript) -> Value:
+        base = self.eval(node.value)
+        indices = [self.eval_index(el) for el in self._index_nodes(node)]
+        return self.subscript(base, indices, node)
+
+    def eval_index(self, sl: ast.expr) -> object:
+        """An index element: a Value, or ('slice', bound) for slices (bound None when absent or constant)."""
+        if isinstance(sl, ast.Slice):
+            lower = self.eval(sl.lower) if sl.lower is not None else None
+            upper = self.eval(sl.upper) if sl.upper is not None else None
+            if sl.step is not None:
+                self.eval(sl.step)
+            bound = None
+            for b in (upper, lower):
+                if b is not None and not isinstance(b, Const):
+                    bound = b
+            return ("slice", bound)
+        if isinstance(sl, ast.Constant) and sl.value is Ellipsis:
+            return ("ellipsis", None)
+        return self.eval(sl)
+
+    def subscript(self, base: Value, indices: list[object], node: ast.AST) -> Value:
+        single = indices[0] if len(indices) == 1 else None
+        if isinstance(base, TupleV):
+            if isinstance(single, Const) and isinstance(single.value, int):
+                try:
+                    return base.items[single.value]
+                except IndexError:
+                    return CLEAN
+            if isinstance(single, tuple):
+                return base
+            return self._join_all(base.items)
+        if isinstance(base, DictV):
+            if isinstance(single, Const):
+                v = base.get(single.value)
+                return v if v is not None else CLEAN
+            return CLEAN
+        if isinstance(base, ShapeOf):
+            if base.axes and isinstance(single, Const) and isinstance(single.value, int):
+                d = norm_dim(single.value, len(base.axes))
+                if d is not None and base.axes[d] == TIME:
+                    return TimeLen()
+            return CLEAN
+        if isinstance(base, Many):
+            return base.elem if not isinstance(single, tuple) else base
+        if isinstance(base, Loader):
+            return base.element
+        masks = [v for v in indices if isinstance(v, Mask)]
+        if isinstance(base, Padded):
+            if masks:
+                ref = masks[0].ref
+                conflict = ""
+                if ref.kind == "lengths" and ref.origin and base.lengths and ref.origin != base.lengths:
+                    conflict = (f"the mask is built from `{short_key(ref.origin)}` but the output was unpacked with "
+                                f"`{short_key(base.lengths)}`")
+                return Dropped(ref, base.trail + (self.step(node, "boolean-indexed"),), conflict)
+            if len(indices) == 1 and isinstance(single, Unknown):
+                # `out[m]` with an index packlint cannot see into (a helper's mask, batch["mask"]): most often a
+                # boolean mask. Reordering (`out[unsort_idx]`) uses a sort permutation, which is tracked as Perm.
+                return Dropped(MaskRef("unknown", single.key), base.trail)
+            return self.subscript_padded(base, indices, node)
+        if isinstance(base, PerStep):
+            if masks or any(isinstance(v, Unknown) for v in indices):
+                return CLEAN
+            return base
+        if isinstance(base, PaddedTarget):
+            if masks:
+                return Dropped(masks[0].ref)
+            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+                return CLEAN
+            return base
+        if isinstance(base, (Mask, MaskBias, Arange)):
+            return base
+        if isinstance(base, Perm):
+            return base
+        if isinstance(base, (Unknown, Lengths, Fresh)):
+            if masks:
+                return Dropped(masks[0].ref)
+            if len(indices) == 1 and isinstance(single, Unknown) and isinstance(base, Unknown):
+                return Dropped(MaskRef("unknown", single.key))
+            if all(isinstance(v, tuple) or (isinstance(v, Const) and v.value is None) for v in indices):
+                return base
+            if isinstance(base, Unknown) and base.key:
+                return Unknown(f"{base.key}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]")
+            return Unknown(None)
+        if isinstance(base, Packed):
+            return CLEAN
+        return CLEAN
+
+    def subscript_padded(self, base: Padded, indices: list[object], node: ast.AST) -> Value:
+        """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
+        axes = base.axes
+        if axes is None:
+            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+                return CLEAN
+            return base
+        if base.mismatch is not None and any(not isinstance(v, tuple) and not (isinstance(v, Const) and v.value is None)
+                                             for v in indices[:2]):
+            self.emit_batch_first(base)  # indexing a batch or a step as if the layout were the packing side's
+        out_axes: list[str] = []
+        i = 0
+        clean = False
+        for idx in indices:
+            if isinstance(idx, tuple) and idx[0] == "ellipsis":
+                after = indices[indices.index(idx) + 1:]
+                remaining = len([x for x in after if not (isinstance(x, Const) and x.value is None)])
+                keep = max(0, len(axes) - i - remaining)
+                out_axes.extend(axes[i:i + keep])
+                i += keep
+                continue
+            if isinstance(idx, Const) and idx.value is None:
+                out_axes.append("1")
+                continue
+            label = axes[i] if i < len(axes) else FEAT
+            i += 1
+            if isinstance(idx, tuple):  # a slice
+                if idx[1] is not None and label == TIME:
+                    clean = True  # trimmed to a length: out[i, :l]
+                out_axes.append(label)
+                continue
+            if isinstance(idx, TimeLen):
+                idx = Const(idx.offset)  # T - 1 is the same step as -1
+            if isinstance(idx, Const) and isinstance(idx.value, int):
+                if label == TIME:
+                    if idx.value == -1:
+                        self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
+                                        trail=base.trail, details=(("layout", "".join(axes)),)))
+                        if base.mismatch is not None:
+                            self.emit_batch_first(base)
+                    clean = True
+                    continue
+                if label == BATCH and base.mismatch is not None:
+                    self.emit_batch_first(base)
+                continue  # integer on batch or feature axis drops it
+            # a tensor index
+            if label == TIME:
+                clean = True  # gathered at an index (lengths - 1): one real step per row
+                if base.bidirectional and not any(isinstance(v, tuple) and v[1] is not None for v in indices[i:]):
+                    self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+            else:
+                out_axes.append(label)
+        out_axes.extend(axes[i:])
+        if clean:
+            return CLEAN
+        return replace(base, axes=tuple(out_axes))
+
+    def _loc(self, node: ast.AST) -> tuple[str, int, int]:
+        line, col = self.pos(node)
+        return (self.module.path, line, col)
+
+    def emit_batch_first(self, value: Padded) -> None:
+        step = value.mismatch
+        assert step is not None
+        self.emit(Event("batch-first", step.path, step.line, step.col, status="mismatch", subject=step.what,
+                        trail=value.trail))
+
+    def eval_UnaryOp(self, node: ast.UnaryOp) -> Value:
+        v = self.eval(node.operand)
+        if isinstance(node.op, (ast.Invert, ast.Not)):
+            if isinstance(v, Mask):
+                return replace(v, inverted=not v.inverted)
+            return v if not isinstance(node.op, ast.Not) else CLEAN
+        if isinstance(node.op, ast.USub) and isinstance(v, Const) and isinstance(v.value, (int, float)):
+            return Const(-v.value)
+        return v
+
+    def eval_BinOp(self, node: ast.BinOp) -> Value:
+        left, right = self.eval(node.left), self.eval(node.right)
+        return self.binop(BINOPS.get(type(node.op), ""), left, right, node)
+
+    def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
+        if op == "MatrixMultiply":
+            return self.matmul(left, right)
+        if isinstance(left, ZeroedReduce):
+            if left.op == "mean" and op == "Divide" and isinstance(right, MaskFrac):
+                self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count
+                return CLEAN
+            if left.op == "mean" and op == "Multiply" and isinstance(right, Numel):
+                self.frame.resolved.add(left.step)  # mean * numel == sum: exact until divided
+                return ZeroedReduce("sum", left.step, left.trail)
+            if left.op == "sum" and op == "Divide" and isinstance(right, Numel):
+                step = left.step
+                self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
+                                subject=self.text(node), callee="sum", trail=left.trail,
+                                details=(("numel", True),)))
+                return CLEAN
+            return left if op in ("Multiply", "Add", "Subtract") and isinstance(right, Const) else CLEAN
+        if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == "Divide":
+            path, line, col = left.node_pos
+            self.emit(Event("pool", path, line, col, status="padded", subject=self.text(node), callee="mean",
+                            trail=left.trail, details=(("op", "mean"), ("pad", 0.0), ("zeroed", False),
+                                                       ("filled", None), ("nonneg", False), ("layout", ""))))
+            return CLEAN
+        if isinstance(left, TimeLen) and isinstance(right, Const) and isinstance(right.value, int) and op in (
+                "Add", "Subtract"):
+            return TimeLen(left.offset + (right.value if op == "Add" else -right.value))
+        if isinstance(left, Const) and isinstance(right, Const):
+            try:
+                a, b = left.value, right.value
+                return Const({"Add": lambda: a + b, "Subtract": lambda: a - b, "Multiply": lambda: a * b}
+                             .get(op, lambda: None)())
+            except Exception:  # noqa: BLE001
+                return CLEAN
+        # masks: arithmetic that keeps them masks, or turns them into additive biases
+        for m, other in ((left, right), (right, left)):
+            if isinstance(m, Mask) and isinstance(other, (Const, Mask, Unknown)) and not isinstance(other, Unknown):
+                if op in ("Subtract", "Add") and isinstance(other, Const):
+                    return MaskBias(m.ref) if (op == "Subtract" and m is left) else replace(m, inverted=not m.inverted)
+                if op == "Multiply" and isinstance(other, Const) and is_neg_large(other.value):
+                    return MaskBias(m.ref)
+                if op in ("Multiply", "BitAnd") and isinstance(other, (Mask, Const)):
+                    return m
+            if isinstance(m, MaskBias) and op == "Multiply":
+                return m
+        if isinstance(left, Const) and isinstance(right, Mask) and op == "Subtract":
+            return replace(right, inverted=not right.inverted)  # 1 - mask: ones at padding
+        if op == "Multiply":
+            for a, b in ((left, right), (right, left)):
+                if isinstance(a, Mask) and a.inverted and isinstance(b, Const) and is_neg_large(b.value):
+                    return MaskBias(a.ref)
+        # padded values
+        for p, other in ((left, right), (right, left)):
+            if isinstance(p, PerStep):
+                ref = self.mask_ref_of(other)
+                if op == "Multiply" and ref is not None:
+                    return replace(p, zeroed=ref)
+                return p
+        for p, other in ((left, right), (right, left)):
+            if isinstance(p, Padded):
+                if isinstance(other, Padded) and other is not p and p is right:
+                    p, other = left, right  # keep the left operand's layout
+                if op == "Multiply":
+                    ref = self.mask_ref_of(other)
+                    if ref is not None:
+                        if p.pending:
+                            self.frame.resolved.update(p.pending)
+                        return replace(p, zeroed=ref, pad=0.0 if p.pad is not None else None)
+                    return replace(p, pad=None if not isinstance(other, Const) else p.pad)
+                if op in ("Add", "Subtract") and isinstance(other, MaskBias):
+                    return replace(p, masked=True)
+                if op == "Divide":
+                    return p
+                return replace(p, pad=None if not (isinstance(other, Const) and other.value == 0) else p.pad)
+        if isinstance(left, PaddedTarget) or isinstance(right, PaddedTarget):
+            target = left if isinstance(left, PaddedTarget) else right
+            other = right if target is left else left
+            if op == "Multiply" and isinstance(other, Mask):
+                return replace(target, zeroed=other.ref)
+            return target
+        if isinstance(left, Dropped):
+            return left
+        if isinstance(right, Dropped):
+            return right
+        if isinstance(left, Fresh) or isinstance(right, Fresh):
+            return Fresh()
+        if isinstance(left, (Unknown, Lengths)) and key_of(left) and isinstance(right, Const) and op in (
+                "Add", "Subtract"):
+            return Unknown(f"{key_of(left)} {'+' if op == 'Add' else '-'} {right.value}")  # `lengths - 1`
+        return CLEAN
+
+    def mask_ref_of(self, v: Value) -> MaskRef | None:
+        """The mask a multiplication zeroes with: a derived mask, or an unknown tensor given the benefit of doubt."""
+        if isinstance(v, Mask):
+            return v.ref
+        if isinstance(v, Unknown):
+            return MaskRef("unknown", v.key)
+        return None
+
+    def eval_Compare(self, node: ast.Compare) -> Value:
+        left = self.eval(node.left)
+        result: Value = CLEAN
+        for op, comp in zip(node.ops, node.comparators):
+            right = self.eval(comp)
+            result = self.compare(CMPOPS.get(type(op), ""), left, right)
+            left = right
+        return result
+
+    def compare(self, op: str, left: Value, right: Value) -> Value:
+        """Masks are recognised by what they compare: a time index with lengths, or tokens with a pad value."""
+        flip = {"LessThan": "GreaterThan", "GreaterThan": "LessThan", "LessThanEqual": "GreaterThanEqual",
+                "GreaterThanEqual": "LessThanEqual"}
+        if isinstance(right, Arange) and not isinstance(left, Arange):
+            left, right, op = right, left, flip.get(op, op)
+        if isinstance(left, Arange) and isinstance(right, (Unknown, Lengths)):
+            if op in ("LessThan",):
+                return Mask(MaskRef("lengths", key_of(right)))
+            if op in ("GreaterThanEqual",):
+                return Mask(MaskRef("lengths", key_of(right)), inverted=True)
+            return CLEAN
+        if isinstance(left, Padded) and isinstance(right, Const) and isinstance(left.pad, (int, float)) and \
+                right.value == left.pad and op in ("Equal", "NotEqual"):
+            # `out == 0` on a zero-padded output marks the padded steps (and any exact zeros, which is harmless)
+            return Mask(MaskRef("pad", left.lengths, left.pad), inverted=op == "Equal")
+        if isinstance(left, (Padded, Mask, Const, Arange)) or isinstance(left, PerStep):
+            return CLEAN
+        if isinstance(left, (Unknown, PaddedTarget, Lengths)):
+            pad = right.value if isinstance(right, Const) else None
+            key = key_of(left) if not isinstance(left, PaddedTarget) else "target"
+            if isinstance(left, PaddedTarget):
+                pad = left.pad if pad is None else pad
+            ref = MaskRef("pad", key, pad)
+            if isinstance(right, (Const, Unknown)) and not isinstance(right, Padded):
+                if op in ("NotEqual", "GreaterThan", "GreaterThanEqual"):
+                    return Mask(ref)
+                if op == "Equal":
+                    return Mask(ref, inverted=True)
+        return CLEAN

@@ -1,0 +1,118 @@
+"""Shared pieces of the interpreter: the frame of one analysis, the call being evaluated, operator tables, and
+small helpers on abstract values."""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from packlint.analysis.events import Event
+from packlint.analysis.values import Const, Lengths, Unknown, Value
+from packlint.diagnostics import TrailStep
+
+if TYPE_CHECKING:
+    from packlint.analysis.project import FunctionInfo, ModuleInfo
+
+MAX_DEPTH = 6
+QUERY = "Q"  # the query axis of attention scores computed from two padded operands
+
+@dataclass
+class Frame:
+    """The state of one function analysis: its environment, its events, its return value."""
+
+    module: "ModuleInfo"
+    func: "FunctionInfo | None"
+    env: dict[str, Value]
+    events: list[Event] = field(default_factory=list)
+    ret: Value | None = None
+    resolved: set[TrailStep] = field(default_factory=set)
+    depth: int = 0
+
+    @property
+    def qual(self) -> str:
+        return self.func.qualname if self.func else "<module>"
+
+
+
+def const_of(v: Value) -> object:
+    return v.value if isinstance(v, Const) else None
+
+
+def is_neg_large(v: object) -> bool:
+    return isinstance(v, (int, float)) and (v <= -1e4 or (isinstance(v, float) and math.isinf(v) and v < 0))
+
+
+def norm_dim(dim: object, ndim: int) -> int | None:
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        return None
+    if dim < 0:
+        dim += ndim
+    return dim if 0 <= dim < ndim else None
+
+
+def short_key(key: str) -> str:
+    """A lengths origin key for messages: ``train_step:lengths - 1`` -> ``lengths - 1``."""
+    return key.split(":", 1)[1] if ":" in key else key
+
+
+def key_of(v: Value) -> str | None:
+    if isinstance(v, Unknown):
+        return v.key
+    if isinstance(v, Lengths):
+        return v.origin
+    return None
+
+
+
+def swaps_first_two_axes(node: ast.expr) -> bool:
+    """``x.transpose(0, 1)``, ``x.transpose(1, 0)``, ``x.permute(1, 0, ...)`` or ``x.t()``, written at the call."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return False
+    args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+    if node.func.attr == "transpose":
+        return sorted(args) == [0, 1]
+    if node.func.attr == "permute":
+        return args[:2] == [1, 0]
+    return node.func.attr == "t"
+
+
+def inplace_target(node: ast.expr) -> ast.expr | None:
+    """The variable an in-place tensor method call statement changes: ``x`` in ``x.masked_fill_(...)`` or
+    ``x.data.masked_fill_(...)``; None for anything else."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.endswith("_")
+            and not node.func.attr.startswith("_")):
+        return None
+    base = node.func.value
+    if isinstance(base, ast.Attribute) and base.attr == "data":
+        base = base.value
+    return base if isinstance(base, (ast.Name, ast.Attribute)) else None
+
+
+MODULE_RETURNS_SELF = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_",
+                                  "share_memory", "type", "bfloat16"})
+
+BINOPS = {
+    ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
+    ast.MatMult: "MatrixMultiply", ast.BitAnd: "BitAnd", ast.BitOr: "BitOr", ast.Mod: "Modulo", ast.Pow: "Power",
+}
+CMPOPS = {
+    ast.Lt: "LessThan", ast.Gt: "GreaterThan", ast.LtE: "LessThanEqual", ast.GtE: "GreaterThanEqual",
+    ast.Eq: "Equal", ast.NotEq: "NotEqual", ast.Is: "Is", ast.IsNot: "IsNot", ast.In: "In", ast.NotIn: "NotIn",
+}
+
+METHOD_COMPARE = {
+    "compare-ne": "NotEqual", "compare-eq": "Equal", "compare-gt": "GreaterThan", "compare-lt": "LessThan",
+    "compare-ge": "GreaterThanEqual", "compare-le": "LessThanEqual",
+}
+
+
+@dataclass
+class CallSite:
+    """A call being evaluated: its node and its evaluated positional and keyword arguments."""
+
+    node: ast.Call
+    pos: list[Value]
+    kw: dict[str, Value]
+    pos_nodes: list[ast.expr]

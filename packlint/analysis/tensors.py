@@ -1,0 +1,356 @@
+"""Tensor methods: shape and layout changes, reductions and pooling over time, softmax, masking, matmul;
+and what methods do to masks, lengths, per-step losses and targets."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+
+from packlint.analysis.events import Event
+from packlint.analysis.support import (
+    METHOD_COMPARE, QUERY, CallSite, const_of, is_neg_large, key_of, norm_dim,
+)
+from packlint.analysis.values import (
+    BATCH, CLEAN, FEAT, FLAT, NONZERO, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Dropped, ExtObj, Fresh,
+    FuncRef, Instance, Lengths, Loader, LossFn, Many, Mask, MaskBias, MaskFrac, MaskRef, Numel, Packed, Padded,
+    PaddedTarget, Perm, PerStep, ShapeOf, Super, TimeLen, TimeSum, TupleV, Unknown, Value, ZeroedReduce,
+)
+
+
+class TensorsMixin:
+    """How a method call on a value transforms it, by the value's kind and the method's table entry."""
+
+    # ------------------------------------------------------------------ tensor methods
+    def call_method(self, base: Value, name: str, call: "CallSite") -> Value:
+        if name in ("numel", "nelement") and isinstance(base, (Padded, PerStep, Mask, Unknown, PaddedTarget, Fresh)):
+            return Numel()
+        if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
+            return MaskFrac()
+        if isinstance(base, LossFn):
+            if name in ("to", "cuda", "cpu", "float", "double"):
+                return base
+            if name == "forward":
+                return self.loss_call(base.qualname, call, base)
+            return CLEAN
+        if isinstance(base, ExtObj):
+            if name in ("to", "cuda", "cpu", "float", "double", "train", "eval"):
+                return base
+            if name == "forward":
+                return self.call_extobj(base.qualname, call, base.flags)
+            return CLEAN
+        if isinstance(base, DictV):
+            if name == "get" and call.pos and isinstance(call.pos[0], Const):
+                v = base.get(call.pos[0].value)
+                return v if v is not None else (call.pos[1] if len(call.pos) > 1 else Const(None))
+            if name == "values":
+                return Many(self._join_all(v for _, v in base.items))
+            if name == "items":
+                return Many(TupleV((CLEAN, self._join_all(v for _, v in base.items))))
+            return CLEAN
+        if isinstance(base, (TupleV, Many, Loader, Const, Instance, ClassRef, FuncRef, BoundMethod, Super)):
+            if isinstance(base, Many) and name in ("pop",):
+                return base.elem
+            return CLEAN
+        kind = self.tables.methods.get(name)
+        if isinstance(base, Padded):
+            return self.tensor_method(base, name, call.pos, call.kw, call.node, call)
+        if isinstance(base, PerStep):
+            return self.perstep_method(base, name, kind, call)
+        if isinstance(base, Mask):
+            if kind in ("invert",) or (kind == "compare-eq" and call.pos and const_of(call.pos[0]) in (0, False)):
+                return replace(base, inverted=not base.inverted)
+            if kind == "log":
+                return MaskBias(base.ref)
+            if kind in ("reduce", "opaque"):
+                return CLEAN
+            return base
+        if isinstance(base, MaskBias):
+            return base
+        if isinstance(base, Arange):
+            if kind and kind.startswith("compare-"):
+                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+            return base
+        if isinstance(base, Packed):
+            if name in ("to", "cuda", "cpu"):
+                return base
+            return CLEAN
+        if isinstance(base, PaddedTarget):
+            if kind and kind.startswith("compare-"):
+                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+            if kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and len(call.pos) > 1:
+                return PaddedTarget(trail=base.trail, pad=const_of(call.pos[1]))
+            if kind == "masked-select" and call.pos and isinstance(call.pos[0], Mask):
+                return Dropped(call.pos[0].ref)
+            if kind in ("keep", "reshape", "flatten", "reshape-unknown", "squeeze", "unsqueeze", "transpose",
+                        "permute", "transpose2d", None):
+                return base
+            return CLEAN
+        if isinstance(base, Dropped):
+            if kind in ("reduce", "opaque"):
+                return CLEAN
+            return base
+        if name in ("sort", "argsort") and isinstance(base, (Unknown, Lengths, Perm)):
+            return Perm() if name == "argsort" else TupleV((Unknown(key_of(base)), Perm()))
+        if isinstance(base, Perm):
+            return base
+        if isinstance(base, (Unknown, Lengths, Fresh)):
+            if kind and kind.startswith("compare-"):
+                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+            if kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and call.pos[0].inverted \
+                    and len(call.pos) > 1 and isinstance(call.pos[1], Const):
+                return PaddedTarget(trail=(), pad=call.pos[1].value)
+            if kind == "masked-select" and call.pos and isinstance(call.pos[0], Mask):
+                return Dropped(call.pos[0].ref)
+            if kind in ("keep", "reshape", "flatten", "squeeze", "unsqueeze", "reshape-unknown", "transpose",
+                        "permute"):
+                return base
+            if isinstance(base, Fresh):
+                return base if kind not in ("reduce", "opaque") else CLEAN
+            return Unknown(None)
+        return CLEAN
+
+    def perstep_method(self, base: PerStep, name: str, kind: str | None, call: "CallSite") -> Value:
+        if kind == "reduce":
+            dim = self.dim_arg(call)
+            if base.zeroed is not None:
+                step = self.step(call.node, f"{name}()")
+                if name == "mean":
+                    self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
+                                    subject=self.text(call.node, 60), callee=name, trail=base.trail,
+                                    details=(("partial", dim is not None),)))
+                    return ZeroedReduce("mean", step, base.trail) if dim is None else CLEAN
+                return ZeroedReduce("sum", step, base.trail) if dim is None and name == "sum" else CLEAN
+            if base.padded:
+                if dim is not None:
+                    return base
+                self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node, 60),
+                                callee=name, reason=base.source, trail=base.trail), call.node)
+                return CLEAN
+            return CLEAN
+        if kind == "masked-fill" and call.pos:
+            ref = self.mask_ref_of(call.pos[0]) if not isinstance(call.pos[0], Mask) else call.pos[0].ref
+            if ref is not None and len(call.pos) > 1 and const_of(call.pos[1]) == 0:
+                return replace(base, zeroed=ref)
+            return base
+        if kind == "mul" and call.pos:
+            return self.binop("Multiply", base, call.pos[0], call.node)
+        if kind == "masked-select":
+            return CLEAN
+        if kind == "opaque":
+            return CLEAN
+        return base
+
+    def dim_arg(self, call: "CallSite") -> object:
+        d = call.kw.get("dim", call.kw.get("axis"))
+        if d is None and call.pos:
+            d = call.pos[0]
+        if d is None:
+            return None
+        c = const_of(d)
+        if isinstance(d, TupleV):
+            return tuple(const_of(x) for x in d.items)
+        return c if c is not None else "unknown"
+
+    def tensor_method(self, base: Padded, name: str, pos: list[Value], kw: dict[str, Value], node: ast.AST,
+                      call: "CallSite | None" = None) -> Value:
+        call = call or CallSite(node, pos, kw, [])
+        kind = self.tables.methods.get(name)
+        axes = base.axes
+        if name == "size" and axes is not None:
+            d = norm_dim(const_of(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
+            if d is not None and axes[d] == TIME:
+                return TimeLen()
+            return CLEAN if pos or "dim" in kw else ShapeOf(axes)
+        if kind in ("keep", None):
+            if kind is None and name not in ("data",):
+                return replace(base, pad=None if base.pad != 0 else base.pad)
+            return base
+        if kind in ("reshape", "flatten"):
+            dims = [const_of(v) for v in pos]
+            if len(pos) == 1 and isinstance(pos[0], TupleV):
+                dims = [const_of(v) for v in pos[0].items]
+            flattening = kind == "flatten" or (-1 in dims and len(dims) <= 2)
+            if flattening:
+                if base.mismatch is not None:
+                    self.emit_batch_first(base)
+                if kind == "flatten" and len(dims) >= 2 and dims[:2] != [0, 1]:
+                    return replace(base, axes=None)
+                new_axes = (FLAT, FEAT) if len(dims) == 2 or (kind == "flatten" and len(dims) >= 2) else (FLAT,)
+                return replace(base, axes=new_axes)
+            if axes is not None and len(dims) == len(axes):
+                return base
+            return replace(base, axes=None)
+        if kind == "reshape-unknown":
+            return replace(base, axes=None)
+        if kind in ("transpose", "transpose2d"):
+            if kind == "transpose2d":
+                a, b = 0, 1
+            else:
+                a, b = (const_of(pos[0]) if pos else None), (const_of(pos[1]) if len(pos) > 1 else None)
+            if axes is None or not isinstance(a, int) or not isinstance(b, int):
+                return replace(base, axes=None)
+            ia, ib = norm_dim(a, len(axes)), norm_dim(b, len(axes))
+            if ia is None or ib is None:
+                return replace(base, axes=None)
+            new = list(axes)
+            new[ia], new[ib] = new[ib], new[ia]
+            swapped = {axes[ia], axes[ib]} == {BATCH, TIME}
+            return replace(base, axes=tuple(new), mismatch=None if swapped else base.mismatch)
+        if kind == "permute":
+            order = [const_of(v) for v in pos]
+            if len(pos) == 1 and isinstance(pos[0], TupleV):
+                order = [const_of(v) for v in pos[0].items]
+            if axes is None or len(order) != len(axes) or not all(isinstance(o, int) for o in order):
+                return replace(base, axes=None)
+            try:
+                new = tuple(axes[o] for o in order)
+            except IndexError:
+                return replace(base, axes=None)
+            moved = axes.index(BATCH) != new.index(BATCH) if BATCH in axes and BATCH in new else False
+            return replace(base, axes=new, mismatch=None if moved else base.mismatch)
+        if kind == "squeeze":
+            if axes is None:
+                return base
+            if pos or "dim" in kw:
+                d = norm_dim(const_of(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
+                if d is None or axes[d] in (TIME, BATCH):
+                    return replace(base, axes=None) if d is None else base
+                return replace(base, axes=axes[:d] + axes[d + 1:])
+            new = tuple(a for a in axes if a != "1")
+            if new == axes and axes and axes[-1] == FEAT:
+                new = axes[:-1]
+            return replace(base, axes=new)
+        if kind == "unsqueeze":
+            d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+            if axes is None or not isinstance(d, int):
+                return replace(base, axes=None)
+            n = len(axes) + 1
+            d = d + n if d < 0 else d
+            if not 0 <= d < n:
+                return replace(base, axes=None)
+            return replace(base, axes=axes[:d] + ("1",) + axes[d:])
+        if kind == "split":
+            return Many(base)
+        if kind in ("softmax", "log-softmax"):
+            d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+            t = base.time_axis
+            if kind == "softmax" and t is not None and isinstance(d, int) and norm_dim(d, len(axes)) == t:
+                if not base.masked:
+                    step = self.step(node, "softmax over padded steps")
+                    self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
+                                    subject=self.text(node, 60),
+                                    trail=base.trail))
+                    # pad unknown: the leak is reported here once, not again at every pooling of these weights
+                    return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
+                return replace(base, pad=0.0, masked=False, filled=None, nonneg=True)
+            return replace(base, pad=NONZERO, filled=None, nonneg=kind == "softmax", masked=False, zeroed=None)
+        if kind == "nonneg":
+            pad = 0.0 if base.pad in (0.0, 0) or (isinstance(base.pad, float) and base.pad < 0) else base.pad
+            return replace(base, nonneg=True, pad=pad if name == "relu" else base.pad)
+        if kind in ("keep-nonzero", "log"):
+            return replace(base, pad=NONZERO if base.pad is not None else None, nonneg=kind != "log", filled=None)
+        if kind == "reduce":
+            return self.reduce(base, name, call)
+        if kind == "masked-fill":
+            m = pos[0] if pos else CLEAN
+            fill = const_of(pos[1]) if len(pos) > 1 else const_of(kw.get("value", CLEAN))
+            ref = m.ref if isinstance(m, Mask) else self.mask_ref_of(m)
+            if ref is None:
+                return base
+            return replace(base, filled=fill, zeroed=ref if fill == 0 else base.zeroed,
+                           masked=is_neg_large(fill), pad=fill if isinstance(fill, (int, float)) else None)
+        if kind == "masked-select":
+            m = pos[0] if pos else CLEAN
+            if isinstance(m, Mask):
+                return Dropped(m.ref, base.trail)
+            if isinstance(m, Unknown):
+                return Dropped(MaskRef("unknown", m.key), base.trail)
+            return base
+        if kind == "mul":
+            return self.binop("Multiply", base, pos[0] if pos else CLEAN, node)
+        if kind == "div":
+            return self.binop("Divide", base, pos[0] if pos else CLEAN, node)
+        if kind == "add":
+            return self.binop("Add", base, pos[0] if pos else CLEAN, node)
+        if kind == "gather":
+            d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+            if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
+                if base.bidirectional:
+                    self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                return CLEAN
+            return replace(base, axes=None)
+        if kind == "index-select":
+            d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+            if base.mismatch is not None and d in (0, 1):
+                self.emit_batch_first(base)
+            if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
+                return CLEAN
+            return base
+        if kind == "matmul":
+            return self.matmul(base, pos[0] if pos else CLEAN)
+        if kind and kind.startswith("compare-"):
+            return CLEAN
+        if kind == "opaque":
+            return CLEAN
+        return base
+
+    def reduce(self, base: Padded, name: str, call: "CallSite") -> Value:
+        dim = self.dim_arg(call)
+        axes = base.axes
+        if dim is None:
+            return CLEAN
+        if axes is None or dim == "unknown":
+            return CLEAN
+        dims = dim if isinstance(dim, tuple) else (dim,)
+        norm = [norm_dim(d, len(axes)) for d in dims]
+        if any(d is None for d in norm):
+            return CLEAN
+        if base.time_axis in norm:
+            self.pool(base, name, base.time_axis, call)
+            if name in ("max", "min") and "keepdim" not in call.kw:
+                return TupleV((CLEAN, CLEAN))
+            if name == "sum":
+                return TimeSum(base.trail, self._loc(call.node))
+            return CLEAN
+        keep = tuple(a for i, a in enumerate(axes) if i not in norm)
+        if const_of(call.kw.get("keepdim", Const(False))) is True:
+            keep = axes
+        out = replace(base, axes=keep)
+        if name in ("max", "min") and "keepdim" not in call.kw:
+            return TupleV((out, CLEAN))
+        return out
+
+    def pool(self, base: Padded, op: str, axis: int, call: "CallSite", func: str | None = None) -> None:
+        self.emit(Event("pool", *self._loc(call.node), status="padded", subject=self.text(call.node),
+                        callee=func or op, trail=base.trail,
+                        details=(("op", op), ("pad", base.pad), ("zeroed", base.zeroed is not None),
+                                 ("filled", base.filled), ("nonneg", base.nonneg),
+                                 ("layout", "".join(base.axes or ())))))
+
+    def matmul(self, a: Value, b: Value) -> Value:
+        """Scores keep the time axis of the padded operand: ``bmm(out, q)`` (B,T,1); ``bmm(q, out^T)`` (B,1,T)."""
+        pa, pb = isinstance(a, Padded), isinstance(b, Padded)
+        if not pa and not pb:
+            return CLEAN
+        if pa and pb:
+            assert isinstance(a, Padded) and isinstance(b, Padded)
+            if a.axes and b.axes and len(b.axes) >= 2 and a.axes[-1] == TIME and b.axes[-2] == TIME:
+                return CLEAN  # weights (.., T) @ values (T, H): a weighted sum over time, the context vector
+            if a.axes and b.axes:
+                left = tuple(QUERY if x == TIME else x for x in a.axes[:-1])
+                return replace(a, axes=left + (b.axes[-1],), pad=None, filled=None, masked=False, zeroed=None)
+            return replace(a, axes=None, pad=None)
+        if pa:
+            assert isinstance(a, Padded)
+            axes = a.axes[:-1] + (FEAT,) if a.axes else None
+            return replace(a, axes=axes, pad=0.0 if a.pad in (0, 0.0) else None, filled=None, masked=False)
+        assert isinstance(b, Padded)
+        if b.axes and len(b.axes) >= 2:
+            axes = b.axes[:-2] + (FEAT, b.axes[-1])
+        else:
+            axes = None
+        if b.axes and b.axes[-1] != TIME:
+            # query @ values over time: (B,1,T) @ (B,T,H) sums over time: the context vector
+            return CLEAN if b.zeroed is not None or b.pad in (0, 0.0) else replace(b, axes=None)
+        return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)

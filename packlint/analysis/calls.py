@@ -5,16 +5,53 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
+
 from packlint.analysis import api
 from packlint.analysis.events import Event
 from packlint.analysis.losses import assess_loss
 from packlint.analysis.support import (
-    MODULE_RETURNS_SELF, CallSite, const_of, is_neg_large, key_of, swaps_first_two_axes,
+    MODULE_RETURNS_SELF,
+    CallSite,
+    const_of,
+    is_neg_large,
+    key_of,
+    swaps_first_two_axes,
 )
 from packlint.analysis.values import (
-    BATCH, CLEAN, FEAT, NONZERO, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Ext, ExtObj, Fresh, FuncRef,
-    Instance, Lengths, Loader, LossFn, Many, Mask, MaskRef, Packed, Padded, PaddedTarget, PerStep, Super, TupleV,
-    Unknown, Value, is_tainted, join,
+    BATCH,
+    CLEAN,
+    FEAT,
+    NONZERO,
+    TIME,
+    Arange,
+    BoundMethod,
+    ClassRef,
+    Const,
+    DictV,
+    Ext,
+    ExtObj,
+    Fresh,
+    FuncRef,
+    Instance,
+    Lengths,
+    Loader,
+    LossFn,
+    LossOut,
+    Many,
+    Mask,
+    MaskRef,
+    Packed,
+    Padded,
+    PaddedTarget,
+    PerStep,
+    Super,
+    TupleV,
+    Unknown,
+    Value,
+    carries,
+    is_tainted,
+    join,
+    rekey,
 )
 from packlint.diagnostics import TrailStep
 
@@ -107,8 +144,16 @@ class CallsMixin:
             if ev.key in root_keys:
                 continue
             # A callee that reads padding its caller passed in is reported at the call; one that makes its own
-            # padding (an object's forward called through a parameter) is reported where the sink is.
-            self.emit(ev.relocated(self.module.path, line, col, site) if passes_padding else ev)
+            # padding (an object's forward called through a parameter) is reported where the sink is. A loss is
+            # moved only out of a loss helper (one that returns that loss), not out of a training step that
+            # computes a loss from its arguments and returns something else.
+            moves = passes_padding and (ev.kind not in ("loss", "reduce") or carries(ret, ev.key))
+            if moves:
+                moved = ev.relocated(self.module.path, line, col, site)
+                ret = rekey(ret, ev.key, moved.key)
+                self.emit(moved)
+            else:
+                self.emit(ev)
         if isinstance(ret, Padded):
             ret = ret.with_trail(TrailStep(site.path, site.line, site.col, f"{site.what} returns it"))
         return ret
@@ -390,7 +435,7 @@ class CallsMixin:
                             reason=verdict.reason, trail=verdict.trail,
                             details=(("target", self.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
                                       entry.target_arg else "target"),)), call.node)
-            return CLEAN
+            return LossOut(frozenset({self.frame.events[-1].key}))
         if reduction == "none":
             if verdict.status == "padded":
                 return PerStep(trail=verdict.trail + (TrailStep(self.module.path, line, col,

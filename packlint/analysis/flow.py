@@ -14,14 +14,56 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Iterable
 
 from packlint.analysis.events import Event
-
 from packlint.analysis.support import (
-    BINOPS, CMPOPS, Frame, inplace_target, is_neg_large, key_of, norm_dim, short_key,
+    BINOPS,
+    CMPOPS,
+    Frame,
+    inplace_target,
+    is_neg_large,
+    key_of,
+    norm_dim,
+    short_key,
 )
 from packlint.analysis.values import (
-    BATCH, CLEAN, FEAT, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Dropped, Ext, ExtObj, Fresh, FuncRef,
-    Instance, Lengths, Loader, LossFn, Many, Mask, MaskBias, MaskFrac, MaskRef, Numel, Packed, Padded, PaddedTarget,
-    Perm, PerStep, ShapeOf, Super, TimeLen, TimeSum, TupleV, Unknown, Value, ZeroedReduce, join,
+    BATCH,
+    CLEAN,
+    FEAT,
+    TIME,
+    Arange,
+    BoundMethod,
+    ClassRef,
+    Const,
+    DictV,
+    Dropped,
+    Ext,
+    ExtObj,
+    Fresh,
+    FuncRef,
+    Instance,
+    Lengths,
+    Loader,
+    LossFn,
+    LossOut,
+    Many,
+    Mask,
+    MaskBias,
+    MaskFrac,
+    MaskRef,
+    Numel,
+    Packed,
+    Padded,
+    PaddedTarget,
+    Perm,
+    PerStep,
+    ShapeOf,
+    Super,
+    TimeLen,
+    TimeSum,
+    TupleV,
+    Unknown,
+    Value,
+    ZeroedReduce,
+    join,
 )
 from packlint.diagnostics import TrailStep
 
@@ -615,6 +657,10 @@ class FlowMixin:
         return self.binop(BINOPS.get(type(node.op), ""), left, right, node)
 
     def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
+        if isinstance(left, LossOut) or isinstance(right, LossOut):  # `loss + aux`, `loss / n`: still that loss
+            keys = (left.keys if isinstance(left, LossOut) else frozenset()) | (
+                right.keys if isinstance(right, LossOut) else frozenset())
+            return LossOut(keys)
         if op == "MatrixMultiply":
             return self.matmul(left, right)
         if isinstance(left, ZeroedReduce):

@@ -8,12 +8,54 @@ from dataclasses import replace
 
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
-    METHOD_COMPARE, QUERY, CallSite, const_of, is_neg_large, key_of, norm_dim,
+    METHOD_COMPARE,
+    QUERY,
+    CallSite,
+    const_of,
+    is_neg_large,
+    key_of,
+    norm_dim,
 )
 from packlint.analysis.values import (
-    BATCH, CLEAN, FEAT, FLAT, NONZERO, TIME, Arange, BoundMethod, ClassRef, Const, DictV, Dropped, ExtObj, Fresh,
-    FuncRef, Instance, Lengths, Loader, LossFn, Many, Mask, MaskBias, MaskFrac, MaskRef, Numel, Packed, Padded,
-    PaddedTarget, Perm, PerStep, ShapeOf, Super, TimeLen, TimeSum, TupleV, Unknown, Value, ZeroedReduce,
+    BATCH,
+    CLEAN,
+    FEAT,
+    FLAT,
+    NONZERO,
+    TIME,
+    Arange,
+    BoundMethod,
+    ClassRef,
+    Const,
+    DictV,
+    Dropped,
+    ExtObj,
+    Fresh,
+    FuncRef,
+    Instance,
+    Lengths,
+    Loader,
+    LossFn,
+    LossOut,
+    Many,
+    Mask,
+    MaskBias,
+    MaskFrac,
+    MaskRef,
+    Numel,
+    Packed,
+    Padded,
+    PaddedTarget,
+    Perm,
+    PerStep,
+    ShapeOf,
+    Super,
+    TimeLen,
+    TimeSum,
+    TupleV,
+    Unknown,
+    Value,
+    ZeroedReduce,
 )
 
 
@@ -26,6 +68,8 @@ class TensorsMixin:
             return Numel()
         if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
             return MaskFrac()
+        if isinstance(base, LossOut):
+            return CLEAN if name in ("item", "tolist", "numpy", "cpu") else base
         if isinstance(base, LossFn):
             if name in ("to", "cuda", "cpu", "float", "double"):
                 return base
@@ -125,7 +169,7 @@ class TensorsMixin:
                     return base
                 self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node, 60),
                                 callee=name, reason=base.source, trail=base.trail), call.node)
-                return CLEAN
+                return LossOut(frozenset({self.frame.events[-1].key}))
             return CLEAN
         if kind == "masked-fill" and call.pos:
             ref = self.mask_ref_of(call.pos[0]) if not isinstance(call.pos[0], Mask) else call.pos[0].ref

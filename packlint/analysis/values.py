@@ -262,6 +262,15 @@ class Loader(Value):
 # Values the interpreter needs for shapes, masks and reductions.
 
 @dataclass(frozen=True)
+class LossOut(Value):
+    """The result of a loss packlint reported on, with the keys of those events: a function that returns it is a
+    loss helper, so its finding moves to the caller that passed the padded value in."""
+
+    keys: frozenset
+
+
+
+@dataclass(frozen=True)
 class Fresh(Value):
     """A tensor made from nothing (``torch.ones_like``): known not to be a mask until lengths write into it."""
 
@@ -389,6 +398,8 @@ def join(a: Value | None, b: Value | None) -> Value:
             return a
     if isinstance(a, Loader) and isinstance(b, Loader):
         return Loader(join(a.element, b.element))
+    if isinstance(a, LossOut) and isinstance(b, LossOut):
+        return LossOut(a.keys | b.keys)
     if isinstance(a, Dropped) and isinstance(b, Dropped):
         return a if refs_agree(a.by, b.by) else Dropped(MaskRef("unknown"), a.trail)
     if isinstance(a, Const) and isinstance(b, Const):
@@ -413,4 +424,33 @@ def join(a: Value | None, b: Value | None) -> Value:
     return CLEAN
 
 
-_OBJECTS = (Instance, ExtObj, LossFn, ClassRef, FuncRef, BoundMethod, Loader)
+_OBJECTS = (Instance, ExtObj, LossFn, ClassRef, FuncRef, BoundMethod, Loader, LossOut)
+
+
+def carries(value: Value, key: tuple) -> bool:
+    """Whether ``value`` (a return value) holds the result of the sink event ``key``."""
+    if isinstance(value, LossOut):
+        return key in value.keys
+    if isinstance(value, ZeroedReduce):
+        s = value.step
+        return key == ("reduce", s.path, s.line, s.col, "zeroed-mean")
+    if isinstance(value, TupleV):
+        return any(carries(v, key) for v in value.items)
+    if isinstance(value, DictV):
+        return any(carries(v, key) for _, v in value.items)
+    if isinstance(value, Many):
+        return carries(value.elem, key)
+    return False
+
+
+def rekey(value: Value, old: tuple, new: tuple) -> Value:
+    """``value`` with an event key replaced (the event was relocated to the caller's line)."""
+    if isinstance(value, LossOut) and old in value.keys:
+        return LossOut((value.keys - {old}) | {new})
+    if isinstance(value, ZeroedReduce) and carries(value, old):
+        return LossOut(frozenset({new}))
+    if isinstance(value, TupleV):
+        return TupleV(tuple(rekey(v, old, new) for v in value.items))
+    if isinstance(value, DictV):
+        return DictV(tuple((k, rekey(v, old, new)) for k, v in value.items))
+    return value

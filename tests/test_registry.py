@@ -153,3 +153,15 @@ def test_example_output_shown_on_the_page_is_what_packlint_prints(rule) -> None:
     printed = {f"{f.path}:{f.line}:{f.col}: {f.code} {f.message}" for f in result.findings}
     for m in shown:
         assert m.group(0) in printed, f"{rule.code}: page shows\n{m.group(0)}\npacklint prints\n{printed}"
+
+
+def test_readme_example_and_its_output_are_real() -> None:
+    """The README opens with a bad example and the output packlint prints for it: both must stay true."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = _python_blocks(readme)[0][1]
+    shown = [m for m in (_OUTPUT_LINE.match(ln) for ln in readme.splitlines()) if m]
+    assert shown and len(code.splitlines()) <= 8
+    path = shown[0]["path"]
+    result = lint_sources([SourceFile(path=path, text=code, module=Path(path).stem)])
+    printed = [f"{f.path}:{f.line}:{f.col}: {f.code} {f.message}" for f in result.findings]
+    assert [m.group(0) for m in shown] == printed

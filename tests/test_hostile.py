@@ -150,10 +150,16 @@ def _syntax_oracle(name: str) -> tuple[int, int]:
     raise AssertionError(f"{name} compiles")
 
 
+def python_lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer sees them: only CRLF, CR and LF end a line (``str.splitlines`` also breaks at
+    form feeds, U+2028 and other separators, which Python leaves inside a line)."""
+    return re.split(r"\r\n|\r|\n", text)
+
+
 def _finding_oracle(name: str, encoding: str) -> tuple[int, int]:
     """Line and column (1-based, in characters) of the loss call in a decoded variant of the bad program."""
     text = _stored(name).decode(encoding).lstrip("\ufeff")
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(python_lines(text), start=1):
         if "F.cross_entropy(" in line:
             return number, line.index("F.cross_entropy(") + 1
     raise AssertionError(name)
@@ -176,6 +182,7 @@ PROBLEMS = {
     "null_byte.py": ("decode-error", 2, 6, "null byte"),
     "invalid_utf8.py": ("decode-error", 2, 6, "0xff"),
     "unknown_cookie.py": ("decode-error", 1, 1, "klingon"),
+    "bom_latin1_cookie.py": ("decode-error", 1, 1, "BOM"),
     "notebook_bad_json.ipynb": ("decode-error", *_json_oracle("notebook_bad_json.ipynb"), "JSON"),
     "notebook_not_a_notebook.ipynb": ("decode-error", 1, 1, "not a notebook"),
 }
@@ -187,7 +194,12 @@ FINDINGS = {
     "crlf.py": "utf-8",
     "cr_only.py": "utf-8",
     "tabs.py": "utf-8",
+    "page_break.py": "utf-8",
+    "unicode_separator.py": "utf-8",
 }
+_LINE_SPLIT_BUG = pytest.mark.xfail(strict=True, reason=(
+    "bug: ModuleInfo.lines (analysis/project.py) and SourceText.line_text use str.splitlines(), which also breaks "
+    "at form feed, U+2028, \\x1c, \\x85: the message quotes the wrong source text"))
 
 
 def test_every_stored_file_has_an_expectation() -> None:
@@ -213,7 +225,8 @@ def test_python2_print_names_the_fix(work: Path) -> None:
     assert code == 2 and "print(" in out
 
 
-@pytest.mark.parametrize("name", sorted(FINDINGS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_LINE_SPLIT_BUG) if n in ("page_break.py",
+                                  "unicode_separator.py") else n for n in sorted(FINDINGS)])
 def test_encoding_and_line_ending_variants_are_linted_at_the_right_column(work: Path, name: str) -> None:
     (work / name).write_bytes(_stored(name))
     line, col = _finding_oracle(name, FINDINGS[name])
@@ -223,6 +236,7 @@ def test_encoding_and_line_ending_variants_are_linted_at_the_right_column(work: 
     assert [(m["code"], int(m["line"]), int(m["col"])) for m in got] == [("PKL001", line, col)]
     # the trail's origin is the pad_packed_sequence line of the same file, whatever the line endings
     assert f"padded since {name}:{line - 6}" in got[0]["msg"]
+    assert got[0]["msg"].startswith("`F.cross_entropy` reads `logits.reshape(-1, 5)`"), got[0]["msg"]
     check_neighbour(out)
     assert_no_traceback(out, err)
 
@@ -426,6 +440,14 @@ def test_broken_symlink(work: Path) -> None:
     code, out, err = cli(".")
     assert code == 1 and set(records(out)) == {"neighbour.py"}
     assert_no_traceback(out, err)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a newline in a file name is printed as is, forging a record")
+def test_file_name_with_a_newline_stays_one_record(work: Path) -> None:
+    (work / "two\nlines.py").write_text(NEIGHBOUR, encoding="utf-8")
+    code, out, _ = cli(".")
+    assert code == 1
+    records(out)  # every line is a well-formed record
 
 
 def test_missing_argument(work: Path) -> None:
@@ -661,7 +683,9 @@ def test_same_tree_gives_byte_identical_output(tmp_path: Path, monkeypatch: pyte
         forward = cli("--no-cache", "--output-format", fmt, *names)
         backward = cli("--no-cache", "--output-format", fmt, *reversed(names))
         shuffled = cli("--no-cache", "--output-format", fmt, *names[1::2], *names[::2])
-        assert first == again == forward == backward == shuffled, fmt
+        assert first == again and forward == backward == shuffled, fmt
+        # files named explicitly are always parsed, walked ones only when they can matter: only that count differs
+        assert _without_parse_count(first) == _without_parse_count(forward), fmt
         assert first[0] == 2
         runs[fmt] = first
     monkeypatch.chdir(tmp_path / "two")
@@ -670,6 +694,10 @@ def test_same_tree_gives_byte_identical_output(tmp_path: Path, monkeypatch: pyte
         # SARIF names the project root as an absolute URI: the only place the two locations may differ
         assert (code, out.replace(str(tmp_path / "two"), str(tmp_path / "one")), err) == expected, fmt
     assert "PKL001" in runs["concise"][1] and "PKL003" in runs["concise"][1]
+
+
+def _without_parse_count(run: tuple[int, str, str]) -> tuple[int, str, str]:
+    return run[0], re.sub(r'"files_parsed": \d+', '"files_parsed": N', run[1]), run[2]
 
 
 def _cache_and_jobs_runs(root: Path, fmt: str) -> dict[str, tuple[int, str, str]]:

@@ -117,6 +117,7 @@ def assert_batch_invariant(
     Raises :class:`BatchDependence` (an ``AssertionError``) naming the sequences whose output differs and by
     how much; ``ValueError`` for an unusable input; :class:`InconclusiveCheck` when ``fn`` is random even in eval mode.
     """
+    __tracebackhide__ = True  # pytest shows the failing call in the test, not this function
     torch = import_torch()
     items = list(sequences)
     if len(items) < 2:
@@ -427,8 +428,15 @@ def _message(mismatches, lengths, kinds, context, seed, batch_first) -> str:
                 f"{worst.diff.describe()}")
     lines = [head, ""]
     orders = list(dict.fromkeys(m.order for m in mismatches))
+    first_keys = None
     for order in orders:
         mine = [m for m in mismatches if m.order == order]
+        keys = [(m.sequence, m.component) for m in mine]
+        if first_keys is None:
+            first_keys = keys
+        elif keys == first_keys:
+            lines.append(f"{order}: the same {len(mine)} {'differ' if len(mine) > 1 else 'differs'}")
+            continue
         lines.append(f"{order}:")
         lines += [f"  {m.line()}" for m in mine[:SHOWN]]
         if len(mine) > SHOWN:

@@ -127,6 +127,7 @@ def assert_padding_invariant(
     parameters' gradients, by how much; ``ValueError`` when the batch has no padding or a name is wrong;
     :class:`InconclusiveCheck` when ``fn`` is not reproducible under a fixed seed.
     """
+    __tracebackhide__ = True  # pytest shows the failing call in the test, not this function
     torch = import_torch()
     keys = [padded] if isinstance(padded, (str, int)) else list(padded)
     if not keys:

@@ -730,6 +730,8 @@ class FlowMixin:
                     return replace(p, pad=None if not isinstance(other, Const) else p.pad)
                 if op in ("Add", "Subtract") and isinstance(other, MaskBias):
                     return replace(p, masked=True)
+                if op == "Subtract" and isinstance(other, (Unknown, PaddedTarget, Padded)) and other is not p:
+                    return replace(p, residual=True, pad=None)
                 if op == "Divide":
                     return p
                 return replace(p, pad=None if not (isinstance(other, Const) and other.value == 0) else p.pad)

@@ -343,6 +343,8 @@ class TensorsMixin:
         dim = self.dim_arg(call)
         axes = base.axes
         if dim is None:
+            if base.residual and name in ("mean", "sum"):
+                return self.handwritten_loss(base, name, call)
             return CLEAN
         if axes is None or dim == "unknown":
             return CLEAN
@@ -364,6 +366,16 @@ class TensorsMixin:
         if name in ("max", "min") and "keepdim" not in call.kw:
             return TupleV((out, CLEAN))
         return out
+
+    def handwritten_loss(self, base: Padded, name: str, call: "CallSite") -> Value:
+        """``((pred - y) ** 2).mean()`` over a padded prediction is a loss written out by hand: judged like a
+        per-step loss (PKL001 unmasked, PKL007 masked but averaged over every step)."""
+        status = "zeroed-mean" if base.zeroed is not None else "padded"
+        if status == "zeroed-mean" and name != "mean":
+            return CLEAN  # a masked sum: exact until divided by the wrong count
+        self.emit(Event("reduce", *self._loc(call.node), status=status, subject=self.text(call.node, 60),
+                        callee=name, reason="a loss written out by hand", trail=base.trail), call.node)
+        return LossOut(frozenset({self.frame.events[-1].key}))
 
     def pool(self, base: Padded, op: str, axis: int, call: "CallSite", func: str | None = None) -> None:
         self.emit(Event("pool", *self._loc(call.node), status="padded", subject=self.text(call.node),

@@ -88,6 +88,7 @@ class Padded(Value):
     lengths: str | None = None
     pending: tuple[TrailStep, ...] = ()
     bidirectional: bool = False
+    residual: bool = False  # a difference with another tensor (`pred - y`): a hand-written loss in the making
 
     def with_trail(self, step: TrailStep) -> "Padded":
         if self.trail and self.trail[-1] == step:

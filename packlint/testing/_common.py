@@ -123,6 +123,9 @@ def find_modules(torch, fn, explicit=None) -> list[tuple[str, Any]]:
                 seen.add(id(obj))
                 found.append((label, obj))
             return
+        if inspect.ismethod(obj):  # a bound method kept in a closure: `method = model.loss`
+            add(label, obj.__self__, depth)
+            return
         if isinstance(obj, (list, tuple)) and depth > 0:
             for i, item in enumerate(obj):
                 add(f"{label}[{i}]", item, depth - 1)

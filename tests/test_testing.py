@@ -146,6 +146,15 @@ def test_ignore_index_is_a_sentinel_checked_with_pad_values():
     assert info.value.failures[0].perturbation == "the constant -100"
 
 
+def test_fn_failing_on_other_padding_is_a_leak_too():
+    """A loss that crashes when the padding holds another valid-looking value depends on the padding."""
+    model = fresh(c001.Tagger)
+    with pytest.raises(PaddingLeak) as info:  # tags 0..4: a padded 7 is only harmless if it is never read
+        assert_padding_invariant(variant(model, "bad_unmasked_ce"), tag_batch(), "lengths", "y", pad_values={"y": 7})
+    assert info.value.failures[0].error.startswith("IndexError: Target 7 is out of bounds")
+    assert str(info.value).startswith("fn depends on padding: it raised IndexError")
+
+
 @pytest.mark.parametrize("name", ["bad_unmasked_mse", "good_mask_multiply", "good_boolean_index", "good_masked_select"])
 def test_pkl001_regression_loss_padding(name):
     model = fresh(c001.Regressor)
@@ -289,6 +298,26 @@ def test_selfcheck_outputs_batch_invariance(cls, name, output):
     shorter = {i for i, n in enumerate(LENGTHS) if n < max(LENGTHS)}
     assert set(info.value.sequences) <= shorter and info.value.sequences  # the longest has no padding: it agrees
     assert "sequences that agree: 2 (length 7)" in str(info.value)
+
+
+def test_sorting_without_unsorting_is_caught_by_the_shuffled_order():
+    class Sorted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(12, 6)
+            self.rnn = nn.GRU(6, 6, batch_first=True)
+            self.head = nn.Linear(6, 3)
+
+        def forward(self, x, lengths):
+            lengths, order = lengths.sort(descending=True)
+            packed = pack_padded_sequence(self.emb(x[order]), lengths, batch_first=True)
+            _, h_n = self.rnn(packed)
+            return self.head(h_n[-1])  # still in sorted order: rows no longer match the caller's sequences
+
+    by_length = sorted(TOKENS, key=len, reverse=True)
+    assert_batch_invariant(fresh(Sorted), by_length, output="pooled", shuffle=False)  # sorted input hides it
+    with pytest.raises(BatchDependence, match="shuffled order"):
+        assert_batch_invariant(fresh(Sorted), by_length, output="pooled")
 
 
 def test_bidirectional_gather_is_beyond_invariance():

@@ -280,8 +280,8 @@ def _check_outputs(torch, call, kinds, lengths, orders, seed, devices, batch_fir
         if not d.ok:
             raise InconclusiveCheck(
                 f"fn gives different {_component_name(kinds, j)}s for the same batch under two seeds, even with its "
-                f"modules in eval mode ({d.describe()}): it draws random numbers (dropout on a module this check "
-                "did not find? pass model=...), so batched and alone results cannot be compared")
+                f"modules in eval mode: they differ {d.describe()}. It draws random numbers (dropout on a module "
+                "this check did not find? pass model=...), so batched and alone results cannot be compared")
 
     mismatches = []
     for name, idx in orders:
@@ -373,11 +373,9 @@ def _check_loss(torch, call, items, lengths, orders, seed, devices, modules, rto
 
     alone_losses = [a[0] for a in alone]
     expected = {r: combine(weights[r], alone_losses) for r in candidates}
-    matching = None
-    for r in candidates:
-        if all(compare(torch, expected[r], results[name][0], rtol, atol).ok for name, _ in orders):
-            matching = r
-            break
+    value_matches = [r for r in candidates
+                     if all(compare(torch, expected[r], results[name][0], rtol, atol).ok for name, _ in orders)]
+    matching = value_matches[0] if value_matches else None
 
     mismatches: list[Mismatch] = []
     context = {"tol": tol, "alone": [float(x) for x in alone_losses], "counts": counts}
@@ -397,14 +395,22 @@ def _check_loss(torch, call, items, lengths, orders, seed, devices, modules, rto
         return mismatches, context
 
     context["reduction"] = matching
-    if check_grads and state["leaves"]:
+    if not (check_grads and state["leaves"]):
+        return mismatches, context
+    # the loss may match more than one reduction by coincidence: pass if the gradients match any of them
+    for r in value_matches:
+        found = []
         for name, _ in orders:
             grads = results[name][1]
             for k, (pname, _) in enumerate(state["leaves"]):
-                want = combine(weights[matching], [a[1][k] for a in alone])
+                want = combine(weights[r], [a[1][k] for a in alone])
                 dg = compare(torch, want, grads[k], rtol, atol)
                 if not dg.ok:
-                    mismatches.append(Mismatch(-1, 0, f"gradient of {pname!r}", name, dg))
+                    found.append(Mismatch(-1, 0, f"gradient of {pname!r}", name, dg))
+        if not found:
+            return [], context
+        if r == matching:
+            mismatches = found
     return mismatches, context
 
 
@@ -430,7 +436,7 @@ def _message(mismatches, lengths, kinds, context, seed, batch_first) -> str:
     orders = list(dict.fromkeys(m.order for m in mismatches))
     first_keys = None
     for order in orders:
-        mine = [m for m in mismatches if m.order == order]
+        mine = sorted((m for m in mismatches if m.order == order), key=lambda m: m.sequence)
         keys = [(m.sequence, m.component) for m in mine]
         if first_keys is None:
             first_keys = keys

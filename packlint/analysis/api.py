@@ -38,6 +38,8 @@ class Callable:
     target_arg: int = 1
     ignore_index: bool = False
     reduction_default: str = "mean"
+    zero_at_zero: bool = False  # the term for prediction 0 and target 0 is 0 (MSE, L1): zeroing both sides masks
+    weight: str = ""  # "class": weight= holds per-class weights; "element": per-element weights (a mask works)
 
 
 def _entries(kind: str, why: str, names: list[str], **extra) -> list[Callable]:
@@ -45,15 +47,17 @@ def _entries(kind: str, why: str, names: list[str], **extra) -> list[Callable]:
 
 
 _CE_LIKE = ["cross_entropy", "nll_loss"]
+_ZERO_AT_ZERO_LOSSES = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"]
+_WEIGHTED_LOSSES = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 _PLAIN_LOSSES = [
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
+    "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
     "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss", "hinge_embedding_loss",
 ]
 _CE_CLASSES = ["CrossEntropyLoss", "NLLLoss"]
+_ZERO_AT_ZERO_CLASSES = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
+_WEIGHTED_CLASSES = ["BCELoss", "BCEWithLogitsLoss"]
 _PLAIN_LOSS_CLASSES = [
-    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
-    "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
+    "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
     "HingeEmbeddingLoss",
 ]
 _ELEMENTWISE = [
@@ -70,12 +74,20 @@ CALLABLES: list[Callable] = [
     Callable(f"{RNN_UTILS}.pack_padded_sequence", "pack", "packs a padded batch; lengths and batch_first recorded"),
     Callable(f"{RNN_UTILS}.pad_sequence", "target-source", "pads a list of sequences with padding_value"),
     *_entries("loss", "cross-entropy-like loss that honours ignore_index", [f"{F}.{n}" for n in _CE_LIKE],
-              ignore_index=True),
+              ignore_index=True, weight="class"),
     *_entries("loss", "element-wise loss: every position of both inputs is a term",
               [f"{F}.{n}" for n in _PLAIN_LOSSES]),
+    *_entries("loss", "element-wise loss whose term is 0 where prediction and target are both 0",
+              [f"{F}.{n}" for n in _ZERO_AT_ZERO_LOSSES], zero_at_zero=True),
+    *_entries("loss", "element-wise loss taking per-element weights", [f"{F}.{n}" for n in _WEIGHTED_LOSSES],
+              weight="element"),
     *_entries("loss-class", "cross-entropy-like loss class that honours ignore_index",
-              [f"torch.nn.{n}" for n in _CE_CLASSES], ignore_index=True),
+              [f"torch.nn.{n}" for n in _CE_CLASSES], ignore_index=True, weight="class"),
     *_entries("loss-class", "element-wise loss class", [f"torch.nn.{n}" for n in _PLAIN_LOSS_CLASSES]),
+    *_entries("loss-class", "element-wise loss class whose term is 0 where prediction and target are both 0",
+              [f"torch.nn.{n}" for n in _ZERO_AT_ZERO_CLASSES], zero_at_zero=True),
+    *_entries("loss-class", "element-wise loss class taking per-element weights",
+              [f"torch.nn.{n}" for n in _WEIGHTED_CLASSES], weight="element"),
     Callable(f"{F}.ctc_loss", "masked-loss", "CTC reads input_lengths and target_lengths: padding never scored"),
     Callable("torch.nn.CTCLoss", "masked-loss-class", "CTC reads input_lengths and target_lengths"),
     *_entries("propagate", "element-wise or shape op: keeps every time step",

@@ -21,6 +21,7 @@ from packlint.analysis.values import (
     BATCH,
     CLEAN,
     FEAT,
+    FLAT,
     NONZERO,
     TIME,
     Arange,
@@ -45,9 +46,11 @@ from packlint.analysis.values import (
     PaddedTarget,
     PerStep,
     Super,
+    TimeLen,
     TupleV,
     Unknown,
     Value,
+    ZeroClass,
     carries,
     is_tainted,
     join,
@@ -245,13 +248,39 @@ class CallsMixin:
         red = call.kw.get("reduction")
         return LossFn(entry.qualname, ignore_index=ii if ii is not None else None,
                       reduction=str(const_of(red)) if red is not None and isinstance(const_of(red), str) else "mean",
-                      created=self.step(call.node, entry.qualname.rsplit(".", 1)[-1]))
+                      created=self.step(call.node, entry.qualname.rsplit(".", 1)[-1]), weight=call.kw.get("weight"))
 
     def ext_masked_loss(self, entry: api.Callable, call: "CallSite") -> Value:
-        return CLEAN
+        return self.length_aware_loss(entry.qualname, call)
 
     def ext_masked_loss_class(self, entry: api.Callable, call: "CallSite") -> Value:
         return LossFn(entry.qualname)
+
+    def check_flattened_layout(self, pred: Value, target: Value, call: "CallSite", entry: api.Callable) -> None:
+        """PKL004 for a mismatched unpack flattened into a loss, unless the other side was transposed the same way
+        (time-major targets on purpose: ``tags.t().contiguous().view(-1)``)."""
+        for side, other_index in ((pred, entry.target_arg), (target, entry.pred_arg)):
+            if not (isinstance(side, Padded) and side.mismatch is not None and side.axes and side.axes[0] == FLAT):
+                continue
+            other = call.pos_nodes[other_index] if len(call.pos_nodes) > other_index else None
+            if other is not None and any(swaps_first_two_axes(n) for n in ast.walk(other)):
+                continue
+            self.emit_batch_first(side)
+
+    def length_aware_loss(self, qualname: str, call: "CallSite") -> Value:
+        """CTC reads only the first input_lengths[b] frames, unless it is told every sequence is T long."""
+        input_lengths = self.arg(call, 2, "input_lengths")
+        if isinstance(input_lengths, TimeLen):
+            line, col = self.pos(call.node)
+            log_probs = call.pos[0] if call.pos else CLEAN
+            self.emit(Event("loss", self.module.path, line, col, status="padded",
+                            subject=self.text(call.pos_nodes[0]) if call.pos_nodes else "log_probs",
+                            callee=self.text(call.node.func, 40),
+                            reason="input_lengths is the padded length T for every sequence, so the padded frames "
+                                   "are scored", trail=log_probs.trail if isinstance(log_probs, Padded) else ()),
+                      call.node)
+            return LossOut(frozenset({self.frame.events[-1].key}))
+        return CLEAN
 
     def ext_mask_builder(self, entry: api.Callable, call: "CallSite") -> Value:
         first = call.pos[0] if call.pos else None
@@ -357,8 +386,8 @@ class CallsMixin:
     def ext_fresh(self, entry: api.Callable, call: "CallSite") -> Value:
         if entry.qualname.endswith(("full_like", ".full")):
             fill = self.arg(call, 1, "fill_value")
-            if isinstance(fill, Const):
-                return fill  # a tensor full of v acts like v in where() and masked_fill()
+            if isinstance(fill, (Const, TimeLen)):
+                return fill  # a tensor full of v acts like v in where() and masked_fill(); full of T is "T each"
         return Fresh()
 
     def ext_super(self, entry: api.Callable, call: "CallSite") -> Value:
@@ -417,19 +446,34 @@ class CallsMixin:
     # ---- losses
     def loss_call(self, qualname: str, call: "CallSite", obj: LossFn | None) -> Value:
         entry = self.tables.callable(qualname)
-        if entry is None or entry.kind.startswith("masked-loss"):
+        if entry is not None and entry.kind.startswith("masked-loss"):
+            return self.length_aware_loss(qualname, call)
+        if entry is None:
             return CLEAN
         pred = self.arg(call, entry.pred_arg, "input") or CLEAN
         target = self.arg(call, entry.target_arg, "target") or CLEAN
         ii_value = call.kw.get("ignore_index") if obj is None else obj.ignore_index
         reduction = const_of(call.kw["reduction"]) if "reduction" in call.kw else (obj.reduction if obj else "mean")
+        weight = call.kw.get("weight") if obj is None else obj.weight
         explicit = ii_value is not None
         ii = const_of(ii_value) if explicit else api.DEFAULT_IGNORE_INDEX
+        if entry.weight == "class" and isinstance(weight, ZeroClass) and not explicit and len(weight.classes) == 1:
+            explicit, ii = True, next(iter(weight.classes))  # weight[PAD] = 0 is ignore_index=PAD
         verdict = assess_loss(pred, target, honours_ignore_index=entry.ignore_index, ignore_explicit=explicit,
-                              ignore_index=ii)
+                              ignore_index=ii, zero_at_zero=entry.zero_at_zero,
+                              element_weights=weight if entry.weight == "element" else None)
         line, col = self.pos(call.node)
         callee = self.text(call.node.func, 40)
         subj = self.text(call.pos_nodes[entry.pred_arg]) if len(call.pos_nodes) > entry.pred_arg else "input"
+        self.check_flattened_layout(pred, target, call, entry)
+        if verdict.status == "zeroed":
+            if reduction == "none":
+                return PerStep(trail=verdict.trail, padded=False, zeroed=MaskRef("unknown"))
+            if reduction == "mean":  # divides the zeroed terms by every element: PKL007
+                self.emit(Event("reduce", self.module.path, line, col, status="zeroed-mean",
+                                subject=self.text(call.node, 60), callee="mean", trail=verdict.trail), call.node)
+                return LossOut(frozenset({self.frame.events[-1].key}))
+            return CLEAN
         if verdict.status == "mismatch" or (verdict.status == "padded" and reduction != "none"):
             self.emit(Event("loss", self.module.path, line, col, status=verdict.status, subject=subj, callee=callee,
                             reason=verdict.reason, trail=verdict.trail,

@@ -19,8 +19,10 @@ from packlint.analysis.support import (
     CMPOPS,
     Frame,
     inplace_target,
+    is_large,
     is_neg_large,
     key_of,
+    last_step_index,
     norm_dim,
     short_key,
 )
@@ -62,6 +64,8 @@ from packlint.analysis.values import (
     TupleV,
     Unknown,
     Value,
+    ZeroClass,
+    Zeroed,
     ZeroedReduce,
     join,
 )
@@ -217,8 +221,11 @@ class FlowMixin:
             if isinstance(comp, ast.Constant) and comp.value is None and isinstance(test.ops[0], (ast.Is, ast.IsNot)):
                 v = self.eval(test.left)
                 known_none = isinstance(v, Const) and v.value is None
+                # a value bound from a named variable (`lengths=lengths`) is taken to be given; only a missing
+                # argument (its default None) or an explicit None is None
                 known_obj = isinstance(v, (Mask, Padded, PaddedTarget, Lengths, Instance, ExtObj, LossFn, Dropped,
-                                           MaskBias, Fresh, TupleV, DictV))
+                                           MaskBias, Fresh, TupleV, DictV)) or (isinstance(v, Unknown) and bool(v.key)
+                                                                               and self.frame.depth > 0)
                 if isinstance(test.ops[0], ast.Is):
                     return True if known_none else (False if known_obj else None)
                 return False if known_none else (True if known_obj else None)
@@ -294,6 +301,13 @@ class FlowMixin:
         base = self.lookup(name)
         indices = [self.eval_index(el) for el in self._index_nodes(target)]
         masks = [v for v in indices if isinstance(v, Mask)]
+        if isinstance(base, Fresh) and isinstance(value, Const) and value.value == 0:
+            if masks:  # mask = ones_like(tags); mask[tags == PAD] = 0
+                self.frame.env[name] = Mask(masks[0].ref, inverted=not masks[0].inverted)
+                return
+            if len(indices) == 1 and isinstance(indices[0], Const) and isinstance(indices[0].value, int):
+                self.frame.env[name] = ZeroClass(frozenset({indices[0].value}))  # weight[PAD] = 0
+                return
         if isinstance(base, Fresh):
             bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
             for _, upper in bounds:
@@ -523,6 +537,8 @@ class FlowMixin:
                 return v if v is not None else CLEAN
             return CLEAN
         if isinstance(base, ShapeOf):
+            if base.axes and isinstance(single, tuple) and single[0] == "slice":
+                return TupleV(tuple(TimeLen() if a == TIME else CLEAN for a in base.axes))  # T, B = x.shape[:2]
             if base.axes and isinstance(single, Const) and isinstance(single.value, int):
                 d = norm_dim(single.value, len(base.axes))
                 if d is not None and base.axes[d] == TIME:
@@ -622,7 +638,8 @@ class FlowMixin:
             # a tensor index
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
-                if base.bidirectional and not any(isinstance(v, tuple) and v[1] is not None for v in indices[i:]):
+                if base.bidirectional and last_step_index(idx) and not any(
+                        isinstance(v, tuple) and v[1] is not None for v in indices[i:]):
                     self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
                                     trail=base.trail, details=(("layout", "".join(axes)),)))
             else:
@@ -708,8 +725,14 @@ class FlowMixin:
             return replace(right, inverted=not right.inverted)  # 1 - mask: ones at padding
         if op == "Multiply":
             for a, b in ((left, right), (right, left)):
-                if isinstance(a, Mask) and a.inverted and isinstance(b, Const) and is_neg_large(b.value):
-                    return MaskBias(a.ref)
+                if isinstance(a, Mask) and a.inverted and isinstance(b, Const) and is_large(b.value):
+                    return MaskBias(a.ref)  # (1 - mask) * -1e9, added; or (1 - mask) * 1e30, subtracted
+                if isinstance(a, Unknown) and isinstance(b, Const) and is_large(b.value):
+                    # an untraced mask (batch["mask"]) turned into an additive bias: trusted, as masked_fill is
+                    return MaskBias(MaskRef("unknown", a.key))
+        if op in ("Add", "Subtract"):
+            if isinstance(left, Const) and isinstance(right, Unknown) and right.key:
+                return Unknown(f"{left.value} - {right.key}")  # 1 - mask
         # padded values
         for p, other in ((left, right), (right, left)):
             if isinstance(p, PerStep):
@@ -745,6 +768,10 @@ class FlowMixin:
             return left
         if isinstance(right, Dropped):
             return right
+        if op == "Multiply":
+            for a, b in ((left, right), (right, left)):
+                if isinstance(a, Unknown) and isinstance(b, Mask):
+                    return Zeroed(b.ref)  # y * mask: zero at padding
         if isinstance(left, Fresh) or isinstance(right, Fresh):
             return Fresh()
         if isinstance(left, (Unknown, Lengths)) and key_of(left) and isinstance(right, Const) and op in (

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packlint.analysis.values import Dropped, Padded, PaddedTarget, Trail, Value, refs_agree
+from packlint.analysis.values import (
+    TIME,
+    Dropped,
+    Mask,
+    Padded,
+    PaddedTarget,
+    Trail,
+    Unknown,
+    Value,
+    Zeroed,
+    refs_agree,
+)
 
 
 @dataclass(frozen=True)
 class LossVerdict:
-    """status: ``clean`` | ``padded`` (PKL001) | ``mismatch`` (PKL002) | ``ignored`` (clean through ignore_index)."""
+    """status: ``clean`` | ``padded`` (PKL001) | ``mismatch`` (PKL002) | ``ignored`` (clean through ignore_index) |
+    ``zeroed`` (masked by zeroing both sides or by per-element weights)."""
 
     status: str
     reason: str = ""
@@ -30,9 +42,38 @@ def _fmt(pad: object) -> str:
     return repr(pad)
 
 
+def _masked_scores(v: object) -> bool:
+    """Scores over time with the padded positions pushed to -inf (a pointer network's logits)."""
+    if not isinstance(v, Padded) or not v.axes or len(v.axes) < 2 or v.axes[1] != TIME:
+        return False
+    fill = v.filled
+    big_negative = isinstance(fill, (int, float)) and not isinstance(fill, bool) and fill <= -1e4
+    return v.masked or big_negative or bool(v.pending)
+
+
+def _zeroed_side(v: Value) -> bool:
+    return (isinstance(v, Padded) and v.zeroed is not None) or isinstance(v, Zeroed) or (
+        isinstance(v, PaddedTarget) and v.zeroed is not None)
+
+
 def assess_loss(pred: Value, target: Value, *, honours_ignore_index: bool, ignore_explicit: bool,
-                ignore_index: object) -> LossVerdict:
-    """Judge one loss call's prediction and target."""
+                ignore_index: object, zero_at_zero: bool = False, element_weights: Value | None = None
+                ) -> LossVerdict:
+    """Judge one loss call's prediction and target.
+
+    ``zero_at_zero``: the loss's term is 0 where both sides are 0 (MSE, L1), so zeroing both with a mask masks.
+    ``element_weights``: a per-element ``weight=`` (BCE) that is a mask zeroes the padded terms the same way.
+    Status ``zeroed`` means masked by zeroing: exact with a sum over the mask's count, PKL007 with a mean.
+    """
+    if _masked_scores(pred):
+        # classes are time positions (pointer/QA span logits): masking the scores is the mask (a softmax over
+        # them was reported by PKL006 already when unmasked)
+        return CLEAN_VERDICT
+    if isinstance(pred, Padded) and element_weights is not None and isinstance(element_weights, (Mask, Unknown,
+                                                                                               Zeroed)):
+        return LossVerdict("zeroed", "", pred.trail)
+    if zero_at_zero and _zeroed_side(pred) and _zeroed_side(target):
+        return LossVerdict("zeroed", "", pred.trail if isinstance(pred, Padded) else ())
     for side in (pred, target):
         if isinstance(side, Dropped) and side.conflict:
             return LossVerdict("mismatch", side.conflict, side.trail)
@@ -60,6 +101,8 @@ def assess_loss(pred: Value, target: Value, *, honours_ignore_index: bool, ignor
         return CLEAN_VERDICT
 
     if honours_ignore_index:
+        if isinstance(target, Padded) and isinstance(target.pad, (int, float)) and target.pad == ignore_index:
+            return LossVerdict("ignored")  # targets unpacked with padding_value=ignore_index
         if isinstance(target, PaddedTarget) and target.pad is not None:
             if target.pad == ignore_index:
                 return LossVerdict("ignored")

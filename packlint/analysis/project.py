@@ -9,16 +9,23 @@ just another ``ModuleInfo``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import ast
+from dataclasses import dataclass, field
 
 from packlint.analysis.api import Tables, build_tables
 from packlint.analysis.events import Event
 from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
 from packlint.analysis.values import (
-    CLEAN, ClassRef, Const, Ext, FuncRef, Instance, Unknown, Value, join,
+    CLEAN,
+    ClassRef,
+    Const,
+    Ext,
+    FuncRef,
+    Instance,
+    Unknown,
+    Value,
+    join,
 )
 
 

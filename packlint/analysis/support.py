@@ -40,6 +40,11 @@ def const_of(v: Value) -> object:
     return v.value if isinstance(v, Const) else None
 
 
+def is_large(v: object) -> bool:
+    """A constant big enough to act as an additive mask (1e4 and beyond, either sign, or infinite)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e4
+
+
 def is_neg_large(v: object) -> bool:
     return isinstance(v, (int, float)) and (v <= -1e4 or (isinstance(v, float) and math.isinf(v) and v < 0))
 
@@ -64,6 +69,11 @@ def key_of(v: Value) -> str | None:
         return v.origin
     return None
 
+
+
+def last_step_index(value: Value) -> bool:
+    """An index built from ``lengths - 1``: each sequence's last real step (keys carry the arithmetic)."""
+    return isinstance(value, Unknown) and bool(value.key) and value.key.endswith(" - 1")
 
 
 def swaps_first_two_axes(node: ast.expr) -> bool:

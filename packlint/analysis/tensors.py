@@ -14,6 +14,7 @@ from packlint.analysis.support import (
     const_of,
     is_neg_large,
     key_of,
+    last_step_index,
     norm_dim,
 )
 from packlint.analysis.values import (
@@ -55,6 +56,7 @@ from packlint.analysis.values import (
     TupleV,
     Unknown,
     Value,
+    Zeroed,
     ZeroedReduce,
 )
 
@@ -137,6 +139,19 @@ class TensorsMixin:
             return Perm() if name == "argsort" else TupleV((Unknown(key_of(base)), Perm()))
         if isinstance(base, Perm):
             return base
+        if isinstance(base, Zeroed):
+            if kind in ("keep", "reshape", "flatten", "squeeze", "unsqueeze", "reshape-unknown", "transpose",
+                        "permute", "transpose2d"):
+                return base
+            if kind == "masked-select" and call.pos and isinstance(call.pos[0], Mask):
+                return Dropped(call.pos[0].ref)
+            return CLEAN
+        if isinstance(base, Fresh) and kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and \
+                len(call.pos) > 1 and const_of(call.pos[1]) == 0:
+            m = call.pos[0]  # ones, zeroed where the mask holds: the complement is a mask
+            return Mask(m.ref, inverted=not m.inverted)
+        if isinstance(base, Unknown) and kind == "log":
+            return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if kind and kind.startswith("compare-"):
                 return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
@@ -214,13 +229,13 @@ class TensorsMixin:
             if len(pos) == 1 and isinstance(pos[0], TupleV):
                 dims = [const_of(v) for v in pos[0].items]
             flattening = kind == "flatten" or (-1 in dims and len(dims) <= 2)
-            if flattening:
-                if base.mismatch is not None:
-                    self.emit_batch_first(base)
+            if flattening:  # a batch_first mismatch is judged where the flattened value meets a loss
                 if kind == "flatten" and len(dims) >= 2 and dims[:2] != [0, 1]:
                     return replace(base, axes=None)
                 new_axes = (FLAT, FEAT) if len(dims) == 2 or (kind == "flatten" and len(dims) >= 2) else (FLAT,)
                 return replace(base, axes=new_axes)
+            if base.mismatch is not None and axes and axes[0] == FLAT and len(dims) >= 3:
+                self.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
             if axes is not None and len(dims) == len(axes):
                 return base
             return replace(base, axes=None)
@@ -278,14 +293,16 @@ class TensorsMixin:
         if kind in ("softmax", "log-softmax"):
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             t = base.time_axis
-            if kind == "softmax" and t is not None and isinstance(d, int) and norm_dim(d, len(axes)) == t:
+            if t is not None and isinstance(d, int) and norm_dim(d, len(axes)) == t:
                 if not base.masked:
-                    step = self.step(node, "softmax over padded steps")
+                    step = self.step(node, f"{name} over padded steps")
                     self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
                                     subject=self.text(node, 60),
                                     trail=base.trail))
                     # pad unknown: the leak is reported here once, not again at every pooling of these weights
                     return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
+                if kind == "log-softmax":  # log-probabilities over time, padded ones at -inf: still masked
+                    return replace(base, pad=None, masked=True, filled=None)
                 return replace(base, pad=0.0, masked=False, filled=None, nonneg=True)
             return replace(base, pad=NONZERO, filled=None, nonneg=kind == "softmax", masked=False, zeroed=None)
         if kind == "nonneg":
@@ -319,7 +336,7 @@ class TensorsMixin:
         if kind == "gather":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
-                if base.bidirectional:
+                if base.bidirectional and len(pos) > 1 and last_step_index(pos[1]):
                     self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
                                     trail=base.trail, details=(("layout", "".join(axes)),)))
                 return CLEAN
@@ -381,7 +398,7 @@ class TensorsMixin:
         self.emit(Event("pool", *self._loc(call.node), status="padded", subject=self.text(call.node),
                         callee=func or op, trail=base.trail,
                         details=(("op", op), ("pad", base.pad), ("zeroed", base.zeroed is not None),
-                                 ("filled", base.filled), ("nonneg", base.nonneg),
+                                 ("filled", base.filled), ("nonneg", base.nonneg), ("masked", base.masked),
                                  ("layout", "".join(base.axes or ())))))
 
     def matmul(self, a: Value, b: Value) -> Value:

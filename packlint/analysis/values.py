@@ -181,6 +181,7 @@ class LossFn(Value):
     ignore_index: object = None  # None: not given explicitly
     reduction: str = "mean"
     created: TrailStep | None = None
+    weight: object = None  # the weight= argument's value
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,20 @@ class Loader(Value):
 
 
 # Values the interpreter needs for shapes, masks and reductions.
+
+@dataclass(frozen=True)
+class Zeroed(Value):
+    """A tensor of unknown origin multiplied by a mask (``y * mask``): zero at padding."""
+
+    ref: MaskRef
+
+
+@dataclass(frozen=True)
+class ZeroClass(Value):
+    """Per-class loss weights with some classes weighted 0 (``w = torch.ones(C); w[PAD] = 0``): for a
+    cross-entropy loss, the same as ``ignore_index`` for those classes."""
+
+    classes: frozenset
 
 @dataclass(frozen=True)
 class LossOut(Value):

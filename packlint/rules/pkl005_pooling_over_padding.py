@@ -35,7 +35,7 @@ def check(event: Event) -> str | None:
             return None
         return f"`{event.subject}` sums over padded steps that are not zero ({where})"
     if op in ("max", "amax", "logsumexp"):
-        if _neg_large(filled) or _neg_large(pad) or (nonneg and _zero(pad)):
+        if _neg_large(filled) or _neg_large(pad) or (nonneg and _zero(pad)) or event.detail("masked"):
             return None
         return f"`{event.subject}` takes {_article(op)} {op} over time that padded steps can win ({where})"
     if op in ("min", "amin"):

@@ -712,6 +712,9 @@ class FlowMixin:
                 return CLEAN
         # masks: arithmetic that keeps them masks, or turns them into additive biases
         for m, other in ((left, right), (right, left)):
+            if op == "Multiply" and isinstance(m, Mask) and m.inverted and isinstance(other, Const) and is_large(
+                    other.value):
+                return MaskBias(m.ref)  # (1 - mask) * 1e30: subtracted from scores; * -1e9: added
             if isinstance(m, Mask) and isinstance(other, (Const, Mask, Unknown)) and not isinstance(other, Unknown):
                 if op in ("Subtract", "Add") and isinstance(other, Const):
                     return MaskBias(m.ref) if (op == "Subtract" and m is left) else replace(m, inverted=not m.inverted)

@@ -303,7 +303,7 @@ class TensorsMixin:
                     return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
                 if kind == "log-softmax":  # log-probabilities over time, padded ones at -inf: still masked
                     return replace(base, pad=None, masked=True, filled=None)
-                return replace(base, pad=0.0, masked=False, filled=None, nonneg=True)
+                return replace(base, pad=0.0, masked=True, filled=None, nonneg=True)  # probabilities, 0 at padding
             return replace(base, pad=NONZERO, filled=None, nonneg=kind == "softmax", masked=False, zeroed=None)
         if kind == "nonneg":
             pad = 0.0 if base.pad in (0.0, 0) or (isinstance(base.pad, float) and base.pad < 0) else base.pad

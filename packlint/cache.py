@@ -52,7 +52,7 @@ class ResultCache:
             return  # foreign or older cache: start again
         self.entries = data["entries"]
 
-    def get(self, key: str) -> tuple[list[Finding], list[FileProblem], list[str]] | None:
+    def get(self, key: str) -> tuple[list[Finding], list[FileProblem], list[str], int] | None:
         entry = self.entries.get(key)
         if not isinstance(entry, dict):
             return None
@@ -60,13 +60,15 @@ class ResultCache:
             findings = [_finding(d) for d in entry["findings"]]
             problems = [FileProblem(**d) for d in entry["problems"]]
             warnings = [str(w) for w in entry["warnings"]]
+            unresolved = int(entry.get("unresolved", 0))
         except (KeyError, TypeError, ValueError):
             return None
-        return findings, problems, warnings
+        return findings, problems, warnings, unresolved
 
-    def put(self, key: str, findings: list[Finding], problems: list[FileProblem], warnings: list[str]) -> None:
+    def put(self, key: str, findings: list[Finding], problems: list[FileProblem], warnings: list[str],
+            unresolved: int = 0) -> None:
         self.entries[key] = {"findings": [asdict(f) for f in findings], "problems": [asdict(p) for p in problems],
-                             "warnings": list(warnings)}
+                             "warnings": list(warnings), "unresolved": unresolved}
         self.dirty = True
 
     def get_run(self, key: str) -> dict | None:

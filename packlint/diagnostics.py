@@ -75,6 +75,7 @@ class LintResult:
     files_parsed: int = 0
     unresolved_calls: int = 0
     warnings: list[str] = field(default_factory=list)
+    unresolved_by_path: dict[str, int] = field(default_factory=dict)
 
     def absorb(self, part: "LintResult") -> None:
         """Add another run's records and counts to this one (cache hits, parallel groups)."""
@@ -84,6 +85,8 @@ class LintResult:
         self.files_checked += part.files_checked
         self.files_parsed += part.files_parsed
         self.unresolved_calls += part.unresolved_calls
+        for path, n in part.unresolved_by_path.items():
+            self.unresolved_by_path[path] = self.unresolved_by_path.get(path, 0) + n
 
     def sorted_records(self) -> list[Finding | FileProblem]:
         records: list[Finding | FileProblem] = [*self.findings, *self.problems]

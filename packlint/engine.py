@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -69,22 +71,25 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
 
     events = []
     failed: set[str] = set()
-    for module in list(project.modules.values()):
-        events.extend(_guard(result, failed, module.path, "module body",
-                             lambda m=module: (project.ensure_globals(m), m.events)[1]) or [])
-    selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
-    for fid, info in list(project.functions.items()):
-        if not info.module.report or fid not in selected:
-            continue
-        events.extend(_guard(result, failed, info.module.path, info.qualname,
-                             lambda fid=fid: project.root_analysis(fid)[1]) or [])
+    with _deep_recursion():
+        for module in list(project.modules.values()):
+            events.extend(_guard(result, failed, module.path, "module body",
+                                 lambda m=module: (project.ensure_globals(m), m.events)[1]) or [])
+        selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
+        for fid, info in list(project.functions.items()):
+            if not info.module.report or fid not in selected:
+                continue
+            events.extend(_guard(result, failed, info.module.path, info.qualname,
+                                 lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno) or [])
     # Roots computed on the way (a callee's own events are filtered out of its callers as "its own") are
     # reported too, or an unselected callee's finding would be lost.
     for fid, (_, root_events) in list(project.computed_roots()):
         info = project.functions[fid]
         if info.module.report and fid not in selected:
             events.extend(root_events)
-    result.unresolved_calls = project.unresolved
+    result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
+                                 if path in by_path and by_path[path].report}
+    result.unresolved_calls = sum(result.unresolved_by_path.values())
 
     rules = registry()
     known = {r.code for r in rules} | {"PKL900"}
@@ -207,16 +212,31 @@ def _node_text(module, node) -> str:
     return "\n".join(module.lines[node.lineno - 1:getattr(node, "end_lineno", node.lineno)])
 
 
-def _guard(result: LintResult, failed: set[str], path: str, where: str, fn):
+@contextmanager
+def _deep_recursion(limit: int = 20_000):
+    """The analysis recurses once per nesting level of an expression; CPython compiles code nested ~3,000 deep,
+    so the default limit of 1,000 frames would turn valid code into internal errors. Pure-Python frames do not
+    consume the C stack on 3.11+, so a higher limit is safe here; it is restored afterwards."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line: int = 1):
     try:
         return fn()
     except RecursionError:
         failed.add(path)
-        result.problems.append(FileProblem(path, "internal-error", f"analysis of {where} nested too deeply"))
+        result.problems.append(FileProblem(path, "internal-error", f"analysis of {where} nested too deeply",
+                                           line=line))
     except Exception as exc:  # noqa: BLE001 - the engine's failure boundary: report, never crash
         failed.add(path)
         result.problems.append(FileProblem(path, "internal-error",
-                                           f"packlint failed while analysing {where}: {type(exc).__name__}: {exc}"))
+                                           f"packlint failed while analysing {where}: {type(exc).__name__}: {exc}",
+                                           line=line))
     return None
 
 
@@ -306,6 +326,7 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
             result.findings.extend(hit[0])
             result.problems.extend(hit[1])
             result.warnings.extend(hit[2])
+            result.unresolved_calls += hit[3]
             result.files_checked += 1
 
     if misses:
@@ -316,7 +337,8 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
                 path = f.path
                 cache.put(keys[path], [x for x in fresh.findings if x.path == path],
                           [x for x in fresh.problems if x.path == path],
-                          [w for w in fresh.warnings if w.startswith(f"{path}:")])
+                          [w for w in fresh.warnings if w.startswith(f"{path}:")],
+                          fresh.unresolved_by_path.get(path, 0))
             cache.save()
     result.files_checked += len(read_problems) + skipped
     result.problems.extend(read_problems)

@@ -155,11 +155,20 @@ class SourceText:
         if self.is_notebook:
             for c in self.cells:
                 if c.number == cell:
-                    lines = c.source.splitlines()
+                    lines = python_lines(c.source)
                     return lines[line - 1] if 1 <= line <= len(lines) else None
             return None
-        lines = self.text.splitlines()
+        lines = python_lines(self.text)
         return lines[line - 1] if 1 <= line <= len(lines) else None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def python_lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer counts them: only \\n, \\r\\n and \\r end a line (``str.splitlines`` also
+    breaks at form feeds, U+2028 and other separators that Python keeps inside a line)."""
+    return _LINE_BREAK.split(text)
 
 
 def _line_col_of(text: str) -> tuple[int, int]:
@@ -326,7 +335,9 @@ def neutralise_magics(source: str) -> str:
     continued with a trailing backslash takes its continuation lines with it. A cell that starts
     with a cell magic other than the timing/capture ones is not Python and becomes all `pass`.
     """
-    lines = source.splitlines()
+    lines = python_lines(source)
+    if lines and lines[-1] == "":
+        lines.pop()
     if not lines:
         return ""
     first = lines[0].lstrip()

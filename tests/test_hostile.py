@@ -197,10 +197,6 @@ FINDINGS = {
     "page_break.py": "utf-8",
     "unicode_separator.py": "utf-8",
 }
-_LINE_SPLIT_BUG = pytest.mark.xfail(strict=True, reason=(
-    "bug: ModuleInfo.lines (analysis/project.py) and SourceText.line_text use str.splitlines(), which also breaks "
-    "at form feed, U+2028, \\x1c, \\x85: the message quotes the wrong source text"))
-
 
 def test_every_stored_file_has_an_expectation() -> None:
     stored = {p.name[: -len(".in")] for p in HOSTILE.glob("*.in")}
@@ -225,8 +221,7 @@ def test_python2_print_names_the_fix(work: Path) -> None:
     assert code == 2 and "print(" in out
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_LINE_SPLIT_BUG) if n in ("page_break.py",
-                                  "unicode_separator.py") else n for n in sorted(FINDINGS)])
+@pytest.mark.parametrize("name", sorted(FINDINGS))
 def test_encoding_and_line_ending_variants_are_linted_at_the_right_column(work: Path, name: str) -> None:
     (work / name).write_bytes(_stored(name))
     line, col = _finding_oracle(name, FINDINGS[name])
@@ -384,8 +379,6 @@ def test_deep_but_valid_programs_never_crash(tmp_path: Path) -> None:
     assert_no_traceback(out, err)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the analysis recurses once per nesting level, so a valid program "
-                                       "with an expression ~500 deep is an internal-error (CPython compiles ~2900)")
 def test_deep_but_valid_programs_are_not_internal_errors(work: Path) -> None:
     for name in ("plus_1000.py", "not_1000.py", "attribute_1000.py", "elif_1000.py"):
         (work / name).write_text(MODERATE[name], encoding="utf-8")
@@ -442,7 +435,6 @@ def test_broken_symlink(work: Path) -> None:
     assert_no_traceback(out, err)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a newline in a file name is printed as is, forging a record")
 def test_file_name_with_a_newline_stays_one_record(work: Path) -> None:
     (work / "two\nlines.py").write_text(NEIGHBOUR, encoding="utf-8")
     code, out, _ = cli(".")
@@ -718,11 +710,12 @@ def test_identical_output_with_and_without_cache_and_jobs(tmp_path: Path, fmt: s
     assert runs["cold cache"][0] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: summary.unresolved_calls counts module-level unresolved calls on a "
-                                       "cold cache only (1, then 0 once cached)")
 def test_identical_json_with_and_without_cache(tmp_path: Path) -> None:
     _tree(tmp_path, [])
     runs = _cache_and_jobs_runs(tmp_path, "json")
+    # files_parsed is the one figure that must differ: a warm cache parses nothing
+    runs = {k: (code, re.sub(r'"files_parsed": \d+', '"files_parsed": N', out), err)
+            for k, (code, out, err) in runs.items()}
     assert len(set(runs.values())) == 1, {k: v[1][-120:] for k, v in runs.items()}
 
 

@@ -124,7 +124,7 @@ class CallsMixin:
         if attr_callee or isinstance(callee, Unknown):
             # a module held in an attribute, a parameter or a local: layers keep the time axis
             return self.opaque_layer(call)
-        self.project.unresolved += 1
+        self.project.note_unresolved(self.module.path)
         return CLEAN
 
     def opaque_layer(self, call: "CallSite") -> Value:
@@ -176,7 +176,7 @@ class CallsMixin:
                 if qualname in ("max", "int") and call.pos and isinstance(call.pos[0], (Unknown, Lengths)):
                     return Unknown(key_of(call.pos[0]))
                 return CLEAN
-            self.project.unresolved += 1
+            self.project.note_unresolved(self.module.path)
             return CLEAN
         handler = getattr(self, "ext_" + entry.kind.replace("-", "_"))
         return handler(entry, call)

@@ -239,11 +239,18 @@ class FlowMixin:
             elem = self.element_of(self.eval(stmt.iter))
         else:
             self.eval(stmt.test)
-        for _ in range(2):
-            if is_for:
-                self.assign(stmt.target, elem, stmt.iter)
-            self.run_block(stmt.body)
-            self.frame.env = self._join_envs(before, self.frame.env)
+        # Two passes let a value assigned late in the body reach its start; deeply nested loops get one pass each,
+        # or n nested loops would cost 2**n.
+        passes = 2 if self.frame.loop_depth < 3 else 1
+        self.frame.loop_depth += 1
+        try:
+            for _ in range(passes):
+                if is_for:
+                    self.assign(stmt.target, elem, stmt.iter)
+                self.run_block(stmt.body)
+                self.frame.env = self._join_envs(before, self.frame.env)
+        finally:
+            self.frame.loop_depth -= 1
         self.run_block(stmt.orelse)
 
     def _join_envs(self, a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:

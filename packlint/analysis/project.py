@@ -10,6 +10,7 @@ just another ``ModuleInfo``.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from packlint.analysis.api import Tables, build_tables
@@ -27,6 +28,9 @@ from packlint.analysis.values import (
     Value,
     join,
 )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -84,8 +88,10 @@ class ModuleInfo:
 
     @property
     def lines(self) -> list[str]:
+        """The source's lines as Python counts them: only \\n, \\r\\n and \\r end a line (str.splitlines would
+        also break at form feeds and U+2028, which Python keeps inside a line)."""
         if self._lines is None:
-            self._lines = self.text.splitlines()
+            self._lines = _LINE_BREAK.split(self.text)
         return self._lines
 
     def column(self, line: int, byte_offset: int) -> int:
@@ -126,7 +132,7 @@ class Project:
         self._roots: dict[str, tuple[Value, list[Event]]] = {}
         self._active: list[str] = []
         self._mro: dict[str, list[str]] = {}
-        self.unresolved = 0
+        self.unresolved_by_path: dict[str, int] = {}
 
     # ------------------------------------------------------------------ building
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
@@ -336,6 +342,14 @@ class Project:
         result = self._run(info, args, (), depth=0)
         self._roots[func_id] = result
         return result
+
+    def note_unresolved(self, path: str) -> None:
+        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
+        self.unresolved_by_path[path] = self.unresolved_by_path.get(path, 0) + 1
+
+    @property
+    def unresolved(self) -> int:
+        return sum(self.unresolved_by_path.values())
 
     def computed_roots(self):
         """(function id, (return, events)) for every root analysis made so far."""

@@ -29,6 +29,7 @@ class Frame:
     ret: Value | None = None
     resolved: set[TrailStep] = field(default_factory=set)
     depth: int = 0
+    loop_depth: int = 0
 
     @property
     def qual(self) -> str:

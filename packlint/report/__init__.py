@@ -104,7 +104,10 @@ def display_path(path: str, cwd: str | os.PathLike[str] | None = None) -> str:
         shown = os.path.relpath(absolute, base)
     else:
         shown = path
-    return Path(shown).as_posix() if os.sep != "/" else shown
+    shown = Path(shown).as_posix() if os.sep != "/" else shown
+    if any(c in shown for c in "\n\r\t"):  # a file name must not forge a record line of its own
+        shown = shown.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return shown
 
 
 def position(record: Finding | FileProblem) -> str:

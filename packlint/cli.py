@@ -53,13 +53,16 @@ def main() -> None:
 @click.option("--no-cache", is_flag=True, help="Neither read nor write .packlint_cache/.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Processes to use (default: the cores when more than a few dozen files must be parsed).")
+@click.option("--file-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds of analysis per function or module before it is reported as a timeout.")
+@click.option("--debug", is_flag=True, help="Print the traceback of internal errors to stderr.")
 @click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding.")
 @click.option("--stdin-filename", default=None, help="The path to report for source read from stdin (PATH `-`).")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
-          output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs, add_noqa,
-          stdin_filename, show_files, show_settings) -> None:
+          output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs,
+          file_timeout, debug, add_noqa, stdin_filename, show_files, show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
         code = _check(paths or (Path("."),), locals())
@@ -122,7 +125,7 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
             return EXIT_ERROR
     options = Options(enabled=enabled, user_api=_api_dict(config), fingerprint=settings,
                       cache_root=None if opts["no_cache"] or paths == (Path("-"),) else config.root,
-                      jobs=opts["jobs"])
+                      jobs=opts["jobs"], time_budget=opts["file_timeout"], debug=opts["debug"])
     if config.max_file_size:
         options.max_bytes = config.max_file_size
     if paths == (Path("-"),):

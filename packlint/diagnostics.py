@@ -50,7 +50,7 @@ class Finding:
 class FileProblem:
     """A file packlint could not check. Never silenced by select, ignore or noqa.
 
-    kind is one of: io-error, decode-error, syntax-error, too-large, internal-error.
+    kind is one of: io-error, decode-error, syntax-error, too-large, timeout, internal-error.
     """
 
     path: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class Options:
     cache_root: Path | None = None  # where .packlint_cache/ lives; None: no cache
     fingerprint: str = ""  # the configuration, as it affects results (part of every cache key)
     jobs: int | None = None  # processes; None: default_jobs()
+    time_budget: float = 60.0  # seconds of analysis per function or module body before it is given up
+    debug: bool = False  # print the traceback of internal errors to stderr
 
 
 def lint_sources(files: list[SourceFile], options: Options | None = None) -> LintResult:
@@ -74,13 +77,15 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
     with _deep_recursion():
         for module in list(project.modules.values()):
             events.extend(_guard(result, failed, module.path, "module body",
-                                 lambda m=module: (project.ensure_globals(m), m.events)[1]) or [])
+                                 lambda m=module: (project.ensure_globals(m), m.events)[1],
+                                 options=options, project=project) or [])
         selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
         for fid, info in list(project.functions.items()):
             if not info.module.report or fid not in selected:
                 continue
             events.extend(_guard(result, failed, info.module.path, info.qualname,
-                                 lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno) or [])
+                                 lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
+                                 options=options, project=project) or [])
     # Roots computed on the way (a callee's own events are filtered out of its callers as "its own") are
     # reported too, or an unselected callee's finding would be lost.
     for fid, (_, root_events) in list(project.computed_roots()):
@@ -225,14 +230,30 @@ def _deep_recursion(limit: int = 20_000):
         sys.setrecursionlimit(old)
 
 
-def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line: int = 1):
+class TimeBudgetExceeded(Exception):
+    """Raised by the interpreter when one analysis runs past ``Options.time_budget``."""
+
+
+def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line: int = 1,
+           options: Options | None = None, project=None):
+    if project is not None and options is not None:
+        project.deadline = time.monotonic() + options.time_budget
     try:
         return fn()
+    except TimeBudgetExceeded:
+        failed.add(path)
+        result.problems.append(FileProblem(
+            path, "timeout", f"analysis of {where} took longer than {options.time_budget:g} s and was stopped "
+            f"(raise it with --file-timeout)", line=line))
     except RecursionError:
         failed.add(path)
         result.problems.append(FileProblem(path, "internal-error", f"analysis of {where} nested too deeply",
                                            line=line))
     except Exception as exc:  # noqa: BLE001 - the engine's failure boundary: report, never crash
+        if options is not None and options.debug:
+            import traceback
+
+            traceback.print_exc()
         failed.add(path)
         result.problems.append(FileProblem(path, "internal-error",
                                            f"packlint failed while analysing {where}: {type(exc).__name__}: {exc}",
@@ -335,6 +356,8 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
         if cache is not None:
             for f in misses:
                 path = f.path
+                if any(p.path == path and p.kind in ("timeout", "internal-error") for p in fresh.problems):
+                    continue  # not a property of the file's content: try again next run
                 cache.put(keys[path], [x for x in fresh.findings if x.path == path],
                           [x for x in fresh.problems if x.path == path],
                           [w for w in fresh.warnings if w.startswith(f"{path}:")],

@@ -10,6 +10,7 @@ arguments thus crosses calls without any rule knowing. Sinks record :class:`Even
 from __future__ import annotations
 
 import ast
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Iterable
 
@@ -123,7 +124,12 @@ class FlowMixin:
 
     # ------------------------------------------------------------------ statements
     def run_block(self, body: Iterable[ast.stmt]) -> None:
+        deadline = self.project.deadline
         for stmt in body:
+            if deadline is not None and time.monotonic() > deadline:
+                from packlint.engine import TimeBudgetExceeded
+
+                raise TimeBudgetExceeded()
             self.run_stmt(stmt)
 
     def run_stmt(self, stmt: ast.stmt) -> None:

@@ -132,6 +132,7 @@ class Project:
         self._roots: dict[str, tuple[Value, list[Event]]] = {}
         self._active: list[str] = []
         self._mro: dict[str, list[str]] = {}
+        self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
         self.unresolved_by_path: dict[str, int] = {}
 
     # ------------------------------------------------------------------ building

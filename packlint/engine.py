@@ -21,8 +21,6 @@ from packlint.diagnostics import FileProblem, Finding, LintResult
 
 from packlint.imports import dependencies, import_roots, prefilter_for, select_needed
 from packlint.loading import READ_LOG, SourceFile, load_files
-from packlint.parsing import ParseFailure, parse
-from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
 __all__ = ["Options", "SourceFile", "lint_paths", "lint_sources", "load_files"]
 
@@ -46,6 +44,8 @@ class Options:
 def lint_sources(files: list[SourceFile], options: Options | None = None) -> LintResult:
     """Analyse already-decoded files as one project and return findings and problems."""
     from packlint.analysis.api import build_tables
+    from packlint.parsing import ParseFailure, parse
+    from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
     from packlint.analysis.project import Project
     from packlint.rules import registry
 

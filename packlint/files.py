@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -148,6 +149,9 @@ class _GitIgnores:
         return False
 
 
+_BARE_NAME = re.compile(r"^[\w.-]+$")
+
+
 class _Excludes:
     """The exclude patterns, matched relative to the project root (or, for paths outside it,
     against the path without its anchor, so unanchored patterns like `.venv` still work)."""
@@ -156,9 +160,20 @@ class _Excludes:
         self.patterns = list(patterns)
         self.spec = _spec(self.patterns)
         self.root = root
+        # The defaults and most user patterns are bare names (`.venv`, `build`): those match a path exactly when
+        # one of its components is that name, which a set answers without running every pattern on every file.
+        bare = [p.rstrip("/") for p in self.patterns]
+        self.names = frozenset(bare) if all(_BARE_NAME.match(p) for p in bare) else None
 
     def excluded(self, absolute: str, is_dir: bool) -> bool:
         """Whether absolute path `absolute` matches an exclude pattern."""
+        if self.names is not None:
+            rel = _rel_posix(absolute, self.root)
+            parts = (rel if rel else absolute.replace(os.sep, "/")).split("/")
+            if not is_dir:
+                return any(part in self.names for part in parts[:-1]) or (
+                    parts[-1] in self.names and not any(p.endswith("/") for p in self.patterns))
+            return any(part in self.names for part in parts)
         rel = _rel_posix(absolute, self.root)
         if rel is None:
             rel = absolute.replace(os.sep, "/").lstrip("/")

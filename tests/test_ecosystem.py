@@ -162,3 +162,51 @@ def test_closest_pyproject_applies_to_each_file(tmp_path: Path, monkeypatch) -> 
     result = run("--no-cache", ".")
     assert result.exit_code == 1
     assert [ln.split(":")[0] for ln in result.stdout.splitlines()] == [str(Path("a") / "m.py")]
+
+
+def test_exit_zero_quiet_output_file_and_sarif(tmp_path: Path) -> None:
+    import json
+
+    p = tmp_path / "m.py"
+    p.write_text(MULTI, encoding="utf-8")
+    result = run("--exit-zero", str(p))
+    assert result.exit_code == 0 and ": PKL001 " in result.stdout
+    quiet = run("--quiet", str(p))
+    assert quiet.exit_code == 1 and quiet.stderr == ""
+    out = tmp_path / "report.sarif"
+    result = run("--output-format", "sarif", "--output-file", str(out), str(p))
+    assert result.exit_code == 1 and result.stdout == ""
+    sarif = json.loads(out.read_text(encoding="utf-8"))
+    assert sarif["version"] == "2.1.0"
+    (res,) = sarif["runs"][0]["results"]
+    assert res["ruleId"] == "PKL001" and res["codeFlows"]
+
+
+def test_show_files_and_show_settings(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    (tmp_path / "a.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "gen.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "skip").mkdir()
+    (tmp_path / "skip" / "s.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[tool.packlint]\nextend-exclude = ["skip"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    files = run("--show-files", ".")
+    assert files.exit_code == 0 and files.stdout.split() == ["a.py"]
+    settings = json.loads(run("--show-settings", ".").stdout)
+    assert "skip" in settings["extend-exclude"]
+    # pre-commit passes excluded files explicitly: --force-exclude keeps them out
+    assert run("--no-cache", "skip/s.py").exit_code == 1
+    assert run("--no-cache", "--force-exclude", "skip/s.py").exit_code == 0
+
+
+def test_extend_exclude_flag_and_per_file_ignores(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "g.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "legacy.py").write_text(MULTI, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[tool.packlint]\n[tool.packlint.per-file-ignores]\n'
+                                             '"legacy.py" = ["PKL001"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert run("--no-cache", ".").stdout.startswith(str(Path("gen") / "g.py"))
+    assert run("--no-cache", "--extend-exclude", "gen", ".").exit_code == 0

@@ -131,7 +131,10 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     if paths == (Path("-"),):
         result = _lint_stdin(opts["stdin_filename"], options)
     else:
-        result = lint_paths(files, options, problems, src=[config.root / s for s in config.src],
+        # import roots: each file's own top-package parent first, then the configured `src` folders, then the
+        # project root (linting a sub-folder still resolves `from models.net import Net` against the root)
+        roots = [config.root / s for s in config.src] + [Path(config.root)]
+        result = lint_paths(files, options, problems, src=roots,
                             explicit=[p for p in paths if p.is_file()])
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -210,3 +210,24 @@ def test_extend_exclude_flag_and_per_file_ignores(tmp_path: Path, monkeypatch) -
     monkeypatch.chdir(tmp_path)
     assert run("--no-cache", ".").stdout.startswith(str(Path("gen") / "g.py"))
     assert run("--no-cache", "--extend-exclude", "gen", ".").exit_code == 0
+
+
+def test_subfolder_imports_resolve_against_the_project_root(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.packlint]\n", encoding="utf-8")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "models" / "net.py").write_text(
+        "import torch.nn as nn\nfrom torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence\n\n\n"
+        "class Net(nn.Module):\n    def forward(self, x, lengths):\n"
+        "        out, _ = pad_packed_sequence(self.rnn(pack_padded_sequence(x, lengths, batch_first=True))[0],"
+        " batch_first=True)\n        return self.head(out)\n", encoding="utf-8")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "train.py").write_text(
+        "import torch.nn.functional as F\n\nfrom models.net import Net\n\n\n"
+        "def step(model: Net, x, lengths, y):\n    return F.cross_entropy(model(x, lengths).flatten(0, 1), y.flatten())\n",
+        encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = run("--no-cache", "scripts/")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(str(Path("scripts") / "train.py") + ":7:12: PKL001")
+    assert "models/net.py" not in result.stdout.split(":")[0]

@@ -101,6 +101,8 @@ CALLABLES: list[Callable] = [
               [f"torch.nn.{n}" for n in _BIASED_LAYERS]),
     *_entries("softmax-layer", "nn.Softmax(dim) / nn.LogSoftmax(dim): a softmax over the given axis",
               ["torch.nn.Softmax", "torch.nn.LogSoftmax"]),
+    *_entries("crf", "CRF layer: its call is a log-likelihood over every step unless given mask=",
+              ["torchcrf.CRF", "TorchCRF.CRF", "allennlp.modules.conditional_random_field.ConditionalRandomField"]),
     *_entries("recurrent", "RNN module: on a PackedSequence it returns (PackedSequence, h_n)",
               [f"torch.nn.{n}" for n in _RECURRENT]),
     Callable("torch.arange", "arange", "a time index: comparing it with lengths builds a length mask"),

@@ -29,6 +29,7 @@ from packlint.analysis.values import (
     ClassRef,
     Const,
     DictV,
+    Dropped,
     Ext,
     ExtObj,
     Fresh,
@@ -134,6 +135,8 @@ class CallsMixin:
             return replace(first, pad=None, filled=None, nonneg=False, zeroed=None)
         if isinstance(first, Packed):
             return TupleV((first, CLEAN))
+        if isinstance(first, Dropped):
+            return first  # a head applied to packed .data keeps its (time-major) order
         return CLEAN
 
     def call_project(self, func_id: str, args: list[Value], call: "CallSite") -> Value:
@@ -225,7 +228,9 @@ class CallsMixin:
         lengths = self.arg(call, 1, "lengths")
         bf = self.arg(call, 2, "batch_first")
         batch_first = const_of(bf) if bf is not None else False
-        if isinstance(batch_first, bool) and call.pos_nodes and swaps_first_two_axes(call.pos_nodes[0]):
+        data = call.pos[0] if call.pos else CLEAN
+        transposed = isinstance(data, Unknown) and (data.key or "").endswith("^T")
+        if isinstance(batch_first, bool) and (transposed or call.pos_nodes and swaps_first_two_axes(call.pos_nodes[0])):
             # `pack(x.transpose(0, 1), lengths)`: the data is batch-major and was turned time-major only to pack,
             # so unpacking with batch_first=True restores the caller's layout on purpose
             batch_first = not batch_first
@@ -255,6 +260,19 @@ class CallsMixin:
 
     def ext_masked_loss_class(self, entry: api.Callable, call: "CallSite") -> Value:
         return LossFn(entry.qualname)
+
+    def crf_call(self, call: "CallSite", qualname: str) -> Value:
+        """A CRF layer's log-likelihood: it scores every step unless given ``mask=``."""
+        emissions = call.pos[0] if call.pos else CLEAN
+        if isinstance(emissions, Padded) and "mask" not in call.kw and len(call.pos) < 3:
+            line, col = self.pos(call.node)
+            self.emit(Event("loss", self.module.path, line, col, status="padded",
+                            subject=self.text(call.pos_nodes[0]) if call.pos_nodes else "emissions",
+                            callee=self.text(call.node.func, 40),
+                            reason="the CRF scores every step, padded ones included, without mask=",
+                            trail=emissions.trail), call.node)
+            return LossOut(frozenset({self.frame.events[-1].key}))
+        return CLEAN
 
     def check_flattened_layout(self, pred: Value, target: Value, call: "CallSite", entry: api.Callable) -> None:
         """PKL004 for a mismatched unpack flattened into a loss, unless the other side was transposed the same way
@@ -295,12 +313,15 @@ class CallsMixin:
 
     def ext_layer(self, entry: api.Callable, call: "CallSite") -> Value:
         flags = tuple(sorted(k for k in ("bidirectional", "batch_first") if const_of(call.kw.get(k, CLEAN)) is True))
+        if const_of(call.kw.get("bias", CLEAN)) is False:
+            flags += ("nobias",)
         dim = const_of(call.kw.get("dim", call.pos[0] if call.pos else CLEAN))
         if entry.kind == "softmax-layer" and isinstance(dim, int):
             flags += (f"dim={dim}",)
         return ExtObj(entry.qualname, flags)
 
     ext_biased_layer = ext_layer
+    ext_crf = ext_layer
     ext_recurrent = ext_layer
     ext_softmax_layer = ext_layer
 
@@ -425,10 +446,16 @@ class CallsMixin:
             if isinstance(first, Padded):
                 return TupleV((replace(first, pad=None, filled=None, zeroed=None, nonneg=False), CLEAN))
             return TupleV((CLEAN, CLEAN))
+        if kind in ("layer", "biased-layer") and isinstance(first, Dropped):
+            return first  # a head applied to packed .data keeps its (time-major) order
         if kind in ("layer",) and isinstance(first, Padded):
             if qualname.rsplit(".", 1)[-1] in ("ReLU", "ReLU6"):
                 return self.tensor_method(first, "relu", [], {}, call.node)
             return first
+        if kind in ("biased-layer",) and isinstance(first, Padded) and "nobias" in flags:
+            return replace(first, filled=None, nonneg=False, zeroed=None)  # Linear(bias=False): 0 stays 0
+        if kind == "crf":
+            return self.crf_call(call, qualname)
         if kind in ("biased-layer",) and isinstance(first, Padded):
             return replace(first, pad=NONZERO if first.pad is not None else None, filled=None, nonneg=False,
                            zeroed=None)

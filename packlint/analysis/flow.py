@@ -33,6 +33,7 @@ from packlint.analysis.values import (
     FEAT,
     TIME,
     Arange,
+    BidirGathered,
     BoundMethod,
     ClassRef,
     Const,
@@ -230,8 +231,8 @@ class FlowMixin:
                 # a value bound from a named variable (`lengths=lengths`) is taken to be given; only a missing
                 # argument (its default None) or an explicit None is None
                 known_obj = isinstance(v, (Mask, Padded, PaddedTarget, Lengths, Instance, ExtObj, LossFn, Dropped,
-                                           MaskBias, Fresh, TupleV, DictV)) or (isinstance(v, Unknown) and bool(v.key)
-                                                                               and self.frame.depth > 0)
+                                           MaskBias, Fresh, TupleV, DictV, Zeroed)) or (
+                    isinstance(v, Unknown) and self.frame.depth > 0)
                 if isinstance(test.ops[0], ast.Is):
                     return True if known_none else (False if known_obj else None)
                 return False if known_none else (True if known_obj else None)
@@ -323,9 +324,11 @@ class FlowMixin:
                 return
         if isinstance(base, Fresh):
             bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
-            for _, upper in bounds:
+            for upper in (b[1] for b in bounds):
                 if isinstance(upper, (Unknown, Lengths)):
-                    self.frame.env[name] = Mask(MaskRef("lengths", key_of(upper)))
+                    # mask[i, :l] = 1 marks the real steps; mask[i, :l] = 0 (on ones) marks the padded ones
+                    zero = isinstance(value, Const) and value.value in (0, False)
+                    self.frame.env[name] = Mask(MaskRef("lengths", key_of(upper)), inverted=zero)
                     return
         if masks and isinstance(value, Const):
             m = masks[0]
@@ -528,7 +531,8 @@ class FlowMixin:
             for b in (upper, lower):
                 if b is not None and not isinstance(b, Const):
                     bound = b
-            return ("slice", bound)
+            last = upper is None and isinstance(lower, Const) and lower.value == -1
+            return ("slice", bound, "last" if last else "")  # "last": `-1:`, the last step kept as an axis
         if isinstance(sl, ast.Constant) and sl.value is Ellipsis:
             return ("ellipsis", None)
         return self.eval(sl)
@@ -548,6 +552,11 @@ class FlowMixin:
             if isinstance(single, Const):
                 v = base.get(single.value)
                 return v if v is not None else CLEAN
+            return CLEAN
+        if isinstance(base, BidirGathered):
+            if any(isinstance(v, tuple) and v[0] == "slice" and (v[1] is not None or len(v) > 2) for v in indices) \
+                    or any(isinstance(v, tuple) and v[0] == "slice" for v in indices[1:]):
+                self.frame.resolved.add(base.step)  # [:, :H]: one direction's half, which is right
             return CLEAN
         if isinstance(base, ShapeOf):
             if base.axes and isinstance(single, tuple) and single[0] == "slice":
@@ -616,6 +625,8 @@ class FlowMixin:
         out_axes: list[str] = []
         i = 0
         clean = False
+        gathered: Value = CLEAN
+        halved = False
         for idx in indices:
             if isinstance(idx, tuple) and idx[0] == "ellipsis":
                 after = indices[indices.index(idx) + 1:]
@@ -632,6 +643,12 @@ class FlowMixin:
             if isinstance(idx, tuple):  # a slice
                 if idx[1] is not None and label == TIME:
                     clean = True  # trimmed to a length: out[i, :l]
+                if idx[1] is not None and label == FEAT:
+                    halved = True  # out[:, :, :H]: one direction of a bidirectional output
+                if len(idx) > 2 and idx[2] == "last" and label == TIME:  # out[:, -1:, :]
+                    self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                    clean = True
                 out_axes.append(label)
                 continue
             if isinstance(idx, TimeLen):
@@ -653,14 +670,23 @@ class FlowMixin:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
                 if base.bidirectional and last_step_index(idx) and not any(
                         isinstance(v, tuple) and v[1] is not None for v in indices[i:]):
-                    self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                    gathered = self.bidirectional_gather(base, node)
             else:
                 out_axes.append(label)
         out_axes.extend(axes[i:])
         if clean:
-            return CLEAN
+            return gathered
+        if halved and base.bidirectional:
+            return replace(base, axes=tuple(out_axes), bidirectional=False)
         return replace(base, axes=tuple(out_axes))
+
+    def bidirectional_gather(self, base: Padded, node: ast.AST) -> Value:
+        """Each sequence's step at ``lengths - 1`` of a bidirectional output: right for the forward half only. The
+        finding stands unless the features are then cut to one half (``[:, :H]``)."""
+        step = self.step(node, "gathered at lengths - 1")
+        self.emit(Event("last-step", step.path, step.line, step.col, status="bidirectional", subject=self.text(node),
+                        trail=base.trail, details=(("layout", "".join(base.axes or ())),)))
+        return BidirGathered(step)
 
     def _loc(self, node: ast.AST) -> tuple[str, int, int]:
         line, col = self.pos(node)

@@ -29,7 +29,6 @@ from packlint.analysis.values import (
     join,
 )
 
-
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -466,7 +465,7 @@ def _settle(frame: Frame) -> list[Event]:
         return list(frame.events)
     out = []
     for ev in frame.events:
-        if ev.kind in ("softmax", "reduce") and any((s.path, s.line, s.col) == (ev.path, ev.line, ev.col)
+        if ev.kind in ("softmax", "reduce", "last-step") and any((s.path, s.line, s.col) == (ev.path, ev.line, ev.col)
                                                    for s in frame.resolved):
             continue
         out.append(ev)

@@ -16,6 +16,7 @@ from packlint.analysis.support import (
     key_of,
     last_step_index,
     norm_dim,
+    swaps_first_two_axes,
 )
 from packlint.analysis.values import (
     BATCH,
@@ -25,6 +26,7 @@ from packlint.analysis.values import (
     NONZERO,
     TIME,
     Arange,
+    BidirGathered,
     BoundMethod,
     ClassRef,
     Const,
@@ -70,6 +72,12 @@ class TensorsMixin:
             return Numel()
         if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
             return MaskFrac()
+        if isinstance(base, BidirGathered):
+            return base if self.tables.methods.get(name) in ("keep", "squeeze", "unsqueeze", "reshape") else CLEAN
+        if name.startswith("new_") and name in ("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"):
+            if name == "new_full" and len(call.pos) > 1 and isinstance(call.pos[1], Const):
+                return call.pos[1]
+            return Fresh()  # a new tensor on the same device: not derived from lengths or padding
         if isinstance(base, LossOut):
             return CLEAN if name in ("item", "tolist", "numpy", "cpu") else base
         if isinstance(base, LossFn):
@@ -150,6 +158,9 @@ class TensorsMixin:
                 len(call.pos) > 1 and const_of(call.pos[1]) == 0:
             m = call.pos[0]  # ones, zeroed where the mask holds: the complement is a mask
             return Mask(m.ref, inverted=not m.inverted)
+        if isinstance(base, Unknown) and kind in ("transpose", "permute", "transpose2d") and swaps_first_two_axes(
+                call.node):
+            return Unknown(f"{base.key or ''}^T")  # remembered for a time-major pack of batch-major data
         if isinstance(base, Unknown) and kind == "log":
             return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
         if isinstance(base, (Unknown, Lengths, Fresh)):
@@ -215,6 +226,14 @@ class TensorsMixin:
         call = call or CallSite(node, pos, kw, [])
         kind = self.tables.methods.get(name)
         axes = base.axes
+        if name == "select" and axes is not None and len(pos) >= 2:
+            d, index = norm_dim(const_of(pos[0]), len(axes)), const_of(pos[1])
+            if d is not None and axes[d] == TIME:
+                if index == -1:  # out.select(1, -1)
+                    self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                return CLEAN
+            return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:
             d = norm_dim(const_of(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
             if d is not None and axes[d] == TIME:
@@ -289,6 +308,8 @@ class TensorsMixin:
                 return replace(base, axes=None)
             return replace(base, axes=axes[:d] + ("1",) + axes[d:])
         if kind == "split":
+            if base.bidirectional and name == "chunk" and pos and const_of(pos[0]) == 2:
+                return Many(replace(base, bidirectional=False))  # fwd, bwd = out.chunk(2, -1): one direction each
             return Many(base)
         if kind in ("softmax", "log-softmax"):
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
@@ -318,6 +339,9 @@ class TensorsMixin:
             ref = m.ref if isinstance(m, Mask) else self.mask_ref_of(m)
             if ref is None:
                 return base
+            if isinstance(m, Mask) and not m.inverted:
+                # the mask is True at the REAL steps: filling there leaves the padded steps as they were
+                return replace(base, masked=False, filled=None)
             return replace(base, filled=fill, zeroed=ref if fill == 0 else base.zeroed,
                            masked=is_neg_large(fill), pad=fill if isinstance(fill, (int, float)) else None)
         if kind == "masked-select":
@@ -337,8 +361,7 @@ class TensorsMixin:
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
                 if base.bidirectional and len(pos) > 1 and last_step_index(pos[1]):
-                    self.emit(Event("last-step", *self._loc(node), status="bidirectional", subject=self.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                    return self.bidirectional_gather(base, node)
                 return CLEAN
             return replace(base, axes=None)
         if kind == "index-select":

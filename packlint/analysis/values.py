@@ -264,6 +264,13 @@ class Loader(Value):
 # Values the interpreter needs for shapes, masks and reductions.
 
 @dataclass(frozen=True)
+class BidirGathered(Value):
+    """Steps gathered at ``lengths - 1`` of a bidirectional output, reported unless cut to one direction."""
+
+    step: TrailStep
+
+
+@dataclass(frozen=True)
 class Zeroed(Value):
     """A tensor of unknown origin multiplied by a mask (``y * mask``): zero at padding."""
 

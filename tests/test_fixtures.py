@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from markers import MarkerError, parse_markers
-from packlint.engine import lint_paths
+from packlint.config import load_config
+from packlint.engine import Options, lint_paths
 from packlint.rules import known_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +31,20 @@ def _projects() -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
-def found_findings(paths: list[Path]) -> dict[Path, Counter]:
+def _options_for(project: Path | None) -> Options:
+    """A project's ``[tool.packlint.api]`` tables, when it has a pyproject.toml (as the CLI would load them)."""
+    if project is None or not (project / "pyproject.toml").is_file():
+        return Options()
+    config = load_config(project, known_rules=known_rules)
+    api = config.api
+    return Options(user_api={"mask-builders": list(api.mask_builders), "masked-losses": list(api.masked_losses),
+                             "losses": list(api.losses), "sources": list(api.sources),
+                             "propagators": list(api.propagators)})
+
+
+def found_findings(paths: list[Path], project: Path | None = None) -> dict[Path, Counter]:
     """(line, code) multiset per file, linting ``paths`` as one tree; fails on any problem."""
-    result = lint_paths(paths)
+    result = lint_paths(paths, _options_for(project))
     assert not result.problems, [f"{p.path}: {p.kind}: {p.message}" for p in result.problems]
     out: dict[Path, Counter] = {p.resolve(): Counter() for p in paths}
     for f in result.findings:
@@ -58,7 +70,7 @@ def test_fixture(path: Path) -> None:
 @pytest.mark.parametrize("project", _projects(), ids=lambda p: p.name)
 def test_project(project: Path) -> None:
     files = sorted(project.rglob("*.py"))
-    found = found_findings(files)
+    found = found_findings(files, project)
     for f in files:
         check_against_markers(f, found.get(f.resolve(), Counter()))
 
@@ -114,5 +126,5 @@ def test_project_file_linted_alone(path: Path, monkeypatch: pytest.MonkeyPatch) 
     project = next(p for p in _projects() if p in path.parents)
     monkeypatch.chdir(project)
     rel = path.relative_to(project)
-    found = found_findings([rel])[rel.resolve()]
+    found = found_findings([rel], project)[rel.resolve()]
     check_against_markers(path, found)

@@ -29,7 +29,14 @@ class _DefaultToCheck(click.Group):
 @click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="packlint", message="%(prog)s %(version)s")
 def main() -> None:
-    """packlint: keep the padding of pad_packed_sequence out of your losses."""
+    """packlint: keep the padding of pad_packed_sequence out of your losses.
+
+    \b
+    packlint PATH...          lint files and folders (same as `packlint check PATH...`)
+    packlint rules            the rule table
+    packlint explain PKL001   a rule's page
+    packlint selfcheck        prove each rule on real tensors (needs torch)
+    """
 
 
 @main.command("check")

@@ -66,7 +66,7 @@ _ELEMENTWISE = [
     "reshape", "transpose", "permute", "layer_norm", "normalize", "narrow", "clamp", "pow", "sqrt",
 ]
 _LAYERS_NO_BIAS_EFFECT = ["Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "LeakyReLU", "Identity", "Softplus"]
-_BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d", "Sequential"]
+_BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d"]
 _RECURRENT = ["LSTM", "GRU", "RNN"]
 
 CALLABLES: list[Callable] = [
@@ -99,6 +99,7 @@ CALLABLES: list[Callable] = [
               [f"torch.nn.{n}" for n in _LAYERS_NO_BIAS_EFFECT]),
     *_entries("biased-layer", "module that keeps the time axis; padded steps become non-zero",
               [f"torch.nn.{n}" for n in _BIASED_LAYERS]),
+    Callable("torch.nn.Sequential", "sequential", "calls its layers in turn"),
     *_entries("softmax-layer", "nn.Softmax(dim) / nn.LogSoftmax(dim): a softmax over the given axis",
               ["torch.nn.Softmax", "torch.nn.LogSoftmax"]),
     *_entries("crf", "CRF layer: its call is a log-likelihood over every step unless given mask=",

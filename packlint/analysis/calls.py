@@ -46,6 +46,7 @@ from packlint.analysis.values import (
     Padded,
     PaddedTarget,
     PerStep,
+    SequentialV,
     Super,
     TimeLen,
     TupleV,
@@ -118,6 +119,11 @@ class CallsMixin:
             return self.opaque_layer(call)
         if isinstance(callee, ExtObj):
             return self.call_extobj(callee.qualname, call, callee.flags)
+        if isinstance(callee, SequentialV):
+            value = call.pos[0] if call.pos else CLEAN
+            for layer in callee.layers:
+                value = self.call_value(layer, CallSite(call.node, [value], {}, call.pos_nodes[:1]), attr_callee=True)
+            return value
         if isinstance(callee, LossFn):
             return self.loss_call(callee.qualname, call, callee)
         if isinstance(callee, Super):
@@ -310,6 +316,12 @@ class CallsMixin:
         first = call.pos[0]
         name = entry.qualname.rsplit(".", 1)[-1]
         return self.call_method(first, name, CallSite(call.node, call.pos[1:], call.kw, call.pos_nodes[1:]))
+
+    def ext_sequential(self, entry: api.Callable, call: "CallSite") -> Value:
+        layers = call.pos[0].items if len(call.pos) == 1 and isinstance(call.pos[0], TupleV) else tuple(call.pos)
+        if not layers or any(isinstance(v, (Many, DictV)) for v in layers):
+            return ExtObj(entry.qualname)
+        return SequentialV(tuple(layers))
 
     def ext_layer(self, entry: api.Callable, call: "CallSite") -> Value:
         flags = tuple(sorted(k for k in ("bidirectional", "batch_first") if const_of(call.kw.get(k, CLEAN)) is True))

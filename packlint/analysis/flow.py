@@ -118,6 +118,9 @@ class FlowMixin:
         env = self.frame.env
         if name in env:
             return env[name]
+        closure = self.frame.closure
+        if closure is not None and name in closure:
+            return closure[name]  # a nested function reads its enclosing function's variables (self, layers)
         g = self.module.globals
         if name in g:
             return g[name]
@@ -184,6 +187,8 @@ class FlowMixin:
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             fid = self.project.func_id_for(self.module, stmt)
             self.frame.env[stmt.name] = FuncRef(fid) if fid else CLEAN
+            if fid and self.frame.func is not None:
+                self.project.closures[fid] = self.frame.env
         elif isinstance(stmt, ast.ClassDef):
             cid = self.project.class_id_for(self.module, stmt)
             self.frame.env[stmt.name] = ClassRef(cid) if cid else CLEAN
@@ -219,10 +224,20 @@ class FlowMixin:
             self.frame.env = self._join_envs(then_env, else_env)
 
     def truth(self, test: ast.expr) -> bool | None:
-        """Fold ``x is None`` / ``x is not None`` / ``not x`` when ``x`` is known; None when unknown."""
+        """Fold ``x is None`` / ``x is not None`` / ``not x`` / a known constant flag; None when unknown.
+
+        ``if mask.any():`` before applying a padding mask is taken as true: when the mask holds nowhere, applying it
+        changes nothing, so the masked path describes both."""
         if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             inner = self.truth(test.operand)
             return None if inner is None else not inner
+        if isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and test.func.attr == "any" and \
+                not test.args and isinstance(self.eval(test.func.value), Mask):
+            return True
+        if isinstance(test, (ast.Name, ast.Attribute)):
+            v = self.eval(test)
+            if isinstance(v, Const) and isinstance(v.value, (bool, int, type(None))):
+                return bool(v.value)  # a flag set by the constructor: Encoder(pad=False)
         if isinstance(test, ast.Compare) and len(test.ops) == 1:
             comp = test.comparators[0]
             if isinstance(comp, ast.Constant) and comp.value is None and isinstance(test.ops[0], (ast.Is, ast.IsNot)):
@@ -532,7 +547,8 @@ class FlowMixin:
                 if b is not None and not isinstance(b, Const):
                     bound = b
             last = upper is None and isinstance(lower, Const) and lower.value == -1
-            return ("slice", bound, "last" if last else "")  # "last": `-1:`, the last step kept as an axis
+            # "last": `-1:`, the last step kept as an axis; the 4th item says whether any upper bound is written
+            return ("slice", bound, "last" if last else "", upper is not None)
         if isinstance(sl, ast.Constant) and sl.value is Ellipsis:
             return ("ellipsis", None)
         return self.eval(sl)
@@ -554,8 +570,7 @@ class FlowMixin:
                 return v if v is not None else CLEAN
             return CLEAN
         if isinstance(base, BidirGathered):
-            if any(isinstance(v, tuple) and v[0] == "slice" and (v[1] is not None or len(v) > 2) for v in indices) \
-                    or any(isinstance(v, tuple) and v[0] == "slice" for v in indices[1:]):
+            if any(isinstance(v, tuple) and v[0] == "slice" and len(v) > 3 and v[3] for v in indices):
                 self.frame.resolved.add(base.step)  # [:, :H]: one direction's half, which is right
             return CLEAN
         if isinstance(base, ShapeOf):
@@ -643,7 +658,7 @@ class FlowMixin:
             if isinstance(idx, tuple):  # a slice
                 if idx[1] is not None and label == TIME:
                     clean = True  # trimmed to a length: out[i, :l]
-                if idx[1] is not None and label == FEAT:
+                if len(idx) > 3 and idx[3] and label == FEAT:
                     halved = True  # out[:, :, :H]: one direction of a bidirectional output
                 if len(idx) > 2 and idx[2] == "last" and label == TIME:  # out[:, -1:, :]
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
@@ -655,7 +670,9 @@ class FlowMixin:
                 idx = Const(idx.offset)  # T - 1 is the same step as -1
             if isinstance(idx, Const) and isinstance(idx.value, int):
                 if label == TIME:
-                    if idx.value == -1:
+                    one_row = any(isinstance(v, Const) and isinstance(v.value, int) and axes[k] == BATCH
+                                  for k, v in enumerate(indices[:len(axes)]) if k < len(axes))
+                    if idx.value == -1 and not one_row:  # out[1, -1] reads one named row: not "the last steps"
                         self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
                                         trail=base.trail, details=(("layout", "".join(axes)),)))
                         if base.mismatch is not None:
@@ -669,7 +686,7 @@ class FlowMixin:
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
                 if base.bidirectional and last_step_index(idx) and not any(
-                        isinstance(v, tuple) and v[1] is not None for v in indices[i:]):
+                        isinstance(v, tuple) and len(v) > 3 and v[3] for v in indices[i:]):
                     gathered = self.bidirectional_gather(base, node)
             else:
                 out_axes.append(label)

@@ -132,6 +132,7 @@ class Project:
         self._active: list[str] = []
         self._mro: dict[str, list[str]] = {}
         self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
+        self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
         self.unresolved_by_path: dict[str, int] = {}
 
     # ------------------------------------------------------------------ building
@@ -330,7 +331,11 @@ class Project:
             return
         if func.class_id is not None and func.node.name in ("__init__", "setup", "build", "_build"):
             owner = self.classes.get(func.class_id, info)
-            owner.attrs[attr] = join(owner.attrs.get(attr), value) if attr in owner.attrs else value
+            old = owner.attrs.get(attr)
+            if attr not in owner.attrs or (isinstance(old, Unknown) and not isinstance(value, Unknown)):
+                owner.attrs[attr] = value  # what a constructor call passed beats the unknown of the root analysis
+            elif not isinstance(value, Unknown):
+                owner.attrs[attr] = join(old, value)
 
     # ------------------------------------------------------------------ analyses
     def root_analysis(self, func_id: str) -> tuple[Value, list[Event]]:
@@ -396,7 +401,7 @@ class Project:
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
              depth: int) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
-        frame = Frame(module=info.module, func=info, env={}, depth=depth)
+        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
         self._active.append(info.func_id)

@@ -30,6 +30,7 @@ class Frame:
     resolved: set[TrailStep] = field(default_factory=set)
     depth: int = 0
     loop_depth: int = 0
+    closure: dict | None = None  # the enclosing function's variables, for a nested function
 
     @property
     def qual(self) -> str:

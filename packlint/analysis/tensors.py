@@ -313,6 +313,8 @@ class TensorsMixin:
             return Many(base)
         if kind in ("softmax", "log-softmax"):
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+            if d is None and not pos and "dim" not in kw and axes is not None:
+                d = 0 if len(axes) in (0, 1, 3) else 1  # softmax without dim: PyTorch's implicit choice
             t = base.time_axis
             if t is not None and isinstance(d, int) and norm_dim(d, len(axes)) == t:
                 if not base.masked:

@@ -264,6 +264,13 @@ class Loader(Value):
 # Values the interpreter needs for shapes, masks and reductions.
 
 @dataclass(frozen=True)
+class SequentialV(Value):
+    """``nn.Sequential(a, b, c)``: calling it calls each layer in turn (a user module inside may move axes)."""
+
+    layers: tuple
+
+
+@dataclass(frozen=True)
 class BidirGathered(Value):
     """Steps gathered at ``lengths - 1`` of a bidirectional output, reported unless cut to one direction."""
 

@@ -294,10 +294,9 @@ class FlowMixin:
         elif isinstance(target, ast.Attribute):
             base = target.value
             if isinstance(base, ast.Name):
+                # `self.x = v`: a local view for the rest of this function; a constructor's final values become
+                # the class's attributes when its analysis ends (so `if cond: self.x = False` stays conditional)
                 self.frame.env[f"{base.id}.{target.attr}"] = value
-                selfv = self.lookup(base.id)
-                if isinstance(selfv, Instance) and self.frame.func is not None:
-                    self.project.record_attr(selfv.class_id, target.attr, value, self.frame.func)
         elif isinstance(target, ast.Subscript):
             self.assign_subscript(target, value)
         elif isinstance(target, ast.Starred):

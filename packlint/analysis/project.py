@@ -325,6 +325,18 @@ class Project:
         if init:
             self.root_analysis(init)
 
+    def _record_constructor_attrs(self, info: FunctionInfo, frame: Frame) -> None:
+        """After a constructor ran, its final ``self.x`` values (joined over its branches) are the attributes."""
+        if info.class_id is None or info.node.name not in ("__init__", "setup", "build", "_build"):
+            return
+        self_name = info.self_name
+        if self_name is None:
+            return
+        prefix = f"{self_name}."
+        for key, value in list(frame.env.items()):
+            if key.startswith(prefix) and "." not in key[len(prefix):]:
+                self.record_attr(info.class_id, key[len(prefix):], value, info)
+
     def record_attr(self, class_id: str, attr: str, value: Value, func: FunctionInfo) -> None:
         info = self.classes.get(class_id)
         if info is None:
@@ -409,6 +421,7 @@ class Project:
             interp.run_block(info.node.body)
         finally:
             self._active.pop()
+        self._record_constructor_attrs(info, frame)
         ret = frame.ret if frame.ret is not None else Const(None)
         return ret, _settle(frame)
 

@@ -72,7 +72,13 @@ def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, exten
           file_timeout, debug, add_noqa, stdin_filename, show_files, show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
-        code = _check(paths or (Path("."),), locals())
+        opts = dict(select=select, extend_select=extend_select, ignore=ignore, exclude=exclude,
+                    extend_exclude=extend_exclude, force_exclude=force_exclude, output_format=output_format,
+                    output_file=output_file, config_file=config_file, color=color, exit_zero=exit_zero, quiet=quiet,
+                    statistics=statistics, no_cache=no_cache, jobs=jobs, file_timeout=file_timeout, debug=debug,
+                    add_noqa=add_noqa, stdin_filename=stdin_filename, show_files=show_files,
+                    show_settings=show_settings)
+        code = _check(paths or (Path("."),), opts)
     except click.exceptions.Exit:
         raise
     except click.UsageError:

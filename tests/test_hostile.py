@@ -10,14 +10,12 @@ at test time. Cases that could take the interpreter down (deep nesting, FIFOs) r
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tokenize
 from pathlib import Path
 
 import pytest

@@ -10,7 +10,6 @@ deliberately time-major consumer that must stay clean.
 packlint lints this file in its own tests: the markers and the clean functions must agree with the rule.
 """
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence

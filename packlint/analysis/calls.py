@@ -123,6 +123,8 @@ class CallsMixin:
             value = call.pos[0] if call.pos else CLEAN
             for layer in callee.layers:
                 value = self.call_value(layer, CallSite(call.node, [value], {}, call.pos_nodes[:1]), attr_callee=True)
+                if isinstance(layer, (Unknown, Ext)) and isinstance(value, Padded):
+                    value = replace(value, axes=None)  # a module packlint cannot see may move axes (a Transpose)
             return value
         if isinstance(callee, LossFn):
             return self.loss_call(callee.qualname, call, callee)
@@ -138,7 +140,10 @@ class CallsMixin:
         """An unknown module attribute applied to a padded value: layers keep the time axis; pad value unknown."""
         first = call.pos[0] if call.pos else None
         if isinstance(first, Padded):
-            return replace(first, pad=None, filled=None, nonneg=False, zeroed=None)
+            # a layer works on the last (feature) axis and keeps the others; when time is last (after a
+            # transpose(1, 2), as for a Conv1d or a user Transpose module) packlint cannot tell where it goes
+            axes = first.axes if not (first.axes and first.axes[-1] == TIME) else None
+            return replace(first, pad=None, filled=None, nonneg=False, zeroed=None, axes=axes)
         if isinstance(first, Packed):
             return TupleV((first, CLEAN))
         if isinstance(first, Dropped):

@@ -206,6 +206,13 @@ class Project:
                 continue
             rest = parts[cut:]
             if not rest:
+                # `from pkg import Name` where pkg/Name.py exists and pkg/__init__.py re-exports a class of that
+                # name: the package attribute (the class) wins, as in Python
+                parent = self.module_named(".".join(parts[:-1]), origin) if len(parts) > 1 else None
+                if parent is not None and parent.is_package and parent is not module:
+                    exported = self.module_global(parent, parts[-1])
+                    if isinstance(exported, (ClassRef, FuncRef)):
+                        return exported
                 return Ext(qualname)
             value = self.module_global(module, rest[0])
             if value is None:

@@ -180,16 +180,6 @@ class CallsMixin:
         if entry is None:
             if qualname.startswith("torch.nn.") and qualname.rsplit(".", 1)[-1][:1].isupper():
                 return ExtObj(qualname)
-            if qualname in ("print", "len", "range", "isinstance", "max", "min", "int", "float", "str", "dict",
-                            "set", "hasattr", "setattr", "round", "abs", "sum", "any", "all", "type", "open"):
-                if qualname in ("float",) and call.pos and isinstance(call.pos[0], Const):
-                    try:
-                        return Const(float(call.pos[0].value))  # float('-inf')
-                    except (TypeError, ValueError):
-                        return CLEAN
-                if qualname in ("max", "int") and call.pos and isinstance(call.pos[0], (Unknown, Lengths)):
-                    return Unknown(key_of(call.pos[0]))
-                return CLEAN
             self.project.note_unresolved(self.module.path)
             return CLEAN
         handler = getattr(self, "ext_" + entry.kind.replace("-", "_"))
@@ -409,6 +399,22 @@ class CallsMixin:
             return Loader(CLEAN)
         element = self.call_value(collate, CallSite(call.node, [Many(CLEAN)], {}, []), attr_callee=False)
         return Loader(element)
+
+    def ext_builtin(self, entry: api.Callable, call: "CallSite") -> Value:
+        return CLEAN
+
+    def ext_float(self, entry: api.Callable, call: "CallSite") -> Value:
+        if call.pos and isinstance(call.pos[0], Const):
+            try:
+                return Const(float(call.pos[0].value))  # float('-inf')
+            except (TypeError, ValueError):
+                return CLEAN
+        return CLEAN
+
+    def ext_keep_key(self, entry: api.Callable, call: "CallSite") -> Value:
+        if call.pos and isinstance(call.pos[0], (Unknown, Lengths)):
+            return Unknown(key_of(call.pos[0]))  # int(lengths.max()): still about those lengths
+        return CLEAN
 
     def ext_same(self, entry: api.Callable, call: "CallSite") -> Value:
         return call.pos[0] if call.pos else CLEAN

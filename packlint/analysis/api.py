@@ -60,10 +60,15 @@ _PLAIN_LOSS_CLASSES = [
     "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
     "HingeEmbeddingLoss",
 ]
-_ELEMENTWISE = [
-    "relu", "tanh", "sigmoid", "gelu", "elu", "selu", "leaky_relu", "silu", "dropout", "exp", "log",
-    "abs", "neg", "clone", "detach", "contiguous", "log_softmax", "squeeze", "unsqueeze", "flatten",
-    "reshape", "transpose", "permute", "layer_norm", "normalize", "narrow", "clamp", "pow", "sqrt",
+# Element-wise and shape functions, each under the namespace that really has it (a test checks them in torch).
+_TORCH_ELEMENTWISE = [
+    "relu", "tanh", "sigmoid", "selu", "dropout", "exp", "log", "abs", "neg", "clone", "detach", "log_softmax",
+    "squeeze", "unsqueeze", "flatten", "reshape", "transpose", "permute", "layer_norm", "narrow", "clamp", "pow",
+    "sqrt",
+]
+_FUNCTIONAL_ELEMENTWISE = [
+    "relu", "tanh", "sigmoid", "gelu", "elu", "selu", "leaky_relu", "silu", "dropout", "log_softmax", "layer_norm",
+    "normalize",
 ]
 _LAYERS_NO_BIAS_EFFECT = ["Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "LeakyReLU", "Identity", "Softplus"]
 _BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d"]
@@ -91,7 +96,7 @@ CALLABLES: list[Callable] = [
     Callable(f"{F}.ctc_loss", "masked-loss", "CTC reads input_lengths and target_lengths: padding never scored"),
     Callable("torch.nn.CTCLoss", "masked-loss-class", "CTC reads input_lengths and target_lengths"),
     *_entries("propagate", "element-wise or shape op: keeps every time step",
-              [f"torch.{n}" for n in _ELEMENTWISE] + [f"{F}.{n}" for n in _ELEMENTWISE]),
+              [f"torch.{n}" for n in _TORCH_ELEMENTWISE] + [f"{F}.{n}" for n in _FUNCTIONAL_ELEMENTWISE]),
     *_entries("propagate", "function form of a tensor method: same transfer as the method",
               [f"torch.{n}" for n in ("index_select", "gather", "masked_fill", "mul", "div", "add", "sub", "narrow",
                                       "chunk", "split", "squeeze", "unsqueeze", "t")]),
@@ -150,6 +155,11 @@ CALLABLES: list[Callable] = [
     Callable("iter", "same", "yields the elements"),
     Callable("next", "element", "the first element"),
     Callable("getattr", "getattr", "attribute read by name"),
+    Callable("float", "float", "float('-inf') is a constant masks fill with"),
+    *_entries("keep-key", "a number read off lengths stays tied to them", ["max", "int"]),
+    *_entries("builtin", "a Python builtin: its result carries no padding",
+              ["print", "len", "range", "isinstance", "min", "str", "dict", "set", "hasattr", "setattr", "round",
+               "abs", "sum", "any", "all", "type", "open"]),
 ]
 
 # Tensor methods: name -> transfer kind (see interp.MethodTransfer). Methods absent here keep padding on a padded

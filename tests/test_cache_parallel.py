@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from packlint.cli import main
@@ -63,6 +64,7 @@ def _tree(tmp_path: Path, losses: str) -> Path:
     return tmp_path
 
 
+@pytest.mark.order_sensitive
 def test_warm_run_matches_cold_and_editing_a_callee_rechecks_the_caller(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(_tree(tmp_path, LOSSES_CLEAN))
     cold = run(".")
@@ -78,6 +80,7 @@ def test_warm_run_matches_cold_and_editing_a_callee_rechecks_the_caller(tmp_path
     assert run("--no-cache", ".").stdout == warm.stdout
 
 
+@pytest.mark.order_sensitive
 def test_cached_run_parses_nothing(tmp_path: Path) -> None:
     _tree(tmp_path, LOSSES_BAD)
     files = sorted(tmp_path.glob("*.py"))
@@ -107,6 +110,7 @@ def test_config_change_invalidates(tmp_path: Path, monkeypatch) -> None:
     assert run(".").exit_code == 0
 
 
+@pytest.mark.order_sensitive
 def test_parallel_run_equals_serial_on_the_fixture_tree(tmp_path: Path) -> None:
     tree = tmp_path / "fixtures"
     shutil.copytree(ROOT / "fixtures", tree)

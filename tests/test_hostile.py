@@ -661,6 +661,7 @@ def _tree(root: Path, order: list[str]) -> None:
 FORMATS = ("concise", "full", "json", "sarif", "github")
 
 
+@pytest.mark.order_sensitive
 def test_same_tree_gives_byte_identical_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever order the files are named or were created in (the cache is off: this isolates ordering)."""
     names = _tree(tmp_path / "one", [])
@@ -700,6 +701,7 @@ def _cache_and_jobs_runs(root: Path, fmt: str) -> dict[str, tuple[int, str, str]
     return runs
 
 
+@pytest.mark.order_sensitive
 @pytest.mark.parametrize("fmt", ["full", "sarif"])
 def test_identical_output_with_and_without_cache_and_jobs(tmp_path: Path, fmt: str) -> None:
     _tree(tmp_path, [])
@@ -708,6 +710,7 @@ def test_identical_output_with_and_without_cache_and_jobs(tmp_path: Path, fmt: s
     assert runs["cold cache"][0] == 2
 
 
+@pytest.mark.order_sensitive
 def test_identical_json_with_and_without_cache(tmp_path: Path) -> None:
     _tree(tmp_path, [])
     runs = _cache_and_jobs_runs(tmp_path, "json")
@@ -717,6 +720,7 @@ def test_identical_json_with_and_without_cache(tmp_path: Path) -> None:
     assert len(set(runs.values())) == 1, {k: v[1][-120:] for k, v in runs.items()}
 
 
+@pytest.mark.order_sensitive
 def test_output_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
     _tree(tmp_path, [])
     outs = set()

@@ -19,6 +19,8 @@ import re
 import sys
 from pathlib import Path
 
+from .results import Measure, all_tie, worst_of
+
 START = "<!-- selfcheck:start -->"
 END = "<!-- selfcheck:end -->"
 #: Two figures agree when within this fraction of the larger one (or both below 1e-9).
@@ -58,13 +60,7 @@ def render_block(code: str, doc: dict) -> str:
             bad = _fmt(r["bad_deviation"])
             if r["bad_value"] is not None:
                 bad += f" ({_fmt(r['bad_value'])})"
-        goods = r["good"]
-        if goods:
-            worst = max(goods, key=lambda g: _as_float(g["deviation"]))
-            value = f", {_fmt(worst['value'])}" if worst.get("value") is not None else ""
-            good = f"{len(goods)}: {_fmt(worst['deviation'])} (`{worst['name']}`{value})"
-        else:
-            good = "-"
+        good = _good_cell([Measure(g["name"], g["deviation"], g.get("value")) for g in r["good"]])
         tol = "-"
         if r["kind"] == "check":
             tol = f"{'-' if r['tolerance'] is None else format(r['tolerance'], 'g')} / {r['good_tolerance']:g}"
@@ -78,6 +74,21 @@ def render_block(code: str, doc: dict) -> str:
         lines += [""] + notes
     lines.append(END)
     return "\n".join(lines)
+
+
+def _good_cell(goods: list[Measure]) -> str:
+    """``count: worst deviation (name, value)``; when all tie within rounding noise, ``(all, value)``.
+
+    Naming one of several tied variants would make the page depend on the CPU that rendered it.
+    """
+    if not goods:
+        return "-"
+    worst = worst_of(goods)
+    value = f", {_fmt(worst.value)}" if worst.value is not None else ""
+    if len(goods) > 1 and all_tie(goods):
+        largest = max(_as_float(m.deviation) for m in goods)
+        return f"{len(goods)}: {_fmt(largest)} (all{value})"
+    return f"{len(goods)}: {_fmt(worst.deviation)} (`{worst.name}`{value})"
 
 
 def _as_float(x) -> float:

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 
 #: Every good variant must match its reference this closely (float64), unless a row states its own margin.
 GOOD_TOLERANCE = 1e-6
+#: Deviations below this are float64 rounding noise, and which variant lands where depends on the CPU, its vector
+#: width and the BLAS path taken: they tie. Well below GOOD_TOLERANCE, well above any rounding seen (3e-16).
+TIE_FLOOR = 1e-9
+#: Smallest figure printed as a number; anything below reads as rounding level.
+DISPLAY_FLOOR = 1e-12
 
 
 @dataclass
@@ -47,10 +52,8 @@ class Row:
 
     @property
     def worst_good(self) -> Measure | None:
-        """The good variant farthest from the reference (NaN counts as farthest)."""
-        if not self.goods:
-            return None
-        return max(self.goods, key=lambda m: math.inf if math.isnan(m.deviation) else m.deviation)
+        """The good variant farthest from the reference; see ``worst_of``."""
+        return worst_of(self.goods)
 
     @property
     def bad_deviates(self) -> bool:
@@ -97,6 +100,33 @@ class Row:
         }
 
 
+def deviation_rank(deviation: float | str | None) -> float:
+    """How bad a deviation is, for picking the worst variant: NaN (or a non-number) is worst, noise ties at 0."""
+    try:
+        x = float(deviation)
+    except (TypeError, ValueError):
+        return math.inf
+    if math.isnan(x):
+        return math.inf
+    return 0.0 if abs(x) < TIE_FLOOR else x
+
+
+def worst_of(goods: list[Measure]) -> Measure | None:
+    """The good variant farthest from the reference, the same on every machine.
+
+    Ties (every deviation below ``TIE_FLOOR``) go to the first variant in the case's own order, because ``max``
+    keeps the first of equal keys; which variant carries 0 and which 3e-16 is the CPU's choice, not the code's.
+    """
+    if not goods:
+        return None
+    return max(goods, key=lambda m: deviation_rank(m.deviation))
+
+
+def all_tie(goods: list[Measure]) -> bool:
+    """Whether every good variant is within rounding noise of the reference (no single one is 'the worst')."""
+    return bool(goods) and all(deviation_rank(m.deviation) == 0.0 for m in goods)
+
+
 def _num(x: float | None) -> float | str | None:
     """JSON has no NaN or infinity; spell them as strings so the output stays strict JSON."""
     if x is None or math.isfinite(x):
@@ -126,7 +156,7 @@ def fmt(x: float | None) -> str:
         return str(x)
     if x == 0:
         return "0"
-    if abs(x) < 1e-12:
+    if abs(x) < DISPLAY_FLOOR:
         return "<1e-12"
     if 1e-3 <= abs(x) < 1e4:
         return f"{x:.3g}"

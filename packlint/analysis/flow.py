@@ -355,7 +355,7 @@ class FlowMixin:
             key = indices[0] if len(indices) == 1 else None
             if isinstance(key, Const):
                 items = tuple((k, v) for k, v in base.items if k != key.value) + ((key.value, value),)
-                self.frame.env[name] = DictV(items)
+                self.frame.env[name] = replace(base, items=items)
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr | None) -> Value:

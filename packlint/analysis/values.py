@@ -9,7 +9,7 @@ Every value is frozen and hashable so call-site analyses can be memoised on thei
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 
 from packlint.diagnostics import TrailStep
 
@@ -238,13 +238,17 @@ class TupleV(Value):
 
 @dataclass(frozen=True)
 class DictV(Value):
+    """A dict (or batch mapping) with known string keys. ``rest`` is the value of any key not listed: None when
+    such keys are absent, or what a path that was not a dict contributed after a join."""
+
     items: tuple[tuple[object, Value], ...]
+    rest: Value | None = None
 
     def get(self, key: object) -> Value | None:
         for k, v in self.items:
             if k == key:
                 return v
-        return None
+        return self.rest
 
 
 @dataclass(frozen=True)
@@ -367,8 +371,47 @@ def is_tainted(value: Value) -> bool:
     if isinstance(value, Many):
         return is_tainted(value.elem)
     if isinstance(value, DictV):
-        return any(is_tainted(v) for _, v in value.items)
+        return any(is_tainted(v) for _, v in value.items) or (value.rest is not None and is_tainted(value.rest))
     return False
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The lattice. ``join`` is the least upper bound of two paths' values; it is commutative, associative and
+# idempotent on the facts (``facts`` strips provenance: a trail is where a fact came from, not the fact, so a
+# join keeps the first path's trail and equality of facts ignores it). Property tests in tests/test_lattice.py.
+#
+# Values are ordered first by how much harm they carry (``_rank``): Padded > padded PerStep > PaddedTarget >
+# Dropped > unpadded PerStep > the rest. Two values of different harm join to the more harmful one; two of the
+# same kind join field by field (``_FIELD_JOIN``): a harmful flag (bidirectional, residual, a batch_first
+# mismatch) survives if either path has it, a protective one (masked, nonneg) only if both do, any other fact is
+# kept when both paths agree and otherwise falls back to the field's "not known" default.
+#
+# Among harmless values (rank 0):
+#   absent (``None``) < unknown (a parameter, an unresolved call) < an object (instance, function, loss object)
+#   absent < unknown / known data (masks, lengths, constants) < TOP
+# ``None`` on one path is an optional value that is given on the other. An unknown joined with an object keeps the
+# object: which code runs is what matters, and the known object is the only candidate to follow (a deliberate,
+# documented imprecision). Different objects, or an object and data, join to TOP; so do two different constants
+# (numbers may be lengths). Two different values known not to be masks (fresh tensors) join to CLEAN_DATA. TOP, like any unknown,
+# is trusted where a mask is expected (the documented trust in untraced masks); CLEAN_DATA never is.
+# Containers join item by item (a dict's unlisted keys through its ``rest``), and with anything that is not a
+# container, each item joins with that value, so a padded element survives a path that returns something else.
+
+
+@dataclass(frozen=True)
+class Top(Unknown):
+    """Several known, incompatible values met (an instance on one path, a mask on the other): nothing is known,
+    as with an unknown value, but it is not below an object the way a plain unknown is."""
+
+
+@dataclass(frozen=True)
+class CleanData(Value):
+    """A plain value known to carry no padding and not to be a mask (two different constants, say). Unlike an
+    unknown value it is never trusted as an untraced mask."""
+
+
+TOP = Top()
+CLEAN_DATA = CleanData()
 
 
 def _rank(value: Value) -> int:
@@ -389,72 +432,236 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
+def _step_key(step: TrailStep) -> tuple:
+    return (step.path, step.line, step.col, step.what, step.cell)
+
+
+# Field policies: how one field of two values of the same kind joins. Each returns the joined field, or raises
+# _NoJoin when the whole value must go to TOP.
+class _NoJoin(Exception):
+    pass
+
+
+def _first(a, b, default):
+    return a  # provenance: the first path's trail (outside the facts)
+
+
+def _agree(a, b, default):
+    """Kept when both paths agree; otherwise no join of the two values at all (a default may mean something:
+    a loss object's ``ignore_index=None`` is "not given", not "not known")."""
+    if _same(a, b):
+        return a
+    raise _NoJoin
+
+
+def _or_none(a, b, default):
+    return a if _same(a, b) else None
+
+
+def _or_default(a, b, default):
+    return a if _same(a, b) else default
+
+
+def _join_values(a, b, default):
+    return join(a, b)
+
+
+def _either(a, b, default):
+    return a or b  # a harmful flag: one path having it is enough
+
+
+def _both(a, b, default):
+    return a and b  # a protective flag: every path must have it
+
+
+def _some_step(a, b, default):
+    """A harmful step (where a mismatch or a gather happened): either path's, the same one whatever the order."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a, b, key=_step_key)
+
+
+def _step_union(a, b, default):
+    return tuple(sorted(set(a) | set(b), key=_step_key))
+
+
+def _mask_ref(a, b, default):
+    if a is None or b is None:
+        return None if default is None else _agree(a, b, default)
+    joined = join_refs(a, b)
+    if joined is None:
+        if default is _MISSING:
+            raise _NoJoin
+        return default
+    return joined
+
+
+def _key_union(a, b, default):
+    return a | b
+
+
+def _key_intersection(a, b, default):
+    both = a & b
+    if not both:
+        raise _NoJoin
+    return both
+
+
+_MISSING = object()
+
+_FIELD_JOIN: dict[type, dict[str, object]] = {
+    Padded: {"trail": _first, "axes": _or_none, "pad": _or_none, "zeroed": _mask_ref, "filled": _or_none,
+             "masked": _both, "nonneg": _both, "mismatch": _some_step, "lengths": _or_none, "pending": _step_union,
+             "bidirectional": _either, "residual": _either},
+    PaddedTarget: {"trail": _first, "pad": _or_none, "zeroed": _mask_ref},
+    PerStep: {"trail": _first, "padded": _either, "zeroed": _mask_ref, "source": _or_default},
+    Dropped: {"trail": _first, "by": lambda a, b, d: join_refs(a, b) or MaskRef("unknown"),
+              "conflict": lambda a, b, d: min((c for c in (a, b) if c), default="")},
+    Packed: {"trail": _first, "batch_first": _or_none, "lengths": _or_none, "pack_step": _some_step,
+             "bidirectional": _either},
+    Mask: {"ref": _mask_ref},
+    MaskBias: {"ref": _mask_ref},
+    Zeroed: {"ref": _mask_ref},
+    Lengths: {"origin": lambda a, b, d: a if a == b else None},
+    LossOut: {"keys": _key_union},
+    ZeroClass: {"classes": _key_intersection},
+    BidirGathered: {"step": _some_step},
+    Loader: {"element": _join_values},
+}
+
+
+def join_refs(a: MaskRef, b: MaskRef) -> MaskRef | None:
+    """Two masks' provenance joined: None when they do not keep the same positions (see ``refs_agree``)."""
+    if a == b:
+        return a
+    if not refs_agree(a, b):
+        return None
+    return MaskRef(a.kind if a.kind == b.kind else "unknown", a.origin if a.origin == b.origin else None,
+                   a.pad if _same(a.pad, b.pad) else None)
+
+
+def _fieldwise(a: Value, b: Value) -> Value:
+    """Two values of one kind, joined field by field. A field without a policy of its own is kept when both agree;
+    otherwise it takes its default on a value that carries padding (whose harm must survive the join), and for a
+    harmless value the join goes to TOP."""
+    policies = _FIELD_JOIN.get(type(a), {})
+    fallback = _or_default if _rank(a) > 0 else _agree
+    out = {}
+    for f in fields(a):
+        default = f.default if f.default is not MISSING else _MISSING
+        policy = policies.get(f.name, fallback)
+        out[f.name] = policy(getattr(a, f.name), getattr(b, f.name), default)
+    return type(a)(**out)
+
+
+# Harmless values by category, for the order above.
+_OBJECTS = (Instance, ExtObj, LossFn, ClassRef, FuncRef, BoundMethod, Loader, LossOut, Ext, SequentialV, Super)
+_CONTAINERS = (TupleV, Many, DictV)
+_PLAIN = (Fresh, CleanData)  # known not to be a mask; constants are not among them: numbers can be lengths
+
+
+def _is_absent(v: Value) -> bool:
+    return isinstance(v, Const) and v.value is None
+
+
+def _items(v: Value) -> list[Value]:
+    if isinstance(v, TupleV):
+        return list(v.items)
+    if isinstance(v, Many):
+        return [v.elem]
+    return [x for _, x in v.items] + ([v.rest] if v.rest is not None else [])  # DictV
+
+
+def _map_items(c: Value, other: Value) -> Value:
+    """A container on one path, something else on the other: each item may be that other value."""
+    if isinstance(c, TupleV):
+        return TupleV(tuple(join(x, other) for x in c.items))
+    if isinstance(c, Many):
+        return Many(join(c.elem, other))
+    return DictV(tuple((k, join(x, other)) for k, x in c.items), join(c.rest, other))
+
+
+def _join_containers(a: Value, b: Value) -> Value:
+    if isinstance(a, TupleV) and isinstance(b, TupleV) and len(a.items) == len(b.items):
+        return TupleV(tuple(join(x, y) for x, y in zip(a.items, b.items)))
+    if isinstance(a, DictV) and isinstance(b, DictV):
+        keys = sorted({k for k, _ in a.items} | {k for k, _ in b.items}, key=repr)  # one order, whoever came first
+        return DictV(tuple((k, join(a.get(k), b.get(k))) for k in keys), join(a.rest, b.rest) if a.rest or b.rest
+                     else None)
+    # tuples of different lengths, a list and a tuple: an iterable of any of their items
+    elem: Value | None = None
+    for x in _items(a) + _items(b):
+        elem = join(elem, x)
+    return Many(elem if elem is not None else CLEAN)
+
+
+def _join_harmless(a: Value, b: Value) -> Value:
+    if _is_absent(a) or _is_absent(b):
+        other = b if _is_absent(a) else a
+        return TOP if isinstance(other, Const) else other  # `x = None` then `x = 3`: not known to be 3
+    if isinstance(a, Top) or isinstance(b, Top):
+        return TOP
+    a_unknown, b_unknown = isinstance(a, Unknown), isinstance(b, Unknown)
+    if a_unknown and b_unknown:
+        return CLEAN  # two different unknowns: still unknown, no longer one named origin
+    if a_unknown or b_unknown:
+        other = b if a_unknown else a
+        return other if isinstance(other, _OBJECTS) else TOP
+    if type(a) is type(b):
+        if isinstance(a, _PLAIN):
+            return CLEAN_DATA
+        if isinstance(a, Const):
+            return TOP
+        try:
+            return _fieldwise(a, b)
+        except _NoJoin:
+            return TOP
+    if isinstance(a, _PLAIN) and isinstance(b, _PLAIN):
+        return CLEAN_DATA
+    return TOP
+
+
 def join(a: Value | None, b: Value | None) -> Value:
-    """Least upper bound: the worse of two paths (padded beats masked beats clean)."""
+    """Least upper bound of two paths' values (see the lattice above)."""
     if a is None:
         return b if b is not None else CLEAN
     if b is None or a == b:
         return a
+    a_box, b_box = isinstance(a, _CONTAINERS), isinstance(b, _CONTAINERS)
+    if a_box or b_box:
+        if a_box and b_box:
+            return _join_containers(a, b)
+        return _map_items(a, b) if a_box else _map_items(b, a)
     ra, rb = _rank(a), _rank(b)
     if ra != rb:
         return a if ra > rb else b
-    if isinstance(a, Padded) and isinstance(b, Padded):
-        return Padded(
-            trail=a.trail,
-            axes=a.axes if a.axes == b.axes else None,
-            pad=a.pad if _same(a.pad, b.pad) else None,
-            zeroed=a.zeroed if a.zeroed == b.zeroed else None,
-            filled=a.filled if _same(a.filled, b.filled) else None,
-            masked=a.masked and b.masked,
-            nonneg=a.nonneg and b.nonneg,
-            mismatch=a.mismatch or b.mismatch,
-            lengths=a.lengths if a.lengths == b.lengths else None,
-            pending=tuple(dict.fromkeys(a.pending + b.pending)),
-        )
-    if isinstance(a, PerStep) and isinstance(b, PerStep):
-        return PerStep(trail=a.trail, padded=a.padded or b.padded,
-                       zeroed=a.zeroed if a.zeroed == b.zeroed else None, source=a.source)
-    if isinstance(a, PaddedTarget) and isinstance(b, PaddedTarget):
-        return PaddedTarget(trail=a.trail, pad=a.pad if a.pad == b.pad else None)
-    if isinstance(a, TupleV) and isinstance(b, TupleV) and len(a.items) == len(b.items):
-        return TupleV(tuple(join(x, y) for x, y in zip(a.items, b.items)))
-    if isinstance(a, Many) and isinstance(b, Many):
-        return Many(join(a.elem, b.elem))
-    if isinstance(a, DictV) and isinstance(b, DictV):
-        keys = list(dict.fromkeys([k for k, _ in a.items] + [k for k, _ in b.items]))
-        return DictV(tuple((k, join(a.get(k), b.get(k))) for k in keys))
-    if isinstance(a, Mask) and isinstance(b, Mask) and a.inverted == b.inverted:
-        if refs_agree(a.ref, b.ref):
-            return a
-    if isinstance(a, Loader) and isinstance(b, Loader):
-        return Loader(join(a.element, b.element))
-    if isinstance(a, LossOut) and isinstance(b, LossOut):
-        return LossOut(a.keys | b.keys)
-    if isinstance(a, Dropped) and isinstance(b, Dropped):
-        return a if refs_agree(a.by, b.by) else Dropped(MaskRef("unknown"), a.trail)
-    if isinstance(a, Const) and isinstance(b, Const):
-        return CLEAN
-    # Keep an object identity when the other side is just "unknown" or None (``x = None`` then ``x = Net()`` in a
-    # branch; ``self.model = model`` seen once with an unknown parameter and once with a model): which code runs
-    # is what matters for objects, and the known one is the only candidate we can follow.
-    for x, y in ((a, b), (b, a)):
-        if isinstance(x, (Const, Unknown)) and (not isinstance(x, Const) or x.value is None):
-            if isinstance(y, _OBJECTS):
-                return y
-            if isinstance(y, TupleV):  # a path returning an unknown value keeps the other path's padded parts
-                return TupleV(tuple(join(item, CLEAN) for item in y.items))
-            if isinstance(y, Many):
-                return Many(join(y.elem, CLEAN))
-            if isinstance(y, DictV):
-                return DictV(tuple((k, join(v, CLEAN)) for k, v in y.items))
-    if isinstance(a, Const) and a.value is None:
-        return b
-    if isinstance(b, Const) and b.value is None:
-        return a
-    return CLEAN
+    if ra > 0:
+        return _fieldwise(a, b)
+    return _join_harmless(a, b)
 
 
-_OBJECTS = (Instance, ExtObj, LossFn, ClassRef, FuncRef, BoundMethod, Loader, LossOut)
+def facts(value: object) -> object:
+    """``value`` without provenance (trails, trail steps of events kept for messages): what a fixpoint compares
+    and what the lattice laws are stated on."""
+    if isinstance(value, (TupleV,)):
+        return ("tuple", tuple(facts(v) for v in value.items))
+    if isinstance(value, Many):
+        return ("many", facts(value.elem))
+    if isinstance(value, DictV):
+        items = sorted(value.items, key=lambda kv: repr(kv[0]))  # a dict's facts do not depend on insertion order
+        return ("dict", tuple((k, facts(v)) for k, v in items), facts(value.rest))
+    if isinstance(value, Loader):
+        return ("loader", facts(value.element))
+    if isinstance(value, (Padded, PaddedTarget, PerStep, Dropped, Packed)):
+        return replace(value, trail=())
+    return value
+
+
+def same_facts(a: dict[str, Value], b: dict[str, Value]) -> bool:
+    """Whether two environments hold the same facts (trails aside): a loop has reached its fixpoint."""
+    if a.keys() != b.keys():
+        return False
+    return all(a[k] is b[k] or facts(a[k]) == facts(b[k]) for k in a)
 
 
 def carries(value: Value, key: tuple) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     BINOPS,
+    loop_bound,
     CMPOPS,
     Frame,
     inplace_target,
@@ -70,6 +71,7 @@ from packlint.analysis.values import (
     Zeroed,
     ZeroedReduce,
     join,
+    same_facts,
 )
 from packlint.diagnostics import TrailStep
 
@@ -255,24 +257,41 @@ class FlowMixin:
         return None
 
     def run_loop(self, stmt: ast.For | ast.AsyncFor | ast.While) -> None:
-        before = dict(self.frame.env)
+        """Run the body until the environment at its head stops changing (a fixpoint of the join), so a value
+        carried through any number of loop variables (`c = b; b = a; a = out`) reaches every use.
+
+        Facts only climb the lattice and its height is small, so a loop settles in a few passes; the bound
+        (``loop_bound``) only catches pathological growth (a list nested one level deeper on every pass). When it
+        is hit, the last join stands (an under-approximation of what further passes would add) and the hit is
+        counted for ``--statistics``. Events of the passes before the last are dropped: the last pass starts from
+        the fixpoint, so its events are the complete, final ones."""
+        entry = dict(self.frame.env)
         is_for = not isinstance(stmt, ast.While)
         if is_for:
             elem = self.element_of(self.eval(stmt.iter))
         else:
             self.eval(stmt.test)
-        # Two passes let a value assigned late in the body reach its start; deeply nested loops get one pass each,
-        # or n nested loops would cost 2**n.
-        passes = 2 if self.frame.loop_depth < 3 else 1
+        bound = loop_bound(self.frame.loop_depth)
+        mark = len(self.frame.events)
         self.frame.loop_depth += 1
         try:
-            for _ in range(passes):
+            for _ in range(bound):
+                del self.frame.events[mark:]
+                self.frame.env = dict(entry)
                 if is_for:
                     self.assign(stmt.target, elem, stmt.iter)
                 self.run_block(stmt.body)
-                self.frame.env = self._join_envs(before, self.frame.env)
+                if not is_for:
+                    self.eval(stmt.test)
+                after = self._join_envs(entry, self.frame.env)
+                if same_facts(after, entry):
+                    break
+                entry = after
+            else:
+                self.project.note_loop_bound(self.module.path)
         finally:
             self.frame.loop_depth -= 1
+        self.frame.env = entry  # the body may run zero times: the head's join covers both
         self.run_block(stmt.orelse)
 
     def _join_envs(self, a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:

@@ -134,6 +134,7 @@ class Project:
         self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
         self.unresolved_by_path: dict[str, int] = {}
+        self.loop_bounds_by_path: dict[str, int] = {}
 
     # ------------------------------------------------------------------ building
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
@@ -370,6 +371,10 @@ class Project:
     def note_unresolved(self, path: str) -> None:
         """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
         self.unresolved_by_path[path] = self.unresolved_by_path.get(path, 0) + 1
+
+    def note_loop_bound(self, path: str) -> None:
+        """Count a loop whose fixpoint was not reached within its bound (``--statistics``)."""
+        self.loop_bounds_by_path[path] = self.loop_bounds_by_path.get(path, 0) + 1
 
     @property
     def unresolved(self) -> int:

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 MAX_DEPTH = 6
 QUERY = "Q"  # the query axis of attention scores computed from two padded operands
 
+#: Passes over a loop body before its fixpoint is given up, by how deeply the loop is nested: nested loops run
+#: their inner fixpoint on every outer pass, so deeper loops get fewer passes (n nested loops cost the product).
+LOOP_BOUNDS = (8, 6, 4, 3)
+
+
+def loop_bound(loop_depth: int) -> int:
+    return LOOP_BOUNDS[min(loop_depth, len(LOOP_BOUNDS) - 1)]
+
+
 @dataclass
 class Frame:
     """The state of one function analysis: its environment, its events, its return value."""

@@ -72,26 +72,14 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
             continue
         by_path[f.path] = f
 
-    events = []
-    failed: set[str] = set()
-    with _deep_recursion():
-        for module in list(project.modules.values()):
-            events.extend(_guard(result, failed, module.path, "module body",
-                                 lambda m=module: (project.ensure_globals(m), m.events)[1],
-                                 options=options, project=project) or [])
-        selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
-        for fid, info in list(project.functions.items()):
-            if not info.module.report or fid not in selected:
-                continue
-            events.extend(_guard(result, failed, info.module.path, info.qualname,
-                                 lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
-                                 options=options, project=project) or [])
-    # Roots computed on the way (a callee's own events are filtered out of its callers as "its own") are
-    # reported too, or an unselected callee's finding would be lost.
-    for fid, (_, root_events) in list(project.computed_roots()):
-        info = project.functions[fid]
-        if info.module.report and fid not in selected:
-            events.extend(root_events)
+    # The whole analysis runs in rounds until one of them read only final class attributes (Project.rounds);
+    # only the last round's events and problems stand.
+    selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
+    problems_before = list(result.problems)
+    for _ in project.rounds():
+        result.problems = list(problems_before)
+        events, failed = _analyse(project, options, selected, result)
+
     result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
                                  if path in by_path and by_path[path].report}
     result.unresolved_calls = sum(result.unresolved_by_path.values())
@@ -135,6 +123,30 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
+
+
+def _analyse(project, options: Options, selected: set[str], result: LintResult) -> tuple[list, set[str]]:
+    """One round: every module body, every selected function as a root, then the roots computed on the way."""
+    events = []
+    failed: set[str] = set()
+    with _deep_recursion():
+        for module in list(project.modules.values()):
+            events.extend(_guard(result, failed, module.path, "module body",
+                                 lambda m=module: (project.ensure_globals(m), m.events)[1],
+                                 options=options, project=project) or [])
+        for fid, info in list(project.functions.items()):
+            if not info.module.report or fid not in selected:
+                continue
+            events.extend(_guard(result, failed, info.module.path, info.qualname,
+                                 lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
+                                 options=options, project=project) or [])
+    # Roots computed on the way (a callee's own events are filtered out of its callers as "its own") are
+    # reported too, or an unselected callee's finding would be lost.
+    for fid, (_, root_events) in list(project.computed_roots()):
+        info = project.functions[fid]
+        if info.module.report and fid not in selected:
+            events.extend(root_events)
+    return events, failed
 
 
 def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:

@@ -123,7 +123,7 @@ class FlowMixin:
         closure = self.frame.closure
         if closure is not None and name in closure:
             return closure[name]  # a nested function reads its enclosing function's variables (self, layers)
-        g = self.module.globals
+        g = self.module.current_globals
         if name in g:
             return g[name]
         return Ext(name)

@@ -19,13 +19,16 @@ from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
 from packlint.analysis.values import (
     CLEAN,
+    BoundMethod,
     ClassRef,
     Const,
     Ext,
     FuncRef,
     Instance,
+    Top,
     Unknown,
     Value,
+    facts,
     join,
 )
 
@@ -59,8 +62,24 @@ class ClassInfo:
     node: ast.ClassDef
     methods: dict[str, str] = field(default_factory=dict)
     body_assigns: dict[str, ast.expr] = field(default_factory=dict)
-    attrs: dict[str, Value] = field(default_factory=dict)
+    #: This round's constructor outcomes: the root analysis (parameters at their defaults, else unknown) and the
+    #: join over every construction site analysed. ``attrs_before`` is the merged table of the round before.
+    root_attrs: dict[str, Value] = field(default_factory=dict)
+    site_attrs: dict[str, Value] = field(default_factory=dict)
     attrs_done: bool = False
+    attrs_before: dict[str, Value] | None = None
+
+    def merged_attrs(self) -> dict[str, Value]:
+        """Every construction's view of each attribute, joined; a root analysis's unknown (a parameter with no
+        default) says nothing when some construction site passed a value."""
+        out = dict(self.root_attrs)
+        for attr, site in self.site_attrs.items():
+            root = out.get(attr)
+            if root is None or (isinstance(root, Unknown) and not isinstance(root, Top)):
+                out[attr] = site
+            else:
+                out[attr] = join(root, site)
+        return out
 
 
 @dataclass
@@ -80,6 +99,16 @@ class ModuleInfo:
     root: str = ""
     key: str = ""
     _lines: list[str] | None = None
+    body_frame: object = None  # the module body's frame while it runs
+
+    @property
+    def current_globals(self) -> dict[str, Value]:
+        """The module's variables as of now: while its body runs, the body's live environment (an ``if`` or a
+        loop replaces that dict, so a function called from under ``if __name__ == "__main__":`` must read it, not
+        the dict the body started with)."""
+        if self.body_frame is not None:
+            return self.body_frame.env
+        return self.globals
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -118,6 +147,25 @@ class ModuleInfo:
             return "<expr>"
 
 
+#: Whole-program rounds before the class-attribute fixpoint is given up (see ``Project.rounds``).
+MAX_ROUNDS = 4
+
+
+@dataclass
+class _Open:
+    """An analysis in progress: how deep the calls below it went, and whether a bound or a cycle cut them."""
+
+    height: int = 0
+    cut: bool = False
+
+
+@dataclass(frozen=True)
+class _Summary:
+    result: tuple
+    height: int
+    cut: bool
+
+
 class Project:
     """All modules of a run, and the analyses over them."""
 
@@ -127,9 +175,15 @@ class Project:
         self.by_name: dict[str, list[ModuleInfo]] = {}
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
-        self._memo: dict[tuple, tuple[Value, list[Event]]] = {}
+        self._memo: dict[tuple, _Summary] = {}  # context-independent call summaries
+        self._cut_memo: dict[tuple, _Summary] = {}  # summaries cut by depth or recursion, keyed by their context
         self._roots: dict[str, tuple[Value, list[Event]]] = {}
+        self._roots_running: set[str] = set()
         self._active: list[str] = []
+        self._open: list[_Open] = []  # the analyses in progress on the current stack, innermost last
+        self._attr_reads: dict[tuple[str, str], list[object]] = {}
+        self.round = 0
+        self.rounds_bound_hit = False
         self._mro: dict[str, list[str]] = {}
         self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
@@ -229,7 +283,9 @@ class Project:
 
     def module_global(self, module: ModuleInfo, name: str) -> Value | None:
         self.ensure_globals(module)
-        return module.globals.get(name)
+        if module.globals_state == "running":
+            self._mark_cut()  # a module still running (an import cycle): what it holds now is not final
+        return module.current_globals.get(name)
 
     def ensure_globals(self, module: ModuleInfo) -> None:
         if module.globals_state != "new":
@@ -253,14 +309,19 @@ class Project:
                     module.globals[local] = Ext(qual)
 
     def analyze_module(self, module: ModuleInfo) -> None:
-        """Run the module body as a root: its final environment is the module's globals."""
+        """Run the module body as a root, on a stack of its own: its final environment is the module's globals."""
         frame = Frame(module=module, func=None, env=module.globals)
         interp = Interpreter(self, frame)
+        outer_active, outer_open = self._active, self._open
+        self._active, self._open = [], [_Open()]
+        module.body_frame = frame
         try:
             interp.run_block(module.tree.body)
         finally:
+            module.body_frame = None
             module.globals = frame.env
             module.globals_state = "done"
+            self._active, self._open = outer_active, outer_open
         module.events.extend(_settle(frame))
 
     # ------------------------------------------------------------------ classes
@@ -313,16 +374,24 @@ class Project:
     def instance_attr(self, inst: Instance, attr: str) -> Value:
         fid = self.lookup_method(inst.class_id, attr)
         if fid:
-            from packlint.analysis.values import BoundMethod
             return BoundMethod(fid, inst)
         for cid in self.mro(inst.class_id):
-            info = self.classes[cid]
-            self._ensure_attrs(info)
-            if attr in info.attrs:
-                return info.attrs[attr]
+            value = self._constructed_attr(self.classes[cid], attr)
+            if value is not None:
+                return value
         value = self.class_attr(inst.class_id, attr)
         if value is CLEAN:
             return Unknown(f"{inst.class_id}.{attr}")
+        return value
+
+    def _constructed_attr(self, info: ClassInfo, attr: str) -> Value | None:
+        """An attribute as the constructors set it. The first round reads what has been recorded so far; later
+        rounds read the previous round's complete table. Every read is remembered, so ``rounds`` can tell whether
+        the round saw the final table (and its results stand) or another round is needed."""
+        self._ensure_attrs(info)
+        table = info.attrs_before if info.attrs_before is not None else info.merged_attrs()
+        value = table.get(attr)
+        self._attr_reads.setdefault((info.class_id, attr), []).append(facts(value))
         return value
 
     def _ensure_attrs(self, info: ClassInfo) -> None:
@@ -333,40 +402,96 @@ class Project:
         if init:
             self.root_analysis(init)
 
-    def _record_constructor_attrs(self, info: FunctionInfo, frame: Frame) -> None:
+    def _record_constructor_attrs(self, info: FunctionInfo, frame: Frame, root: bool) -> None:
         """After a constructor ran, its final ``self.x`` values (joined over its branches) are the attributes."""
         if info.class_id is None or info.node.name not in ("__init__", "setup", "build", "_build"):
             return
         self_name = info.self_name
         if self_name is None:
             return
-        prefix = f"{self_name}."
-        for key, value in list(frame.env.items()):
-            if key.startswith(prefix) and "." not in key[len(prefix):]:
-                self.record_attr(info.class_id, key[len(prefix):], value, info)
-
-    def record_attr(self, class_id: str, attr: str, value: Value, func: FunctionInfo) -> None:
-        info = self.classes.get(class_id)
-        if info is None:
+        owner = self.classes.get(info.class_id)
+        if owner is None:
             return
-        if func.class_id is not None and func.node.name in ("__init__", "setup", "build", "_build"):
-            owner = self.classes.get(func.class_id, info)
-            old = owner.attrs.get(attr)
-            if attr not in owner.attrs or (isinstance(old, Unknown) and not isinstance(value, Unknown)):
-                owner.attrs[attr] = value  # what a constructor call passed beats the unknown of the root analysis
-            elif not isinstance(value, Unknown):
-                owner.attrs[attr] = join(old, value)
+        table = owner.root_attrs if root else owner.site_attrs
+        prefix = f"{self_name}."
+        for key, value in frame.env.items():
+            if key.startswith(prefix) and "." not in key[len(prefix):]:
+                attr = key[len(prefix):]
+                table[attr] = join(table.get(attr), value)
+
+    # ------------------------------------------------------------------ rounds
+    def rounds(self):
+        """Run the whole analysis in rounds until one reads only final class attributes.
+
+        Attributes come from every construction site in the tree, so a round's early reads may precede a later
+        construction. A round whose every read matches the final table is a fixpoint: its results are what any
+        order of analysis gives. Otherwise the next round starts again, reading the previous round's complete
+        table. Most trees settle in one round; ``MAX_ROUNDS`` bounds the rest (counted in ``rounds_bound_hit``).
+        """
+        for number in range(1, MAX_ROUNDS + 1):
+            self._begin_round(number)
+            yield number
+            if self._reads_are_final():
+                return
+        self.rounds_bound_hit = True
+
+    def _reads_are_final(self) -> bool:
+        for (cid, attr), seen in self._attr_reads.items():
+            final = facts(self.classes[cid].merged_attrs().get(attr))
+            if any(v != final for v in seen):
+                return False
+        return True
+
+    def _begin_round(self, number: int) -> None:
+        if number > 1:
+            for info in self.classes.values():
+                info.attrs_before = info.merged_attrs()
+        for info in self.classes.values():
+            info.root_attrs, info.site_attrs, info.attrs_done = {}, {}, False
+        for module in self.modules.values():
+            module.globals, module.globals_state, module.events = {}, "new", []
+        self._memo.clear()
+        self._cut_memo.clear()
+        self._roots.clear()
+        self._roots_running.clear()
+        self._attr_reads.clear()
+        self.closures.clear()
+        self.unresolved_by_path.clear()
+        self.loop_bounds_by_path.clear()
+        self.round = number
 
     # ------------------------------------------------------------------ analyses
     def root_analysis(self, func_id: str) -> tuple[Value, list[Event]]:
+        """A function analysed on its own: parameters unknown (or their literal defaults), depth 0.
+
+        It runs on a stack of its own, so what is in progress around it cannot change it. Asked for while it is
+        itself in progress (a cycle through roots), it answers nothing, and every analysis that used that answer
+        is marked cut (not kept for reuse outside this context)."""
         if func_id in self._roots:
             return self._roots[func_id]
-        self._roots[func_id] = (CLEAN, [])  # recursion guard
+        if func_id in self._roots_running:
+            self._mark_cut()
+            return CLEAN, []
         info = self.functions[func_id]
-        args = self._root_args(info)
-        result = self._run(info, args, (), depth=0)
-        self._roots[func_id] = result
+        outer_active, outer_open = self._active, self._open
+        self._active, self._open = [], []
+        self._roots_running.add(func_id)
+        record = _Open()
+        self._open.append(record)
+        try:
+            result = self._run(info, self._root_args(info), (), depth=0, root=True)
+        finally:
+            self._roots_running.discard(func_id)
+            self._active, self._open = outer_active, outer_open
+        if record.cut:
+            self._mark_cut()  # the root's result depends on what was in progress: so does its user's
+        else:
+            self._roots[func_id] = result
         return result
+
+    def _mark_cut(self) -> None:
+        for record in self._open:
+            record.cut = True
 
     def note_unresolved(self, path: str) -> None:
         """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
@@ -388,14 +513,20 @@ class Project:
         return {ev.key for ev in self.root_analysis(func_id)[1]}
 
     def _root_args(self, info: FunctionInfo) -> tuple[Value, ...]:
+        """Arguments of a function analysed alone: ``self``, an annotated class, a literal default (a string, a
+        number, a flag: ``pool=True``, ``loss_name="mse_loss"``), else unknown. A ``None`` default stays unknown:
+        an optional mask is taken as possibly given, so a function that masks when given one is not flagged."""
         params = info.node.args.posonlyargs + info.node.args.args
+        defaults = [None] * (len(params) - len(info.node.args.defaults)) + list(info.node.args.defaults)
         out: list[Value] = []
-        for i, p in enumerate(params):
+        for i, (p, default) in enumerate(zip(params, defaults)):
             if i == 0 and info.self_name is not None:
                 if "classmethod" in info.decorators:
                     out.append(ClassRef(info.class_id))  # type: ignore[arg-type]
                 else:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
+            elif _literal_default(default):
+                out.append(Const(default.value))
             else:
                 out.append(self._annotated(info, p) or Unknown(f"{info.qualname}:{p.arg}"))
         return tuple(out)
@@ -409,22 +540,51 @@ class Project:
 
     def analyze_call(self, func_id: str, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
                      depth: int) -> tuple[Value, list[Event]]:
+        """A call of a function of the tree in its caller's context (the arguments' abstract values).
+
+        Summaries are reused only where they are exact: one that never reached the depth bound or a recursion
+        cut is a function of (callee, arguments) alone and serves any call that leaves it room (its height below
+        the bound); one that was cut is keyed by its depth and the stack above it too."""
         info = self.functions.get(func_id)
-        if info is None or depth > MAX_DEPTH or func_id in self._active:
+        if info is None:
+            return CLEAN, []
+        if depth > MAX_DEPTH or func_id in self._active:
+            self._mark_cut()
             return CLEAN, []
         key = (func_id, args, kwargs)
         try:
             hash(key)
         except TypeError:
             return CLEAN, []
-        if key not in self._memo:
-            self._memo[key] = (CLEAN, [])
-            self._memo[key] = self._run(info, args, kwargs, depth)
-        return self._memo[key]
+        summary = self._memo.get(key)
+        if summary is not None and depth + summary.height <= MAX_DEPTH:
+            self._note_child(summary.height)
+            return summary.result
+        cut_key = (key, depth, tuple(self._active))
+        summary = self._cut_memo.get(cut_key)
+        if summary is None:
+            record = _Open()
+            self._open.append(record)
+            try:
+                result = self._run(info, args, kwargs, depth)
+            finally:
+                self._open.pop()
+            summary = _Summary(result, record.height, record.cut)
+            (self._cut_memo if record.cut else self._memo)[cut_key if record.cut else key] = summary
+        if summary.cut:
+            self._mark_cut()
+        self._note_child(summary.height)
+        return summary.result
+
+    def _note_child(self, height: int) -> None:
+        if self._open:
+            self._open[-1].height = max(self._open[-1].height, height + 1)
 
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
-             depth: int) -> tuple[Value, list[Event]]:
+             depth: int, root: bool = False) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
+        if info.module.globals_state == "running":
+            self._mark_cut()  # called from its own module's body: it sees the globals as they are at this point
         frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
@@ -433,7 +593,7 @@ class Project:
             interp.run_block(info.node.body)
         finally:
             self._active.pop()
-        self._record_constructor_attrs(info, frame)
+        self._record_constructor_attrs(info, frame, root)
         ret = frame.ret if frame.ret is not None else Const(None)
         return ret, _settle(frame)
 
@@ -500,6 +660,10 @@ def _settle(frame: Frame) -> list[Event]:
             continue
         out.append(ev)
     return out
+
+
+def _literal_default(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is not None and not isinstance(node.value, bytes)
 
 
 def _decorator_name(node: ast.expr) -> str:

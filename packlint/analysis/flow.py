@@ -295,9 +295,14 @@ class FlowMixin:
         self.run_block(stmt.orelse)
 
     def _join_envs(self, a: dict[str, Value], b: dict[str, Value]) -> dict[str, Value]:
+        """Two paths' variables joined. Most variables are the very same object on both paths (set before the
+        branch): those are kept as they are, without a join."""
         out = dict(a)
         for k, v in b.items():
-            out[k] = join(a.get(k), v) if k in a else v
+            old = a.get(k)
+            if old is v:
+                continue
+            out[k] = v if old is None else join(old, v)
         return out
 
     # ------------------------------------------------------------------ binding

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packlint.analysis.api import Tables, build_tables
 from packlint.analysis.events import Event
 from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
+from packlint.analysis.summaries import Summaries, Summary
 from packlint.analysis.values import (
     CLEAN,
     BoundMethod,
@@ -151,21 +152,6 @@ class ModuleInfo:
 MAX_ROUNDS = 4
 
 
-@dataclass
-class _Open:
-    """An analysis in progress: how deep the calls below it went, and whether a bound or a cycle cut them."""
-
-    height: int = 0
-    cut: bool = False
-
-
-@dataclass(frozen=True)
-class _Summary:
-    result: tuple
-    height: int
-    cut: bool
-
-
 class Project:
     """All modules of a run, and the analyses over them."""
 
@@ -175,20 +161,17 @@ class Project:
         self.by_name: dict[str, list[ModuleInfo]] = {}
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
-        self._memo: dict[tuple, _Summary] = {}  # context-independent call summaries
-        self._cut_memo: dict[tuple, _Summary] = {}  # summaries cut by depth or recursion, keyed by their context
-        self._roots: dict[str, tuple[Value, list[Event]]] = {}
+        self.summaries = Summaries()
         self._roots_running: set[str] = set()
-        self._active: list[str] = []
-        self._open: list[_Open] = []  # the analyses in progress on the current stack, innermost last
-        self._attr_reads: dict[tuple[str, str], list[object]] = {}
+        self._active: list[str] = []  # functions on the current stack (a call of one of them is a cycle)
+        self._attr_reads: dict[tuple[str, str], set[object]] = {}  # what each attribute read returned (facts)
         self.round = 0
         self.rounds_bound_hit = False
+        self._full_reset_next = False
+        self._globals_before: dict[str, dict] = {}
         self._mro: dict[str, list[str]] = {}
         self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
-        self.unresolved_by_path: dict[str, int] = {}
-        self.loop_bounds_by_path: dict[str, int] = {}
 
     # ------------------------------------------------------------------ building
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
@@ -284,7 +267,7 @@ class Project:
     def module_global(self, module: ModuleInfo, name: str) -> Value | None:
         self.ensure_globals(module)
         if module.globals_state == "running":
-            self._mark_cut()  # a module still running (an import cycle): what it holds now is not final
+            self.summaries.mark_cut()  # a module still running (an import cycle): what it holds now is not final
         return module.current_globals.get(name)
 
     def ensure_globals(self, module: ModuleInfo) -> None:
@@ -312,8 +295,9 @@ class Project:
         """Run the module body as a root, on a stack of its own: its final environment is the module's globals."""
         frame = Frame(module=module, func=None, env=module.globals)
         interp = Interpreter(self, frame)
-        outer_active, outer_open = self._active, self._open
-        self._active, self._open = [], [_Open()]
+        outer_active, outer_stack = self._active, self.summaries.swap_stack([])
+        self._active = []
+        record = self.summaries.begin()
         module.body_frame = frame
         try:
             interp.run_block(module.tree.body)
@@ -321,7 +305,10 @@ class Project:
             module.body_frame = None
             module.globals = frame.env
             module.globals_state = "done"
-            self._active, self._open = outer_active, outer_open
+            self._active = outer_active
+            self.summaries.swap_stack(outer_stack)
+        # what the body read decides whether a later round must run it again (see ``_begin_round``)
+        self.summaries.modules[module.key] = Summary.of((), record)
         module.events.extend(_settle(frame))
 
     # ------------------------------------------------------------------ classes
@@ -391,7 +378,8 @@ class Project:
         self._ensure_attrs(info)
         table = info.attrs_before if info.attrs_before is not None else info.merged_attrs()
         value = table.get(attr)
-        self._attr_reads.setdefault((info.class_id, attr), []).append(facts(value))
+        self._attr_reads.setdefault((info.class_id, attr), set()).add(facts(value))
+        self.summaries.read((info.class_id, attr))
         return value
 
     def _ensure_attrs(self, info: ClassInfo) -> None:
@@ -425,40 +413,62 @@ class Project:
 
         Attributes come from every construction site in the tree, so a round's early reads may precede a later
         construction. A round whose every read matches the final table is a fixpoint: its results are what any
-        order of analysis gives. Otherwise the next round starts again, reading the previous round's complete
-        table. Most trees settle in one round; ``MAX_ROUNDS`` bounds the rest (counted in ``rounds_bound_hit``).
+        order of analysis gives. Otherwise the next round reads a snapshot of the tables (which only grow: every
+        constructor outcome is joined in, so they cannot oscillate), and recomputes exactly the summaries that
+        read an attribute that changed; everything else is reused. ``MAX_ROUNDS`` bounds the rounds
+        (``rounds_bound_hit``).
         """
+        self._begin_round(1, None)
         for number in range(1, MAX_ROUNDS + 1):
-            self._begin_round(number)
             yield number
-            if self._reads_are_final():
+            changed = self._changed_reads()
+            if not changed and not self._full_reset_next:
                 return
+            if number < MAX_ROUNDS:
+                self._begin_round(number + 1, changed)
         self.rounds_bound_hit = True
 
-    def _reads_are_final(self) -> bool:
+    def _changed_reads(self) -> set[tuple[str, str]]:
+        changed = set()
         for (cid, attr), seen in self._attr_reads.items():
             final = facts(self.classes[cid].merged_attrs().get(attr))
             if any(v != final for v in seen):
-                return False
-        return True
+                changed.add((cid, attr))
+        if self._globals_before and any(_globals_facts(self.modules[key]) != before
+                                        for key, before in self._globals_before.items()):
+            self._full_reset_next = True  # a module body ran again and its globals differ: nothing can be kept
+        return changed
 
-    def _begin_round(self, number: int) -> None:
-        if number > 1:
-            for info in self.classes.values():
-                info.attrs_before = info.merged_attrs()
-        for info in self.classes.values():
-            info.root_attrs, info.site_attrs, info.attrs_done = {}, {}, False
-        for module in self.modules.values():
-            module.globals, module.globals_state, module.events = {}, "new", []
-        self._memo.clear()
-        self._cut_memo.clear()
-        self._roots.clear()
-        self._roots_running.clear()
-        self._attr_reads.clear()
-        self.closures.clear()
-        self.unresolved_by_path.clear()
-        self.loop_bounds_by_path.clear()
+    def _begin_round(self, number: int, changed: set[tuple[str, str]] | None) -> None:
         self.round = number
+        full = changed is None or self._full_reset_next
+        for info in self.classes.values():
+            info.attrs_done = False
+            if changed is None:
+                info.root_attrs, info.site_attrs, info.attrs_before = {}, {}, None
+            else:
+                info.attrs_before = info.merged_attrs()
+        self._full_reset_next = False
+        self._globals_before = {}
+        if full:
+            for module in self.modules.values():
+                module.globals, module.globals_state, module.events = {}, "new", []
+            self.summaries.clear()
+            self._attr_reads.clear()
+            self.closures.clear()
+        else:
+            # Module bodies that read a changed attribute run again. Nothing records which function read which
+            # global, so if one of them ends with other globals than before, the next round starts from scratch.
+            for key, summary in list(self.summaries.modules.items()):
+                if summary.reads & changed:
+                    module = self.modules[key]
+                    self._globals_before[key] = _globals_facts(module)
+                    module.globals, module.globals_state, module.events = {}, "new", []
+                    del self.summaries.modules[key]
+            self.summaries.invalidate(changed)
+            for key in changed:
+                self._attr_reads.pop(key, None)
+        self._roots_running.clear()
 
     # ------------------------------------------------------------------ analyses
     def root_analysis(self, func_id: str) -> tuple[Value, list[Event]]:
@@ -466,40 +476,54 @@ class Project:
 
         It runs on a stack of its own, so what is in progress around it cannot change it. Asked for while it is
         itself in progress (a cycle through roots), it answers nothing, and every analysis that used that answer
-        is marked cut (not kept for reuse outside this context)."""
-        if func_id in self._roots:
-            return self._roots[func_id]
+        is marked cut (kept only for the same context)."""
+        summaries = self.summaries
+        summary = summaries.roots.get(func_id)
+        if summary is not None:
+            summaries.used(summary)
+            return summary.result
         if func_id in self._roots_running:
-            self._mark_cut()
+            summaries.mark_cut()
             return CLEAN, []
-        info = self.functions[func_id]
-        outer_active, outer_open = self._active, self._open
-        self._active, self._open = [], []
-        self._roots_running.add(func_id)
-        record = _Open()
-        self._open.append(record)
-        try:
-            result = self._run(info, self._root_args(info), (), depth=0, root=True)
-        finally:
-            self._roots_running.discard(func_id)
-            self._active, self._open = outer_active, outer_open
-        if record.cut:
-            self._mark_cut()  # the root's result depends on what was in progress: so does its user's
-        else:
-            self._roots[func_id] = result
-        return result
-
-    def _mark_cut(self) -> None:
-        for record in self._open:
-            record.cut = True
+        context = (func_id, frozenset(self._roots_running),
+                   tuple(sorted(m.key for m in self.modules.values() if m.globals_state == "running")))
+        summary = summaries.cut_roots.get(context)
+        if summary is None:
+            info = self.functions[func_id]
+            outer_active, outer_stack = self._active, summaries.swap_stack([])
+            self._active = []
+            self._roots_running.add(func_id)
+            record = summaries.begin()
+            try:
+                result = self._run(info, self._root_args(info), (), depth=0, root=True)
+            finally:
+                self._roots_running.discard(func_id)
+                self._active = outer_active
+                summaries.swap_stack(outer_stack)
+            record.deep = False  # a root is always at depth 0: a depth cut inside it is the same every time
+            summary = Summary.of(result, record)
+            if summary.cut:
+                summaries.cut_roots[context] = summary
+            else:
+                summaries.roots[func_id] = summary
+        summaries.used(replace(summary, height=-1))  # a root is not a call below its user
+        return summary.result
 
     def note_unresolved(self, path: str) -> None:
         """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
-        self.unresolved_by_path[path] = self.unresolved_by_path.get(path, 0) + 1
+        self.summaries.count("unresolved", path)
 
     def note_loop_bound(self, path: str) -> None:
         """Count a loop whose fixpoint was not reached within its bound (``--statistics``)."""
-        self.loop_bounds_by_path[path] = self.loop_bounds_by_path.get(path, 0) + 1
+        self.summaries.count("loop-bound", path)
+
+    @property
+    def unresolved_by_path(self) -> dict[str, int]:
+        return self.summaries.totals("unresolved")
+
+    @property
+    def loop_bounds_by_path(self) -> dict[str, int]:
+        return self.summaries.totals("loop-bound")
 
     @property
     def unresolved(self) -> int:
@@ -507,7 +531,7 @@ class Project:
 
     def computed_roots(self):
         """(function id, (return, events)) for every root analysis made so far."""
-        return list(self._roots.items())
+        return [(fid, summary.result) for fid, summary in self.summaries.roots.items()]
 
     def root_event_keys(self, func_id: str) -> set[tuple]:
         return {ev.key for ev in self.root_analysis(func_id)[1]}
@@ -540,51 +564,48 @@ class Project:
 
     def analyze_call(self, func_id: str, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
                      depth: int) -> tuple[Value, list[Event]]:
-        """A call of a function of the tree in its caller's context (the arguments' abstract values).
-
-        Summaries are reused only where they are exact: one that never reached the depth bound or a recursion
-        cut is a function of (callee, arguments) alone and serves any call that leaves it room (its height below
-        the bound); one that was cut is keyed by its depth and the stack above it too."""
+        """A call of a function of the tree in its caller's context (the arguments' abstract values), reusing a
+        summary only where it is exact (see ``summaries.py``)."""
         info = self.functions.get(func_id)
         if info is None:
             return CLEAN, []
-        if depth > MAX_DEPTH or func_id in self._active:
-            self._mark_cut()
+        summaries = self.summaries
+        if depth > MAX_DEPTH:
+            summaries.mark_deep()
+            return CLEAN, []
+        if func_id in self._active:
+            summaries.mark_cut()
             return CLEAN, []
         key = (func_id, args, kwargs)
         try:
             hash(key)
         except TypeError:
             return CLEAN, []
-        summary = self._memo.get(key)
-        if summary is not None and depth + summary.height <= MAX_DEPTH:
-            self._note_child(summary.height)
-            return summary.result
-        cut_key = (key, depth, tuple(self._active))
-        summary = self._cut_memo.get(cut_key)
-        if summary is None:
-            record = _Open()
-            self._open.append(record)
-            try:
-                result = self._run(info, args, kwargs, depth)
-            finally:
-                self._open.pop()
-            summary = _Summary(result, record.height, record.cut)
-            (self._cut_memo if record.cut else self._memo)[cut_key if record.cut else key] = summary
-        if summary.cut:
-            self._mark_cut()
-        self._note_child(summary.height)
+        summary = summaries.calls.get(key)
+        if summary is None or depth + summary.height > MAX_DEPTH:
+            deep_key, cut_key = (key, depth), (key, depth, tuple(self._active))
+            summary = summaries.cut_calls.get(deep_key) or summaries.cut_calls.get(cut_key)
+            if summary is None:
+                record = summaries.begin()
+                try:
+                    result = self._run(info, args, kwargs, depth)
+                finally:
+                    summaries.end()
+                summary = Summary.of(result, record)
+                if summary.cut:
+                    summaries.cut_calls[cut_key] = summary
+                elif summary.deep:
+                    summaries.cut_calls[deep_key] = summary
+                else:
+                    summaries.calls[key] = summary
+        summaries.used(summary)
         return summary.result
-
-    def _note_child(self, height: int) -> None:
-        if self._open:
-            self._open[-1].height = max(self._open[-1].height, height + 1)
 
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
              depth: int, root: bool = False) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
         if info.module.globals_state == "running":
-            self._mark_cut()  # called from its own module's body: it sees the globals as they are at this point
+            self.summaries.mark_cut()  # called from its own module's body: it sees its globals as they are now
         frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
@@ -660,6 +681,10 @@ def _settle(frame: Frame) -> list[Event]:
             continue
         out.append(ev)
     return out
+
+
+def _globals_facts(module: ModuleInfo) -> dict[str, object]:
+    return {name: facts(value) for name, value in module.globals.items()}
 
 
 def _literal_default(node: ast.expr | None) -> bool:

@@ -625,7 +625,7 @@ def join(a: Value | None, b: Value | None) -> Value:
     """Least upper bound of two paths' values (see the lattice above)."""
     if a is None:
         return b if b is not None else CLEAN
-    if b is None or a == b:
+    if b is None or a is b or a == b:
         return a
     a_box, b_box = isinstance(a, _CONTAINERS), isinstance(b, _CONTAINERS)
     if a_box or b_box:

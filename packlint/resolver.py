@@ -122,25 +122,29 @@ _LEXICAL = re.compile(
 )
 _KEYWORD = re.compile(r"(?:import|from)\b")
 _WORD_CHAR = re.compile(r"\w")
+_AFTER_KEYWORD = frozenset(" \t\f\\.")  # what may follow `import` or `from` in a statement
 # The end of an import statement: a newline or ``;`` outside parentheses (comments and continuations skipped).
 _STMT_END = re.compile(r"#[^\r\n]*|\\(?:\r\n|\r|\n)|[()]|\r\n|\r|\n|;")
 
 
-def _starts_statement(gap: str, after_token: bool) -> bool:
-    """Whether a keyword preceded by ``gap`` (the code since the previous string, comment or keyword, or since the
-    start of the file when ``after_token`` is False) begins a statement: it follows a newline that is not a
-    backslash continuation, a ``;`` or a ``:``, with only blanks in between. Brackets are not tracked: inside
-    brackets ``import`` never occurs and ``from`` only as ``yield from``, which never reads as an import."""
+def _starts_statement(text: str, start: int, end: int, after_token: bool) -> bool:
+    """Whether a keyword at ``end``, preceded by the code ``text[start:end]`` (since the previous string, comment or
+    keyword, or since the start of the file when ``after_token`` is False), begins a statement: it follows a
+    newline that is not a backslash continuation, a ``;`` or a ``:``, with only blanks in between. Brackets are not
+    tracked: inside brackets ``import`` never occurs and ``from`` only as ``yield from``, never read as an import."""
+    i = end
     while True:
-        gap = gap.rstrip(" \t\f")
-        if not gap:
+        while i > start and text[i - 1] in " \t\f":
+            i -= 1
+        if i == start:
             return not after_token
-        if gap[-1] not in "\r\n":
-            return gap[-1] in ";:"
-        gap = gap[:-2] if gap.endswith("\r\n") else gap[:-1]
-        if not gap.endswith("\\"):
+        c = text[i - 1]
+        if c not in "\r\n":
+            return c in ";:"
+        i -= 2 if c == "\n" and i - 2 >= start and text[i - 2] == "\r" else 1
+        if i == start or text[i - 1] != "\\":
             return True
-        gap = gap[:-1]  # a continuation joins this line to the one before: look further back
+        i -= 1  # a continuation joins this line to the one before: look further back
 
 
 def _count_lines(text: str, start: int, end: int) -> int:
@@ -169,7 +173,7 @@ def scan_imports(text: str) -> list[ImportStmt]:
             span = next(lexical, None)
         if span is not None and span.start() < start:
             continue  # inside a string or a comment
-        if _starts_statement(text[prev_end:start], after_token):
+        if text[kw.end():kw.end() + 1] in _AFTER_KEYWORD and _starts_statement(text, prev_end, start, after_token):
             line += _count_lines(text, line_pos, start)
             line_pos = start
             stmt = _read_statement(text, start, line)

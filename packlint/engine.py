@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Iterable
 
 from packlint import __version__
+from packlint import files as discovery
 from packlint.analysis.api import build_tables
 from packlint.analysis.names import import_bindings
 from packlint.analysis.project import Project
 from packlint.cache import ResultCache, digest
 from packlint.diagnostics import FileProblem, Finding, LintResult
-from packlint import files as discovery
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
 from packlint.loading import SourceFile, load_files
 from packlint.parallel import run_groups

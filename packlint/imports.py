@@ -130,11 +130,10 @@ def select_needed(files: list[SourceFile], graph: ImportGraph, prefilter: re.Pat
     return needed, len(files) - len(needed)
 
 
-def dependencies(files: list[SourceFile], graph: ImportGraph, max_bytes: int, limit: int = 2000,
-                 given: dict[str, SourceFile] | None = None) -> list[SourceFile]:
-    """Modules of the tree that the given files import, transitively, as loaded files. Files in ``given`` (the
-    linted set, by absolute path) keep being reported; others are read but not reported (pre-commit passes only
-    changed files)."""
+def dependencies(files: list[SourceFile], graph: ImportGraph, max_bytes: int, limit: int = 2000
+                 ) -> list[SourceFile]:
+    """Modules of the tree that the given files import, transitively, loaded to be read but not reported (pre-commit
+    passes only changed files; their imports are still analysed). Sorted by path."""
     seen = {f.file for f in files if f.file}
     queue = [f for f in files if f.file]
     out: list[SourceFile] = []
@@ -144,10 +143,7 @@ def dependencies(files: list[SourceFile], graph: ImportGraph, max_bytes: int, li
             if target in seen:
                 continue
             seen.add(target)
-            if given is not None and target in given:
-                loaded = [given[target]]
-            else:
-                loaded, _ = load_files([Path(target)], report=False, max_bytes=max_bytes, index=graph.index)
+            loaded, _ = load_files([Path(target)], report=False, max_bytes=max_bytes, index=graph.index)
             out.extend(loaded)
             queue.extend(loaded)
     return sorted(out, key=lambda f: f.file)

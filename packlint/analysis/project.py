@@ -17,7 +17,6 @@ from packlint.analysis.api import Tables, build_tables
 from packlint.analysis.events import Event
 from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
-from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 from packlint.analysis.values import (
     CLEAN,
     ClassRef,
@@ -29,6 +28,7 @@ from packlint.analysis.values import (
     Value,
     join,
 )
+from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

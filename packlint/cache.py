@@ -1,7 +1,7 @@
 """The result cache: a file's findings keyed by everything they can depend on.
 
 Key = packlint's version, the configuration's fingerprint, the file's path and content, and the content of every
-module of the tree it imports, directly or not (its import closure from the import-line scan). Editing a callee
+module of the tree it imports, directly or not (its import closure, through the one import resolver). Editing a callee
 changes the key of every caller that can reach it, so the caller is re-checked; nothing else is. The cache lives
 in ``.packlint_cache/`` at the project root, with a ``.gitignore`` inside (like ruff's); a corrupt or foreign cache
 file is ignored and rebuilt, and ``--no-cache`` turns it off.
@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 from packlint import __version__
-from packlint.diagnostics import FileProblem, Finding, TrailStep
+from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
 
 CACHE_DIR = ".packlint_cache"
 _FORMAT = 1
@@ -82,6 +83,10 @@ class ResultCache:
         return run
 
     def put_run(self, key: str, read_paths: list[str], result) -> None:
+        """Remember a whole run, stamped by the files it read and the folders it listed (a folder's stamp changes
+        when a file is added to it or removed). The cache folder is made first, so that making it later does not
+        change the stamp of the folder that holds it."""
+        self._make_dir()
         stamps = {p: file_stamp(p) for p in read_paths}
         self.entries[f"run:{key}"] = {
             "stamps": stamps, "findings": [asdict(f) for f in result.findings],
@@ -91,8 +96,6 @@ class ResultCache:
         self.dirty = True
 
     def run_result(self, run: dict):
-        from packlint.diagnostics import LintResult
-
         try:
             return LintResult(findings=[_finding(d) for d in run["findings"]],
                               problems=[FileProblem(**d) for d in run["problems"]],
@@ -107,16 +110,20 @@ class ResultCache:
         if len(self.entries) > _MAX_ENTRIES:
             self.entries = dict(list(self.entries.items())[-_MAX_ENTRIES:])
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            gitignore = self.dir / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("# Automatically created by packlint.\n*\n", encoding="utf-8")
-            import tempfile
-
+            self._make_dir()
             fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".results-", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump({"packlint": __version__, "entries": self.entries}, out)
             os.replace(tmp, self.file)
+        except OSError:
+            pass  # a read-only tree still gets linted; it just is not cached
+
+    def _make_dir(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            gitignore = self.dir / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# Automatically created by packlint.\n*\n", encoding="utf-8")
         except OSError:
             pass  # a read-only tree still gets linted; it just is not cached
 

@@ -1,18 +1,28 @@
 """Command line: ``packlint PATH...`` (check), ``packlint rules``, ``packlint explain CODE``, ``packlint selfcheck``.
 
-This module only wires configuration -> discovery -> engine -> reporter -> exit code. Exit codes: 0 clean,
+This module only wires configuration -> engine -> reporter -> exit code; it reaches nothing behind the engine
+(discovery, sources, imports and suppressions are the engine's). Exit codes: 0 clean,
 1 findings, 2 usage error or any file that could not be checked (2 wins). No traceback reaches the user: any
 unexpected exception is turned into one ``error:`` line and exit 2.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import click
 
 from packlint import __version__
+from packlint.config import ConfigError, find_config, load_config
+from packlint.docs_pages import page_for
+from packlint.engine import Options, add_noqa, discover, lint_paths, lint_stdin
+from packlint.report import get_reporter, summary_line, use_color
+from packlint.rules import INTERNAL_ERROR, find_rule, known_rules, registry
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -84,8 +94,6 @@ def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, exten
     except click.UsageError:
         raise
     except BrokenPipeError:  # `packlint . | head`: the reader left; stop quietly, as other CLI tools do
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the CLI's last boundary: one line, exit 2, never a traceback
@@ -95,11 +103,6 @@ def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, exten
 
 
 def _check(paths: tuple[Path, ...], opts: dict) -> int:
-    from packlint.config import ConfigError, load_config
-    from packlint.engine import Options, lint_paths
-    from packlint.files import discover
-    from packlint.rules import known_rules
-
     overrides = {
         "select": list(opts["select"]) or None, "extend-select": list(opts["extend_select"]),
         "ignore": list(opts["ignore"]), "exclude": list(opts["exclude"]) or None,
@@ -117,16 +120,12 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     files, problems = discover(paths, exclude=config.exclude, extend_exclude=config.extend_exclude,
                                force_exclude=config.force_exclude, root=config.root)
     if opts["show_settings"]:
-        import json
-
         click.echo(json.dumps(config.describe(), indent=2, default=str))
         return EXIT_CLEAN
     if opts["show_files"]:
         for f in files:
             click.echo(str(f))
         return EXIT_ERROR if problems else EXIT_CLEAN
-
-    import json
 
     settings = json.dumps(config.describe(), sort_keys=True, default=str)
     enabled = config.is_enabled
@@ -141,19 +140,17 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
                       jobs=opts["jobs"], time_budget=opts["file_timeout"], debug=opts["debug"])
     if config.max_file_size:
         options.max_bytes = config.max_file_size
+    # import roots: each file's own top-package parent first, then the configured `src` folders (relative to the
+    # configuration's folder), then the project root (linting a sub-folder still resolves `from models.net import
+    # Net` against the root), then the file's own folder
+    roots = [config.root / s for s in config.src] + [Path(config.root)]
     if paths == (Path("-"),):
-        result = _lint_stdin(opts["stdin_filename"], options)
+        result = lint_stdin(sys.stdin.buffer.read(), opts["stdin_filename"], options, src=roots)
     else:
-        # import roots: each file's own top-package parent first, then the configured `src` folders, then the
-        # project root (linting a sub-folder still resolves `from models.net import Net` against the root)
-        roots = [config.root / s for s in config.src] + [Path(config.root)]
-        result = lint_paths(files, options, problems, src=roots,
-                            explicit=[p for p in paths if p.is_file()])
+        result = lint_paths(files, options, problems, src=roots, explicit=[p for p in paths if p.is_file()])
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if opts["add_noqa"]:
-        from packlint.suppressions import add_noqa
-
         added = add_noqa(result.findings)
         click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
         return EXIT_ERROR if result.problems else EXIT_CLEAN
@@ -163,8 +160,6 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     if opts["statistics"]:
         text = _statistics(result)
     else:
-        from packlint.report import get_reporter, use_color
-
         colored = opts["output_file"] is None and use_color(opts["color"], sys.stdout)
         text = get_reporter(fmt)(result, color=colored)
     if opts["output_file"] is not None:
@@ -177,8 +172,6 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     elif text:
         click.echo(text.rstrip("\n"), color=colored if not opts["statistics"] else None)
     if not opts["quiet"] and fmt in ("text", "concise", "full"):
-        from packlint.report import summary_line
-
         click.echo(summary_line(result), err=True)
     code = result.exit_code
     if opts["exit_zero"] and code == EXIT_FINDINGS:
@@ -189,10 +182,6 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
 def _per_file_rules(base, overrides):
     """Rule selection from the closest ``pyproject.toml`` above each file (like ruff), with the command line's
     flags on top; a file under no configuration of its own uses the run's."""
-    from functools import lru_cache
-
-    from packlint.config import find_config, load_config
-    from packlint.rules import known_rules
 
     @lru_cache(maxsize=None)
     def config_in(folder: str):
@@ -207,29 +196,6 @@ def _per_file_rules(base, overrides):
     return enabled
 
 
-def _lint_stdin(filename: str | None, options):
-    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this)."""
-    from packlint.engine import SourceFile, lint_sources
-    from packlint.imports import dependencies, import_roots, module_name_for
-    from packlint.source import decode_with_encoding
-    from packlint.diagnostics import FileProblem
-
-    data = sys.stdin.buffer.read()
-    shown = filename or "-"
-    decoded = decode_with_encoding(data, shown)
-    if isinstance(decoded, FileProblem):
-        from packlint.diagnostics import LintResult
-
-        return LintResult(problems=[decoded], files_checked=1)
-    name, is_pkg = module_name_for(Path(filename)) if filename else ("__stdin__", False)
-    from packlint.imports import import_root_of
-
-    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg,
-                   root=str(import_root_of(Path(filename))) if filename else "")
-    deps = dependencies([f], import_roots([Path(filename)]) if filename else [], options.max_bytes)
-    return lint_sources([f, *deps], options)
-
-
 def _api_dict(config) -> dict[str, list[str]]:
     api = config.api
     return {
@@ -239,8 +205,6 @@ def _api_dict(config) -> dict[str, list[str]]:
 
 
 def _statistics(result) -> str:
-    from collections import Counter
-
     counts = Counter((f.code, f.name) for f in result.findings)
     lines = [f"{n:>5}  {code}  {name}" for (code, name), n in sorted(counts.items())]
     if result.problems:
@@ -252,8 +216,6 @@ def _statistics(result) -> str:
 @main.command("rules")
 def rules_cmd() -> None:
     """List every rule: code, name, one line."""
-    from packlint.rules import INTERNAL_ERROR, registry
-
     for rule in registry():
         click.echo(f"{rule.code}  {rule.name:<22} {rule.summary}")
     code, name, summary = INTERNAL_ERROR
@@ -264,12 +226,8 @@ def rules_cmd() -> None:
 @click.argument("rule")
 def explain_cmd(rule: str) -> None:
     """Print the docs page of RULE (a code like PKL001 or a name like unmasked-loss)."""
-    from packlint.docs_pages import page_for
-
     text = page_for(rule)
     if text is None:
-        from packlint.rules import registry
-
         codes = ", ".join(r.code for r in registry())
         click.echo(f"error: unknown rule {rule!r} (known: {codes}; `packlint rules` lists them)", err=True)
         sys.exit(EXIT_ERROR)
@@ -282,8 +240,7 @@ def explain_cmd(rule: str) -> None:
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def selfcheck_cmd(rules: tuple[str, ...], device: str, output_format: str) -> None:
     """Prove every rule on real tensors (needs torch: pip install 'packlint[selfcheck]')."""
-    from packlint.rules import find_rule
-    from packlint.selfcheck import run_selfcheck
+    from packlint.selfcheck import run_selfcheck  # lazy: the self-check is the only part that needs torch
 
     codes = []
     for r in rules:

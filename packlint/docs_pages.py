@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from packlint.rules import INTERNAL_ERROR, find_rule
+
 DOCS_DIR = Path(__file__).parent / "docs" / "rules"
 
 
@@ -14,8 +16,6 @@ def page_path(code: str) -> Path:
 
 def page_for(code_or_name: str) -> str | None:
     """The markdown page of a rule given by code or name, or None for an unknown rule or a missing page."""
-    from packlint.rules import INTERNAL_ERROR, find_rule
-
     rule = find_rule(code_or_name)
     code = rule.code if rule else None
     if code is None and code_or_name.strip().upper() in (INTERNAL_ERROR[0],) or code_or_name == INTERNAL_ERROR[1]:

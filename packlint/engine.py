@@ -1,4 +1,9 @@
-"""Orchestration: sources -> parsed modules -> one project analysis -> rule findings, with suppressions applied.
+"""Orchestration: the one place that composes the pipeline, top to bottom.
+
+paths -> files (``files.discover``) -> decoded sources named by the module index (``loading``, ``resolver``) ->
+the files that can matter and their import closures (``imports``) -> cache lookups (``cache``) -> groups of files
+analysed as one project each, possibly in processes (``parallel``) -> rule findings, with suppressions applied.
+The command line talks to this module and to the reporters only.
 
 The engine owns the per-file failure boundary: a file that cannot be read, decoded or parsed becomes a
 ``FileProblem`` and every other file is still linted; an exception inside the analysis becomes an
@@ -7,22 +12,36 @@ The engine owns the per-file failure boundary: a file that cannot be read, decod
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
 import time
+import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
 from packlint import __version__
+from packlint import files as discovery
+from packlint.analysis.api import build_tables
+from packlint.analysis.names import import_bindings
+from packlint.analysis.project import Project
+from packlint.cache import ResultCache, digest
 from packlint.diagnostics import FileProblem, Finding, LintResult
+from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
+from packlint.loading import SourceFile, load_files
+from packlint.parallel import run_groups
+from packlint.parsing import ParseFailure, parse
+from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
+from packlint.rules import registry
+from packlint.source import decode_with_encoding
+from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
 
-from packlint.imports import dependencies, import_roots, prefilter_for, select_needed
-from packlint.loading import READ_LOG, SourceFile, load_files
-
-__all__ = ["Options", "SourceFile", "lint_paths", "lint_sources", "load_files"]
+__all__ = ["Options", "SourceFile", "add_noqa", "discover", "lint_paths", "lint_sources", "lint_stdin",
+           "load_files"]
 
 
 @dataclass
@@ -41,22 +60,22 @@ class Options:
     debug: bool = False  # print the traceback of internal errors to stderr
 
 
-def lint_sources(files: list[SourceFile], options: Options | None = None) -> LintResult:
-    """Analyse already-decoded files as one project and return findings and problems."""
-    from packlint.analysis.api import build_tables
-    from packlint.parsing import ParseFailure, parse
-    from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
-    from packlint.analysis.project import Project
-    from packlint.rules import registry
+def lint_sources(files: list[SourceFile], options: Options | None = None, index: ModuleIndex | None = None
+                 ) -> LintResult:
+    """Analyse already-decoded files as one project and return findings and problems.
 
+    ``index`` (the run's module index) finds the file behind each import; without it, modules are found by name.
+    A file with a file-level ``# packlint: noqa`` stays in the analysis like any module it could import; only the
+    findings reported in it are dropped, so linting a folder and linting one importer alone agree."""
     options = options or Options()
     result = LintResult()
     project = Project(build_tables(options.user_api))
+    project.index = index
     by_path: dict[str, SourceFile] = {}
+    silenced: set[str] = set()  # display paths of files under a file-level noqa
     for f in files:
         result.files_checked += 1 if f.report else 0
-        if f.report and FILE_NOQA.search(f.text):
-            continue
+        quiet = f.report and FILE_NOQA.search(f.text) is not None
         try:
             tree = parse(f.text)
         except ParseFailure as exc:
@@ -66,11 +85,14 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
         result.files_parsed += 1
         name = f.module
         try:
-            project.add_module(name, f.path, tree, f.text, is_package=f.is_package, report=f.report, root=f.root)
+            project.add_module(name, f.path, tree, f.text, is_package=f.is_package, report=f.report and not quiet,
+                               root=f.root, file=f.file)
         except RecursionError:
             result.problems.append(FileProblem(f.path, "syntax-error", "expression nested too deeply to analyse"))
             continue
         by_path[f.path] = f
+        if quiet:
+            silenced.add(f.path)
 
     # The whole analysis runs in rounds until one of them read only final class attributes (Project.rounds);
     # only the last round's events and problems stand.
@@ -81,20 +103,20 @@ def lint_sources(files: list[SourceFile], options: Options | None = None) -> Lin
         events, failed = _analyse(project, options, selected, result)
 
     result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
-                                 if path in by_path and by_path[path].report}
+                                 if path in by_path and by_path[path].report and path not in silenced}
     result.unresolved_calls = sum(result.unresolved_by_path.values())
 
     rules = registry()
     known = {r.code for r in rules} | {"PKL900"}
     for f in by_path.values():
-        if f.report:
+        if f.report and f.path not in silenced:
             result.warnings.extend(noqa_warnings(f.path, f.text, known))
     seen: set[tuple] = set()
     broken: set[tuple[str, str]] = set()  # (path, rule code) pairs whose check raised
     comment_maps: dict[str, dict[int, str]] = {}
     for ev in events:
         src = by_path.get(ev.path)
-        if src is None or not src.report or ev.path in failed:
+        if src is None or not src.report or ev.path in failed or ev.path in silenced:
             continue
         for rule in rules:
             if (ev.path, rule.code) in broken:
@@ -152,15 +174,18 @@ def _analyse(project, options: Options, selected: set[str], result: LintResult) 
 def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
     """Functions worth analysing as roots: every function of a module that names the packing API, and, in other
     modules, those that mention a name imported from a module padding can come from (plus their class's other
-    methods and same-module callers). The rest are still analysed when a selected function calls them."""
-    from packlint.analysis.names import import_bindings
-
+    methods and same-module callers). A star import (``from .model import *`` in a package that re-exports)
+    counts as importing from that module. The rest are still analysed when a selected function calls them."""
     tainting = {key for key, m in project.modules.items() if prefilter.search(m.text)}
     bindings: dict[str, dict[str, str]] = {}
+    stars: dict[str, list[str]] = {}  # module -> modules it star-imports
     for key, m in project.modules.items():
         b: dict[str, str] = {}
         for node in _top_level_imports(m.tree.body):
             b.update(import_bindings(node, m.name, m.is_package))
+            stmt = stmt_from_ast(node)
+            if stmt.is_from and stmt.names[0][0] == "*":
+                stars.setdefault(key, []).extend(imported_names(stmt, m.name, m.is_package))
         bindings[key] = b
 
     def imports_tainting(module, qualname: str) -> bool:
@@ -177,7 +202,8 @@ def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
         for key, b in bindings.items():
             if key in tainting:
                 continue
-            if any(imports_tainting(project.modules[key], q) for q in b.values()):
+            module = project.modules[key]
+            if any(imports_tainting(module, q) for q in (*b.values(), *stars.get(key, ()))):
                 tainting.add(key)
                 changed = True
     selected: set[str] = set()
@@ -213,12 +239,10 @@ def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
 
 def _top_level_imports(body):
     """Imports at module level, including those under ``if``/``try`` (e.g. optional dependencies)."""
-    import ast as _ast
-
     for node in body:
-        if isinstance(node, (_ast.Import, _ast.ImportFrom)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
-        elif isinstance(node, (_ast.If, _ast.Try)):
+        elif isinstance(node, (ast.If, ast.Try)):
             yield from _top_level_imports(node.body)
             yield from _top_level_imports(node.orelse)
             for handler in getattr(node, "handlers", ()):
@@ -263,8 +287,6 @@ def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line
                                            line=line))
     except Exception as exc:  # noqa: BLE001 - the engine's failure boundary: report, never crash
         if options is not None and options.debug:
-            import traceback
-
             traceback.print_exc()
         failed.add(path)
         result.problems.append(FileProblem(path, "internal-error",
@@ -278,10 +300,8 @@ def _relocate_finding(src: SourceFile, rule, ev, finding: Finding) -> Finding:
     if not getattr(src.source, "is_notebook", False):
         return finding
     moved = _relocate(src, finding)
-    from dataclasses import replace as _replace
-
-    worded = rule.finding(_replace(ev, trail=moved.trail))
-    return _replace(moved, message=worded.message) if worded is not None else moved
+    worded = rule.finding(replace(ev, trail=moved.trail))
+    return replace(moved, message=worded.message) if worded is not None else moved
 
 
 def _relocate(src: SourceFile, finding: Finding) -> Finding:
@@ -298,19 +318,25 @@ def _enabled(options: Options, finding: Finding) -> bool:
     return not any(finding.code.startswith(s) or finding.name == s for s in options.ignore)
 
 
+def discover(paths: Iterable[Path], **settings) -> tuple[list[Path], list[FileProblem]]:
+    """The files to lint under ``paths``, sorted, and a problem for each path that cannot be walked (see
+    ``packlint.files`` for excludes, ``.gitignore`` and links; ``settings`` are its keyword arguments)."""
+    return discovery.discover(paths, **settings)
+
+
 def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None,
                src: Iterable[Path] = (), explicit: Iterable[Path] = ()) -> LintResult:
     """Read, decode and lint the given files (already discovered), reading the tree modules they import.
 
+    ``src`` are the import roots beyond each file's own (the configured ``src`` folders, then the project root).
     Files named explicitly by the user are always parsed, so a syntax error in them is always reported; files
     found by walking folders are parsed only when padding can reach them. With ``options.cache_root`` set, files
     whose key (content, version, configuration, import closure) is unchanged are answered from the cache; with
     ``options.jobs`` > 1, independent groups of files are analysed in parallel processes."""
     options = options or Options()
+    src = [Path(s) for s in src]
     run_key = None
     if options.cache_root is not None and not problems:
-        from packlint.cache import ResultCache, digest
-
         run_cache = ResultCache(options.cache_root)
         run_key = digest(__version__, options.fingerprint, *sorted(os.path.abspath(p) for p in paths),
                          *sorted(str(e) for e in explicit), *sorted(str(s) for s in src))
@@ -319,23 +345,25 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
             cached = run_cache.run_result(run)
             if cached is not None:
                 return cached
-    result = _lint_paths(paths, options, problems, src, explicit)
+    index = ModuleIndex(src)
+    result, graph = _lint_paths(paths, options, problems, index, explicit)
     if run_key is not None and not result.problems:
+        # stamped: every file read, and every folder listed (a new module there changes what an import finds)
+        read = {os.path.abspath(p) for p in paths} | set(graph.read) | set(index.tree.folders)
         run_cache = ResultCache(options.cache_root)
-        run_cache.put_run(run_key, sorted({os.path.abspath(p) for p in paths} | set(READ_LOG)), result)
+        run_cache.put_run(run_key, sorted(read), result)
         run_cache.save()
     return result
 
 
-def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
-    READ_LOG.clear()
-    files, read_problems = load_files(paths, max_bytes=options.max_bytes)
-    roots = import_roots(paths, src)
-    needed, skipped, graph = select_needed(files, roots, prefilter_for(options.user_api))
-    wanted = {Path(p).resolve() for p in explicit}
+def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit) -> tuple[LintResult, ImportGraph]:
+    files, read_problems = load_files(paths, max_bytes=options.max_bytes, index=index)
+    graph = ImportGraph(index)
+    needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
+    wanted = {os.path.abspath(p) for p in explicit}
     if wanted:
         have = {id(f) for f in needed}
-        extra = [f for f in files if id(f) not in have and Path(f.path).resolve() in wanted]
+        extra = [f for f in files if id(f) not in have and f.file in wanted]
         needed.extend(extra)
         skipped -= len(extra)
 
@@ -344,8 +372,6 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
     result = LintResult()
     misses = needed
     if options.cache_root is not None:
-        from packlint.cache import ResultCache, digest
-
         cache = ResultCache(options.cache_root)
         misses = []
         for f in needed:
@@ -363,7 +389,7 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
             result.files_checked += 1
 
     if misses:
-        fresh = _lint_misses(misses, roots, graph, options)
+        fresh = _lint_misses(misses, graph, options)
         result.absorb(fresh)
         if cache is not None:
             for f in misses:
@@ -380,26 +406,41 @@ def _lint_paths(paths, options, problems, src, explicit) -> LintResult:
     result.problems.extend(problems or [])
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
-    return result
+    return result, graph
 
 
-def _lint_misses(misses: list[SourceFile], roots: list[Path], graph, options: Options) -> LintResult:
+def _lint_misses(misses: list[SourceFile], graph: ImportGraph, options: Options) -> LintResult:
     """Lint the files the cache could not answer, in groups that import nothing of each other in parallel."""
     jobs = options.jobs if options.jobs is not None else default_jobs(len(misses))
+    work = partial(lint_group, graph=graph, options=options)
     if jobs > 1 and len(misses) > 1:
-        from packlint.parallel import lint_groups
-
-        by_module = {f.key: f for f in misses}
-        groups = [[by_module[m] for m in g] for g in graph.components([f.key for f in misses])]
+        by_key = {f.key: f for f in misses}
+        groups = [[by_key[k] for k in g] for g in graph.components([f.key for f in misses])]
         if len(groups) > 1:
-            return lint_groups(groups, roots, options, jobs)
-    return lint_group(misses, roots, options)
+            return run_groups(groups, work, jobs)
+    return work(misses)
 
 
-def lint_group(files: list[SourceFile], roots: list[Path], options: Options) -> LintResult:
+def lint_group(files: list[SourceFile], graph: ImportGraph, options: Options) -> LintResult:
     """One analysis over ``files`` (reported) and the modules of the tree they import (read, not reported)."""
-    given = {Path(f.path).resolve(): f for f in files}
-    return lint_sources(files + dependencies(files, roots, options.max_bytes, given=given), options)
+    return lint_sources(files + dependencies(files, graph, options.max_bytes), options, index=graph.index)
+
+
+def lint_stdin(data: bytes, filename: str | None, options: Options, src: Iterable[Path] = ()) -> LintResult:
+    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this); its
+    imports resolve as the file's would on disk, against the same roots as ``lint_paths``."""
+    shown = filename or "-"
+    decoded = decode_with_encoding(data, shown)
+    if isinstance(decoded, FileProblem):
+        return LintResult(problems=[decoded], files_checked=1)
+    index = ModuleIndex(src)
+    if filename:
+        root, name, is_pkg = index.module_of(filename)
+        file = os.path.abspath(filename)
+    else:
+        root, name, is_pkg, file = "", "__stdin__", False, ""
+    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file)
+    return lint_sources([f, *dependencies([f], ImportGraph(index), options.max_bytes)], options, index=index)
 
 
 def default_jobs(files_to_parse: int) -> int:

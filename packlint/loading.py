@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Iterable
 
 from packlint.diagnostics import FileProblem
-
-
-# Files of the tree read beyond the ones being linted (imported modules), for the cache's run manifest.
-READ_LOG: list[str] = []
+from packlint.resolver import ModuleIndex
+from packlint import source as sources
 
 
 @dataclass
@@ -25,11 +23,12 @@ class SourceFile:
     report: bool = True
     source: object = None  # packlint.source.SourceText, for notebook relocation
     root: str = ""  # the import root the module name is relative to (its top package's parent folder)
+    file: str = ""  # absolute path on disk: the module index and the import graph know the file by it
 
     @property
     def key(self) -> str:
-        """Identity of the module: two folders of scripts may each have their own ``model.py``."""
-        return f"{self.root}::{self.module}"
+        """Identity of the file: its absolute path (two folders of scripts may each have their own ``model.py``)."""
+        return self.file or f"{self.root}::{self.module}"
 
 
 def _display(path: Path) -> str:
@@ -40,22 +39,19 @@ def _display(path: Path) -> str:
         return os.fspath(path)
 
 
-def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5 * 1024 * 1024
-               ) -> tuple[list[SourceFile], list[FileProblem]]:
-    """Read and decode files; problems for those that cannot be read."""
-    from packlint.source import read_source
-
+def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5 * 1024 * 1024,
+               index: ModuleIndex | None = None) -> tuple[list[SourceFile], list[FileProblem]]:
+    """Read and decode files, named by the module index; problems for those that cannot be read."""
+    index = index if index is not None else ModuleIndex()
     files: list[SourceFile] = []
     problems: list[FileProblem] = []
     for p in paths:
-        src = read_source(p, max_bytes=max_bytes)
+        src = sources.read_source(p, max_bytes=max_bytes)  # through the module: tests replace the reader
         if isinstance(src, FileProblem):
             problems.append(src)
             continue
-        from packlint.imports import import_root_of, module_name_for
-
-        name, is_pkg = module_name_for(Path(p))
+        root, name, is_pkg = index.module_of(p)
         display = os.fspath(p) if report else _display(Path(p))
         files.append(SourceFile(path=display, text=src.text, module=name, is_package=is_pkg, report=report,
-                                source=src, root=str(import_root_of(Path(p)))))
+                                source=src, root=root, file=os.path.abspath(p)))
     return files, problems

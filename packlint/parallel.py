@@ -1,16 +1,18 @@
 """Parallel analysis: groups of files that import nothing of each other are linted in separate processes.
 
 The analysis is whole-program, so the unit of parallel work is a connected group of the import graph (a model and
-every script that imports it), never a single file. Workers are forked: they inherit the decoded sources and the
-options, and send back plain records. If processes cannot be started, the groups run in this process.
+every script that imports it), never a single file. This module knows nothing of what a group's work is: the
+engine hands it a function from a group to a ``LintResult``. Workers are forked: they inherit that function, the
+decoded sources and the options, and send back plain records. If processes cannot be started, the groups run in
+this process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 from packlint.diagnostics import LintResult
 
@@ -18,16 +20,14 @@ _WORK: dict = {}
 
 
 def _run(index: int) -> LintResult:
-    from packlint.engine import lint_group
-
-    groups, roots, options = _WORK["groups"], _WORK["roots"], _WORK["options"]
+    work, bins = _WORK["work"], _WORK["bins"]
     merged = LintResult()
-    for group in groups[index]:
-        merged.absorb(lint_group(group, roots, options))
+    for group in bins[index]:
+        merged.absorb(work(group))
     return merged
 
 
-def _balance(groups: list[list], jobs: int) -> list[list[list]]:
+def _balance(groups: Sequence[list], jobs: int) -> list[list[list]]:
     """Greedy split of the groups into ``jobs`` bins of about equal source size."""
     bins: list[list[list]] = [[] for _ in range(jobs)]
     sizes = [0] * jobs
@@ -38,16 +38,15 @@ def _balance(groups: list[list], jobs: int) -> list[list[list]]:
     return [b for b in bins if b]
 
 
-def lint_groups(groups: list[list], roots: list[Path], options, jobs: int) -> LintResult:
-    from packlint.engine import lint_group
-
+def run_groups(groups: Sequence[list], work: Callable[[list], LintResult], jobs: int) -> LintResult:
+    """``work`` applied to every group, in up to ``jobs`` forked processes, the results merged."""
     bins = _balance(groups, jobs)
     result = LintResult()
-    if len(bins) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(bins) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         for group in groups:
-            result.absorb(lint_group(group, roots, options))
+            result.absorb(work(group))
         return result
-    _WORK.update(groups=bins, roots=roots, options=options)
+    _WORK.update(work=work, bins=bins)
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=len(bins), mp_context=ctx) as pool:
@@ -56,11 +55,7 @@ def lint_groups(groups: list[list], roots: list[Path], options, jobs: int) -> Li
     except (OSError, RuntimeError):
         result = LintResult()
         for group in groups:
-            result.absorb(lint_group(group, roots, options))
+            result.absorb(work(group))
     finally:
         _WORK.clear()
     return result
-
-
-def cpu_count() -> int:
-    return os.cpu_count() or 1

@@ -10,6 +10,7 @@ import tokenize
 from pathlib import Path
 
 from packlint.diagnostics import FileProblem, Finding
+from packlint.source import decode_with_encoding
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 FILE_NOQA = re.compile(r"^\s*#\s*packlint:\s*noqa\s*$", re.IGNORECASE | re.MULTILINE)
@@ -47,8 +48,6 @@ def add_noqa(findings: list[Finding], read=None, write=None) -> int:
     added = 0
     for path, lines_codes in by_file.items():
         raw = Path(path).read_bytes() if read is None else read(path)
-        from packlint.source import decode_with_encoding
-
         decoded = decode_with_encoding(raw, path)
         if isinstance(decoded, FileProblem):
             continue

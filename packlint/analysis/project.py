@@ -32,6 +32,7 @@ from packlint.analysis.values import (
     facts,
     join,
 )
+from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -99,6 +100,7 @@ class ModuleInfo:
     node_ids: dict[int, str] = field(default_factory=dict)
     root: str = ""
     key: str = ""
+    file: str = ""  # absolute path, by which the module index knows it ("" for sources handed in without one)
     _lines: list[str] | None = None
     body_frame: object = None  # the module body's frame while it runs
 
@@ -159,6 +161,8 @@ class Project:
         self.tables = tables or build_tables()
         self.modules: dict[str, ModuleInfo] = {}  # by key (root::name)
         self.by_name: dict[str, list[ModuleInfo]] = {}
+        self.by_file: dict[str, ModuleInfo] = {}
+        self.index: ModuleIndex | None = None  # the run's module index: which file an import names
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.summaries = Summaries()
@@ -175,15 +179,17 @@ class Project:
 
     # ------------------------------------------------------------------ building
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
-                   report: bool = True, root: str = "") -> ModuleInfo:
+                   report: bool = True, root: str = "", file: str = "") -> ModuleInfo:
         info = ModuleInfo(name=name, path=path, tree=tree, text=text, is_package=is_package, report=report,
-                          root=root)
+                          root=root, file=file)
         key = info.key
         if key in self.modules:  # the same module twice (a .py and a notebook of one name): keep both apart
             key = f"{key}@{path}"
             info.key = key
         self.modules[key] = info
         self.by_name.setdefault(name, []).append(info)
+        if file:
+            self.by_file.setdefault(file, info)
         self._index(info, tree.body, prefix="", class_id=None)
         return info
 
@@ -223,8 +229,14 @@ class Project:
 
     # ------------------------------------------------------------------ names
     def module_named(self, name: str, origin: "ModuleInfo | None" = None) -> "ModuleInfo | None":
-        """The module called ``name`` as seen from ``origin``: one in the same import root first (Python puts a
-        script's folder first on sys.path), else the first one added."""
+        """The module called ``name`` as ``origin`` imports it: with the run's module index, the file Python would
+        load (the same resolver that selected the files), whatever name that file was loaded under (a repository
+        root that is a package, a ``src`` root, a namespace package). Sources handed in without files are found by
+        name: one in the same import root first (Python puts a script's folder first on sys.path), else the first
+        one added."""
+        if self.index is not None and origin is not None and origin.file:
+            found = self.index.find(name, origin.file)
+            return self.by_file.get(found) if found is not None else None
         candidates = self.by_name.get(name)
         if not candidates:
             return None
@@ -254,6 +266,8 @@ class Project:
                 return Ext(qualname)
             value = self.module_global(module, rest[0])
             if value is None:
+                value = self._star_export(module, rest[0], frozenset())
+            if value is None:
                 return Ext(qualname) if cut < len(parts) - 1 else CLEAN
             for attr in rest[1:]:
                 if isinstance(value, ClassRef):
@@ -263,6 +277,27 @@ class Project:
                     return CLEAN
             return value
         return Ext(qualname)
+
+    def _star_export(self, module: ModuleInfo, name: str, seen: frozenset[str]) -> Value | None:
+        """``name`` as a star import brings it into ``module`` (a package re-exporting ``from .model import *``),
+        by Python's rule: a name in the source module's literal ``__all__``, else any name without a leading
+        underscore. None when no star import of the tree brings it."""
+        if module.key in seen:
+            return None
+        seen = seen | {module.key}
+        for stmt in _module_level(module.tree.body):
+            if not (isinstance(stmt, ast.ImportFrom) and stmt.names[0].name == "*"):
+                continue
+            target = self.module_named(imported_names(stmt_from_ast(stmt), module.name, module.is_package)[0],
+                                       module)
+            if target is None or not _exported(target, name):
+                continue
+            value = self.module_global(target, name)
+            if value is None:
+                value = self._star_export(target, name, seen)
+            if value is not None:
+                return value
+        return None
 
     def module_global(self, module: ModuleInfo, name: str) -> Value | None:
         self.ensure_globals(module)
@@ -699,3 +734,23 @@ def _decorator_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return ""
+
+
+def _module_level(body):
+    """Statements run at module level: the body, and the bodies of its ``if`` and ``try`` statements."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.If, ast.Try)):
+            yield from _module_level(node.body)
+            yield from _module_level(node.orelse)
+            for handler in getattr(node, "handlers", ()):
+                yield from _module_level(handler.body)
+
+
+def _exported(module: ModuleInfo, name: str) -> bool:
+    """Whether ``from module import *`` brings ``name``: listed in a literal ``__all__``, else public."""
+    for node in module.tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+                and isinstance(node.value, (ast.List, ast.Tuple))):
+            return any(isinstance(e, ast.Constant) and e.value == name for e in node.value.elts)
+    return not name.startswith("_")

@@ -52,7 +52,7 @@ class ResultCache:
             return  # foreign or older cache: start again
         self.entries = data["entries"]
 
-    def get(self, key: str) -> tuple[list[Finding], list[FileProblem], list[str], int] | None:
+    def get(self, key: str) -> tuple[list[Finding], list[FileProblem], list[str], int, int] | None:
         entry = self.entries.get(key)
         if not isinstance(entry, dict):
             return None
@@ -61,14 +61,15 @@ class ResultCache:
             problems = [FileProblem(**d) for d in entry["problems"]]
             warnings = [str(w) for w in entry["warnings"]]
             unresolved = int(entry.get("unresolved", 0))
+            bounds = int(entry.get("bounds", 0))
         except (KeyError, TypeError, ValueError):
             return None
-        return findings, problems, warnings, unresolved
+        return findings, problems, warnings, unresolved, bounds
 
     def put(self, key: str, findings: list[Finding], problems: list[FileProblem], warnings: list[str],
-            unresolved: int = 0) -> None:
+            unresolved: int = 0, bounds: int = 0) -> None:
         self.entries[key] = {"findings": [asdict(f) for f in findings], "problems": [asdict(p) for p in problems],
-                             "warnings": list(warnings), "unresolved": unresolved}
+                             "warnings": list(warnings), "unresolved": unresolved, "bounds": bounds}
         self.dirty = True
 
     def get_run(self, key: str) -> dict | None:
@@ -92,6 +93,7 @@ class ResultCache:
             "stamps": stamps, "findings": [asdict(f) for f in result.findings],
             "problems": [asdict(p) for p in result.problems], "warnings": list(result.warnings),
             "files_checked": result.files_checked, "unresolved_calls": result.unresolved_calls,
+            "bounds_hit": result.bounds_hit,
         }
         self.dirty = True
 
@@ -100,7 +102,8 @@ class ResultCache:
             return LintResult(findings=[_finding(d) for d in run["findings"]],
                               problems=[FileProblem(**d) for d in run["problems"]],
                               warnings=[str(w) for w in run["warnings"]], files_checked=int(run["files_checked"]),
-                              files_parsed=0, unresolved_calls=int(run["unresolved_calls"]))
+                              files_parsed=0, unresolved_calls=int(run["unresolved_calls"]),
+                              bounds_hit=int(run.get("bounds_hit", 0)))
         except (KeyError, TypeError, ValueError):
             return None
 

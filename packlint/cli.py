@@ -210,6 +210,8 @@ def _statistics(result) -> str:
     if result.problems:
         lines.append(f"{len(result.problems):>5}  error  files that could not be checked")
     lines.append(f"{result.unresolved_calls:>5}  info   calls packlint could not resolve")
+    if result.bounds_hit:
+        lines.append(f"{result.bounds_hit:>5}  info   loops analysed up to their bound, not to a fixpoint")
     return "\n".join(lines)
 
 

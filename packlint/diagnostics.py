@@ -76,6 +76,8 @@ class LintResult:
     unresolved_calls: int = 0
     warnings: list[str] = field(default_factory=list)
     unresolved_by_path: dict[str, int] = field(default_factory=dict)
+    bounds_hit: int = 0  # loops whose fixpoint was given up at its bound (``--statistics``)
+    bounds_by_path: dict[str, int] = field(default_factory=dict)
 
     def absorb(self, part: "LintResult") -> None:
         """Add another run's records and counts to this one (cache hits, parallel groups)."""
@@ -87,6 +89,9 @@ class LintResult:
         self.unresolved_calls += part.unresolved_calls
         for path, n in part.unresolved_by_path.items():
             self.unresolved_by_path[path] = self.unresolved_by_path.get(path, 0) + n
+        self.bounds_hit += part.bounds_hit
+        for path, n in part.bounds_by_path.items():
+            self.bounds_by_path[path] = self.bounds_by_path.get(path, 0) + n
 
     def sorted_records(self) -> list[Finding | FileProblem]:
         records: list[Finding | FileProblem] = [*self.findings, *self.problems]

@@ -29,6 +29,7 @@ from packlint import files as discovery
 from packlint.analysis.api import build_tables
 from packlint.analysis.names import import_bindings
 from packlint.analysis.project import Project
+from packlint.analysis.support import TimeBudgetExceeded
 from packlint.cache import ResultCache, digest
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
@@ -105,6 +106,12 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
                                  if path in by_path and by_path[path].report and path not in silenced}
     result.unresolved_calls = sum(result.unresolved_by_path.values())
+    result.bounds_by_path = {path: n for path, n in project.loop_bounds_by_path.items()
+                             if path in by_path and by_path[path].report and path not in silenced}
+    result.bounds_hit = sum(result.bounds_by_path.values())
+    if project.rounds_bound_hit:
+        result.warnings.append("packlint: class attributes had not settled after the last analysis round; "
+                               "findings may be incomplete (please report this tree)")
 
     rules = registry()
     known = {r.code for r in rules} | {"PKL900"}
@@ -266,10 +273,6 @@ def _deep_recursion(limit: int = 20_000):
         sys.setrecursionlimit(old)
 
 
-class TimeBudgetExceeded(Exception):
-    """Raised by the interpreter when one analysis runs past ``Options.time_budget``."""
-
-
 def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line: int = 1,
            options: Options | None = None, project=None):
     if project is not None and options is not None:
@@ -386,6 +389,7 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
             result.problems.extend(hit[1])
             result.warnings.extend(hit[2])
             result.unresolved_calls += hit[3]
+            result.bounds_hit += hit[4]
             result.files_checked += 1
 
     if misses:
@@ -399,7 +403,7 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
                 cache.put(keys[path], [x for x in fresh.findings if x.path == path],
                           [x for x in fresh.problems if x.path == path],
                           [w for w in fresh.warnings if w.startswith(f"{path}:")],
-                          fresh.unresolved_by_path.get(path, 0))
+                          fresh.unresolved_by_path.get(path, 0), fresh.bounds_by_path.get(path, 0))
             cache.save()
     result.files_checked += len(read_problems) + skipped
     result.problems.extend(read_problems)

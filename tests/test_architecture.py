@@ -23,9 +23,6 @@ LAZY = {
     ("packlint.selfcheck.docs_numbers", "packlint.selfcheck"): "tensors",
     ("packlint.selfcheck.docs_numbers", "packlint.selfcheck.results"): "tensors",
     ("packlint.testing.pytest_plugin", "packlint.testing"): "pytest loads the plugin before the helpers",
-    # pending in the analysis rewrite (issue 14): the interpreter's time budget and a value class
-    ("packlint.analysis.flow", "packlint.engine"): "pending: TimeBudgetExceeded moves out of the engine",
-    ("packlint.analysis.project", "packlint.analysis.values"): "pending",
 }
 
 

@@ -214,3 +214,25 @@ def test_fixture_projects_renamed_and_reordered_give_the_same_findings(tmp_path:
     back = _renamed_copy(original, renamed)
     files = sorted(renamed.rglob("*.py"))
     assert _findings(renamed, list(reversed(files)), back) == _findings(renamed, files, back) == expected
+
+
+def test_a_loop_that_never_settles_stops_at_its_bound_and_is_counted(tmp_path: Path) -> None:
+    """A value nested one level deeper on every pass has no fixpoint: the loop stops at its bound, the run goes
+    on, and --statistics says how many loops were cut."""
+    from click.testing import CliRunner
+
+    from packlint.cli import main
+
+    (tmp_path / "grow.py").write_text(
+        "from torch.nn.utils.rnn import pad_packed_sequence\n\n\n"
+        "def nest(packed, steps):\n"
+        "    out, _ = pad_packed_sequence(packed, batch_first=True)\n"
+        "    box = out\n"
+        "    for _ in steps:\n"
+        "        box = (box,)\n"
+        "    return out[:, -1]\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--no-cache", "--statistics", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "PKL003" in result.output
+    assert re.search(r"^\s+1  info   loops analysed up to their bound, not to a fixpoint$", result.output, re.M), \
+        result.output

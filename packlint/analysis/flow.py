@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     BINOPS,
+    TimeBudgetExceeded,
     loop_bound,
     CMPOPS,
     Frame,
@@ -133,8 +134,6 @@ class FlowMixin:
         deadline = self.project.deadline
         for stmt in body:
             if deadline is not None and time.monotonic() > deadline:
-                from packlint.engine import TimeBudgetExceeded
-
                 raise TimeBudgetExceeded()
             self.run_stmt(stmt)
 

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 MAX_DEPTH = 6
 QUERY = "Q"  # the query axis of attention scores computed from two padded operands
 
+class TimeBudgetExceeded(Exception):
+    """Raised by the interpreter when one analysis runs past its time budget (``--file-timeout``); the engine
+    reports it as a ``timeout`` problem for that file."""
+
+
 #: Passes over a loop body before its fixpoint is given up, by how deeply the loop is nested: nested loops run
 #: their inner fixpoint on every outer pass, so deeper loops get fewer passes (n nested loops cost the product).
 LOOP_BOUNDS = (8, 6, 4, 3)

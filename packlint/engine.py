@@ -169,12 +169,18 @@ def _analyse(project, options: Options, selected: set[str], result: LintResult) 
             events.extend(_guard(result, failed, info.module.path, info.qualname,
                                  lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
                                  options=options, project=project) or [])
-    # Roots computed on the way (a callee's own events are filtered out of its callers as "its own") are
-    # reported too, or an unselected callee's finding would be lost.
-    for fid, (_, root_events) in list(project.computed_roots()):
-        info = project.functions[fid]
-        if info.module.report and fid not in selected:
-            events.extend(root_events)
+        events = project.own_events(events)
+        # Roots computed on the way (a callee that reports its own events) are reported too, or an unselected
+        # callee's finding would be lost; telling their own events apart may compute more of them.
+        done = set(selected)
+        while True:
+            fresh = [(fid, evs) for fid, (_, evs) in project.computed_roots() if fid not in done]
+            if not fresh:
+                break
+            for fid, root_events in fresh:
+                done.add(fid)
+                if project.functions[fid].module.report:
+                    events.extend(project.own_events(root_events))
     return events, failed
 
 

@@ -155,18 +155,15 @@ class CallsMixin:
         site = TrailStep(self.module.path, line, col, self.text(call.node.func, 40))
         ret, events = self.project.analyze_call(func_id, tuple(args), tuple(sorted(call.kw.items())),
                                                 depth=self.frame.depth + 1)
-        root_keys = self.project.root_event_keys(func_id)
         passes_padding = any(is_tainted(v) for v in args) or any(is_tainted(v) for v in call.kw.values())
         for ev in events:
-            if ev.key in root_keys:
-                continue
             # A callee that reads padding its caller passed in is reported at the call; one that makes its own
             # padding (an object's forward called through a parameter) is reported where the sink is. A loss is
             # moved only out of a loss helper (one that returns that loss), not out of a training step that
             # computes a loss from its arguments and returns something else.
             moves = passes_padding and (ev.kind not in ("loss", "reduce") or carries(ret, ev.key))
             if moves:
-                moved = ev.relocated(self.module.path, line, col, site)
+                moved = ev.relocated(self.module.path, line, col, site, func_id)
                 ret = rekey(ret, ev.key, moved.key)
                 self.emit(moved)
             else:

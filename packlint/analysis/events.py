@@ -36,6 +36,9 @@ class Event:
     via: Trail = ()
     details: tuple[tuple[str, object], ...] = field(default=())
     end_line: int | None = None
+    #: (callee function id, the event's key there) for each call it was moved out of, innermost first: the
+    #: engine drops a moved event when that callee reports the same event on its own (one bug, one finding).
+    moved_from: tuple[tuple[str, tuple], ...] = ()
 
     @property
     def key(self) -> tuple:
@@ -47,8 +50,8 @@ class Event:
                 return v
         return default
 
-    def relocated(self, path: str, line: int, col: int, step: TrailStep) -> "Event":
+    def relocated(self, path: str, line: int, col: int, step: TrailStep, callee: str = "") -> "Event":
         """The same observation reported at a call site that passed the padded value in."""
         inner = TrailStep(self.path, self.line, self.col, f"{self.callee or self.kind} reads it")
         return replace(self, path=path, line=line, col=col, trail=self.trail + (step, inner), via=self.via + (inner,),
-                       end_line=None)
+                       end_line=None, moved_from=self.moved_from + ((callee, self.key),))

@@ -126,7 +126,7 @@ class FlowMixin:
             return closure[name]  # a nested function reads its enclosing function's variables (self, layers)
         g = self.module.current_globals
         if name in g:
-            return g[name]
+            return self.project.global_value(self.module, name) if self.module.body_frame is not None else g[name]
         return Ext(name)
 
     # ------------------------------------------------------------------ statements

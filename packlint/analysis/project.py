@@ -301,9 +301,22 @@ class Project:
 
     def module_global(self, module: ModuleInfo, name: str) -> Value | None:
         self.ensure_globals(module)
-        if module.globals_state == "running":
-            self.summaries.mark_cut()  # a module still running (an import cycle): what it holds now is not final
-        return module.current_globals.get(name)
+        return self.global_value(module, name)
+
+    def global_value(self, module: ModuleInfo, name: str) -> Value | None:
+        """A module's global as of now. Read while the module's body runs, it is remembered with the summaries
+        that read it: they are reused only while that global still holds the same facts."""
+        value = module.current_globals.get(name)
+        if module.body_frame is not None:
+            self.summaries.read_live_global(module.key, name, facts(value))
+        return value
+
+    def _still_holds(self, summary: Summary) -> bool:
+        for (module_key, name), value_facts in summary.live:
+            module = self.modules.get(module_key)
+            if module is None or facts(module.current_globals.get(name)) != value_facts:
+                return False
+        return True
 
     def ensure_globals(self, module: ModuleInfo) -> None:
         if module.globals_state != "new":
@@ -418,11 +431,13 @@ class Project:
         return value
 
     def _ensure_attrs(self, info: ClassInfo) -> None:
+        """The constructor's own analysis, once per round. Asked from inside it (``__init__`` calling a method that
+        reads ``self.x``), the read takes the table as it is: the rounds check every such read."""
         if info.attrs_done:
             return
         info.attrs_done = True
         init = info.methods.get("__init__")
-        if init:
+        if init and init not in self._roots_running:
             self.root_analysis(init)
 
     def _record_constructor_attrs(self, info: FunctionInfo, frame: Frame, root: bool) -> None:
@@ -514,16 +529,15 @@ class Project:
         is marked cut (kept only for the same context)."""
         summaries = self.summaries
         summary = summaries.roots.get(func_id)
-        if summary is not None:
-            summaries.used(summary)
+        if summary is not None and self._still_holds(summary):
+            summaries.used(replace(summary, height=-1))
             return summary.result
         if func_id in self._roots_running:
             summaries.mark_cut()
             return CLEAN, []
-        context = (func_id, frozenset(self._roots_running),
-                   tuple(sorted(m.key for m in self.modules.values() if m.globals_state == "running")))
+        context = (func_id, frozenset(self._roots_running))
         summary = summaries.cut_roots.get(context)
-        if summary is None:
+        if summary is None or not self._still_holds(summary):
             info = self.functions[func_id]
             outer_active, outer_stack = self._active, summaries.swap_stack([])
             self._active = []
@@ -571,6 +585,13 @@ class Project:
     def root_event_keys(self, func_id: str) -> set[tuple]:
         return {ev.key for ev in self.root_analysis(func_id)[1]}
 
+    def own_events(self, events: list[Event]) -> list[Event]:
+        """``events`` less those moved out of a callee that reports the same event on its own (its root
+        analysis has it): the bug is the callee's, and it is reported once, there. Asked after the round's
+        analyses, so no root is ever analysed inside another."""
+        return [ev for ev in events
+                if not any(key in self.root_event_keys(fid) for fid, key in ev.moved_from if fid)]
+
     def _root_args(self, info: FunctionInfo) -> tuple[Value, ...]:
         """Arguments of a function analysed alone: ``self``, an annotated class, a literal default (a string, a
         number, a flag: ``pool=True``, ``loss_name="mse_loss"``), else unknown. A ``None`` default stays unknown:
@@ -608,8 +629,10 @@ class Project:
         if depth > MAX_DEPTH:
             summaries.mark_deep()
             return CLEAN, []
-        if func_id in self._active:
-            summaries.mark_cut()
+        if self._active and self._active[-1] == func_id:
+            # A function calling itself: the call is cut, inside its own analysis, so the summary stays a function
+            # of its arguments. Longer cycles (f -> g -> f) unroll until the depth bound, whose summaries are kept
+            # by depth: none depends on what happens to be on the stack.
             return CLEAN, []
         key = (func_id, args, kwargs)
         try:
@@ -617,10 +640,10 @@ class Project:
         except TypeError:
             return CLEAN, []
         summary = summaries.calls.get(key)
-        if summary is None or depth + summary.height > MAX_DEPTH:
+        if summary is None or depth + summary.height > MAX_DEPTH or not self._still_holds(summary):
             deep_key, cut_key = (key, depth), (key, depth, tuple(self._active))
             summary = summaries.cut_calls.get(deep_key) or summaries.cut_calls.get(cut_key)
-            if summary is None:
+            if summary is None or not self._still_holds(summary):
                 record = summaries.begin()
                 try:
                     result = self._run(info, args, kwargs, depth)
@@ -639,8 +662,6 @@ class Project:
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
              depth: int, root: bool = False) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
-        if info.module.globals_state == "running":
-            self.summaries.mark_cut()  # called from its own module's body: it sees its globals as they are now
         frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))

@@ -32,6 +32,7 @@ class Record:
     deep: bool = False  # the depth bound cut it: valid only at the same depth
     reads: set[AttrKey] = field(default_factory=set)
     counts: Counter = field(default_factory=Counter)  # (statistic, path) -> n, met by this analysis itself
+    live: dict[tuple[str, str], object] = field(default_factory=dict)  # globals of a running module body, read
 
     def absorb(self, used: "Summary") -> None:
         """This analysis used ``used``: it depends on what that one depends on."""
@@ -39,6 +40,7 @@ class Record:
         self.cut = self.cut or used.cut
         self.deep = self.deep or used.deep
         self.reads |= used.reads
+        self.live.update(used.live)
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,14 @@ class Summary:
     deep: bool = False
     reads: frozenset[AttrKey] = frozenset()
     counts: tuple[tuple[tuple[str, str], int], ...] = ()
+    #: ((module key, name), facts) of each global read while its module's body was still running (a function
+    #: called from ``if __name__ == "__main__":``): the summary holds while those globals still hold those facts
+    live: tuple = ()
 
     @classmethod
     def of(cls, result: tuple, record: Record) -> "Summary":
         return cls(result, record.height, record.cut, record.deep, frozenset(record.reads),
-                   tuple(sorted(record.counts.items())))
+                   tuple(sorted(record.counts.items())), tuple(record.live.items()))
 
 
 class Summaries:
@@ -92,6 +97,10 @@ class Summaries:
     def read(self, key: AttrKey) -> None:
         if self.stack:
             self.stack[-1].reads.add(key)
+
+    def read_live_global(self, module_key: str, name: str, value_facts: object) -> None:
+        if self.stack:
+            self.stack[-1].live.setdefault((module_key, name), value_facts)
 
     def count(self, statistic: str, path: str) -> None:
         if self.stack:

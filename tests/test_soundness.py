@@ -236,3 +236,19 @@ def test_a_loop_that_never_settles_stops_at_its_bound_and_is_counted(tmp_path: P
     assert "PKL003" in result.output
     assert re.search(r"^\s+1  info   loops analysed up to their bound, not to a fixpoint$", result.output, re.M), \
         result.output
+
+
+@pytest.mark.parametrize("default,outside,alone,whole", [
+    ("True", "False", ["PKL005"], ["PKL005"]),  # the default's path is reachable either way
+    ("False", "True", [], ["PKL005"]),  # only a construction outside model.py reaches it
+])
+def test_construction_sites_count_only_in_the_files_read(tmp_path: Path, default: str, outside: str,
+                                                         alone: list, whole: list) -> None:
+    """Linting part of a tree (pre-commit): model.py alone reads its own constructions, its imports and the
+    literal defaults; a main.py that builds the class from outside counts when it is linted too."""
+    (tmp_path / "model.py").write_text(ENCODER.replace("pool=True", f"pool={default}"), encoding="utf-8")
+    (tmp_path / "main.py").write_text(BUILDS_UNPOOLED.replace("pool=False", f"pool={outside}"), encoding="utf-8")
+    only_model = lint_paths([tmp_path / "model.py"], Options())
+    both = lint_paths(sorted(tmp_path.glob("*.py")), Options())
+    assert [f.code for f in only_model.findings] == alone
+    assert [f.code for f in both.findings] == whole

@@ -1,7 +1,7 @@
 """Per-function flow: an abstract interpreter over ``ast`` statements.
 
 It evaluates each expression to an abstract value (``values.py``), following assignments, tuple unpacking,
-augmented assignment, attribute and method chains, ``if``/``else`` (joined, worst case), loops (body twice),
+augmented assignment, attribute and method chains, ``if``/``else`` (joined, worst case), loops (to a fixpoint),
 comprehensions, ``with`` and ``try``. Calls into functions and classes of the linted tree are analysed in the
 caller's context (the arguments' abstract values), memoised, with a depth bound; what a callee does to its
 arguments thus crosses calls without any rule knowing. Sinks record :class:`Event` s; the rules judge them.

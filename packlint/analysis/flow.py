@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Iterable
 
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
-    BINOPS,
-    CMPOPS,
+    FLIPPED,
+    CmpOp,
     Frame,
+    Operator,
     inplace_target,
     is_large,
     is_neg_large,
@@ -147,7 +148,7 @@ class FlowMixin:
         elif isinstance(stmt, ast.AugAssign):
             left = self.eval(stmt.target)
             right = self.eval(stmt.value)
-            self.assign(stmt.target, self.binop(BINOPS.get(type(stmt.op), ""), left, right, stmt), stmt.value)
+            self.assign(stmt.target, self.binop(type(stmt.op), left, right, stmt), stmt.value)
         elif isinstance(stmt, ast.Expr):
             value = self.eval(stmt.value)
             target = inplace_target(stmt.value)
@@ -726,114 +727,114 @@ class FlowMixin:
 
     def eval_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
-        return self.binop(BINOPS.get(type(node.op), ""), left, right, node)
+        return self.binop(type(node.op), left, right, node)
 
-    def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
+    def binop(self, op: Operator, left: Value, right: Value, node: ast.AST) -> Value:
         if isinstance(left, LossOut) or isinstance(right, LossOut):  # `loss + aux`, `loss / n`: still that loss
             keys = (left.keys if isinstance(left, LossOut) else frozenset()) | (
                 right.keys if isinstance(right, LossOut) else frozenset())
             return LossOut(keys)
-        if op == "MatrixMultiply":
+        if op == ast.MatMult:
             return self.matmul(left, right)
         if isinstance(left, ZeroedReduce):
-            if left.op == "mean" and op == "Divide" and isinstance(right, MaskFrac):
+            if left.op == "mean" and op == ast.Div and isinstance(right, MaskFrac):
                 self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count
                 return CLEAN
-            if left.op == "mean" and op == "Multiply" and isinstance(right, Numel):
+            if left.op == "mean" and op == ast.Mult and isinstance(right, Numel):
                 self.frame.resolved.add(left.step)  # mean * numel == sum: exact until divided
                 return ZeroedReduce("sum", left.step, left.trail)
-            if left.op == "sum" and op == "Divide" and isinstance(right, Numel):
+            if left.op == "sum" and op == ast.Div and isinstance(right, Numel):
                 step = left.step
                 self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
                                 subject=self.text(node), callee="sum", trail=left.trail,
                                 details=(("numel", True),)))
                 return CLEAN
-            return left if op in ("Multiply", "Add", "Subtract") and isinstance(right, Const) else CLEAN
-        if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == "Divide":
+            return left if op in (ast.Mult, ast.Add, ast.Sub) and isinstance(right, Const) else CLEAN
+        if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == ast.Div:
             path, line, col = left.node_pos
             self.emit(Event("pool", path, line, col, status="padded", subject=self.text(node), callee="mean",
                             trail=left.trail, details=(("op", "mean"), ("pad", 0.0), ("zeroed", False),
                                                        ("filled", None), ("nonneg", False), ("layout", ""))))
             return CLEAN
         if isinstance(left, TimeLen) and isinstance(right, Const) and isinstance(right.value, int) and op in (
-                "Add", "Subtract"):
-            return TimeLen(left.offset + (right.value if op == "Add" else -right.value))
+                ast.Add, ast.Sub):
+            return TimeLen(left.offset + (right.value if op == ast.Add else -right.value))
         if isinstance(left, Const) and isinstance(right, Const):
             try:
                 a, b = left.value, right.value
-                return Const({"Add": lambda: a + b, "Subtract": lambda: a - b, "Multiply": lambda: a * b}
+                return Const({ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b}
                              .get(op, lambda: None)())
             except Exception:  # noqa: BLE001
                 return CLEAN
         # masks: arithmetic that keeps them masks, or turns them into additive biases
         for m, other in ((left, right), (right, left)):
-            if op == "Multiply" and isinstance(m, Mask) and m.inverted and isinstance(other, Const) and is_large(
+            if op == ast.Mult and isinstance(m, Mask) and m.inverted and isinstance(other, Const) and is_large(
                     other.value):
                 return MaskBias(m.ref)  # (1 - mask) * 1e30: subtracted from scores; * -1e9: added
             if isinstance(m, Mask) and isinstance(other, (Const, Mask, Unknown)) and not isinstance(other, Unknown):
-                if op in ("Subtract", "Add") and isinstance(other, Const):
-                    return MaskBias(m.ref) if (op == "Subtract" and m is left) else replace(m, inverted=not m.inverted)
-                if op == "Multiply" and isinstance(other, Const) and is_neg_large(other.value):
+                if op in (ast.Sub, ast.Add) and isinstance(other, Const):
+                    return MaskBias(m.ref) if (op == ast.Sub and m is left) else replace(m, inverted=not m.inverted)
+                if op == ast.Mult and isinstance(other, Const) and is_neg_large(other.value):
                     return MaskBias(m.ref)
-                if op in ("Multiply", "BitAnd") and isinstance(other, (Mask, Const)):
+                if op in (ast.Mult, ast.BitAnd) and isinstance(other, (Mask, Const)):
                     return m
-            if isinstance(m, MaskBias) and op == "Multiply":
+            if isinstance(m, MaskBias) and op == ast.Mult:
                 return m
-        if isinstance(left, Const) and isinstance(right, Mask) and op == "Subtract":
+        if isinstance(left, Const) and isinstance(right, Mask) and op == ast.Sub:
             return replace(right, inverted=not right.inverted)  # 1 - mask: ones at padding
-        if op == "Multiply":
+        if op == ast.Mult:
             for a, b in ((left, right), (right, left)):
                 if isinstance(a, Mask) and a.inverted and isinstance(b, Const) and is_large(b.value):
                     return MaskBias(a.ref)  # (1 - mask) * -1e9, added; or (1 - mask) * 1e30, subtracted
                 if isinstance(a, Unknown) and isinstance(b, Const) and is_large(b.value):
                     # an untraced mask (batch["mask"]) turned into an additive bias: trusted, as masked_fill is
                     return MaskBias(MaskRef("unknown", a.key))
-        if op in ("Add", "Subtract"):
+        if op in (ast.Add, ast.Sub):
             if isinstance(left, Const) and isinstance(right, Unknown) and right.key:
                 return Unknown(f"{left.value} - {right.key}")  # 1 - mask
         # padded values
         for p, other in ((left, right), (right, left)):
             if isinstance(p, PerStep):
                 ref = self.mask_ref_of(other)
-                if op == "Multiply" and ref is not None:
+                if op == ast.Mult and ref is not None:
                     return replace(p, zeroed=ref)
                 return p
         for p, other in ((left, right), (right, left)):
             if isinstance(p, Padded):
                 if isinstance(other, Padded) and other is not p and p is right:
                     p, other = left, right  # keep the left operand's layout
-                if op == "Multiply":
+                if op == ast.Mult:
                     ref = self.mask_ref_of(other)
                     if ref is not None:
                         if p.pending:
                             self.frame.resolved.update(p.pending)
                         return replace(p, zeroed=ref, pad=0.0 if p.pad is not None else None)
                     return replace(p, pad=None if not isinstance(other, Const) else p.pad)
-                if op in ("Add", "Subtract") and isinstance(other, MaskBias):
+                if op in (ast.Add, ast.Sub) and isinstance(other, MaskBias):
                     return replace(p, masked=True)
-                if op == "Subtract" and isinstance(other, (Unknown, PaddedTarget, Padded)) and other is not p:
+                if op == ast.Sub and isinstance(other, (Unknown, PaddedTarget, Padded)) and other is not p:
                     return replace(p, residual=True, pad=None)
-                if op == "Divide":
+                if op == ast.Div:
                     return p
                 return replace(p, pad=None if not (isinstance(other, Const) and other.value == 0) else p.pad)
         if isinstance(left, PaddedTarget) or isinstance(right, PaddedTarget):
             target = left if isinstance(left, PaddedTarget) else right
             other = right if target is left else left
-            if op == "Multiply" and isinstance(other, Mask):
+            if op == ast.Mult and isinstance(other, Mask):
                 return replace(target, zeroed=other.ref)
             return target
         if isinstance(left, Dropped):
             return left
         if isinstance(right, Dropped):
             return right
-        if op == "Multiply":
+        if op == ast.Mult:
             for a, b in ((left, right), (right, left)):
                 if isinstance(a, Unknown) and isinstance(b, Mask):
                     return Zeroed(b.ref)  # y * mask: zero at padding
         if isinstance(left, Fresh) or isinstance(right, Fresh):
             return Fresh()
         if isinstance(left, (Unknown, Lengths)) and key_of(left) and isinstance(right, Const) and op in (
-                "Add", "Subtract"):
+                ast.Add, ast.Sub):
             return Unknown(f"{key_of(left)} {'+' if op == 'Add' else '-'} {right.value}")  # `lengths - 1`
         return CLEAN
 
@@ -850,26 +851,24 @@ class FlowMixin:
         result: Value = CLEAN
         for op, comp in zip(node.ops, node.comparators):
             right = self.eval(comp)
-            result = self.compare(CMPOPS.get(type(op), ""), left, right)
+            result = self.compare(type(op), left, right)
             left = right
         return result
 
-    def compare(self, op: str, left: Value, right: Value) -> Value:
+    def compare(self, op: CmpOp, left: Value, right: Value) -> Value:
         """Masks are recognised by what they compare: a time index with lengths, or tokens with a pad value."""
-        flip = {"LessThan": "GreaterThan", "GreaterThan": "LessThan", "LessThanEqual": "GreaterThanEqual",
-                "GreaterThanEqual": "LessThanEqual"}
         if isinstance(right, Arange) and not isinstance(left, Arange):
-            left, right, op = right, left, flip.get(op, op)
+            left, right, op = right, left, FLIPPED.get(op, op)
         if isinstance(left, Arange) and isinstance(right, (Unknown, Lengths)):
-            if op in ("LessThan",):
+            if op in (ast.Lt,):
                 return Mask(MaskRef("lengths", key_of(right)))
-            if op in ("GreaterThanEqual",):
+            if op in (ast.GtE,):
                 return Mask(MaskRef("lengths", key_of(right)), inverted=True)
             return CLEAN
         if isinstance(left, Padded) and isinstance(right, Const) and isinstance(left.pad, (int, float)) and \
-                right.value == left.pad and op in ("Equal", "NotEqual"):
+                right.value == left.pad and op in (ast.Eq, ast.NotEq):
             # `out == 0` on a zero-padded output marks the padded steps (and any exact zeros, which is harmless)
-            return Mask(MaskRef("pad", left.lengths, left.pad), inverted=op == "Equal")
+            return Mask(MaskRef("pad", left.lengths, left.pad), inverted=op == ast.Eq)
         if isinstance(left, (Padded, Mask, Const, Arange)) or isinstance(left, PerStep):
             return CLEAN
         if isinstance(left, (Unknown, PaddedTarget, Lengths)):
@@ -879,8 +878,8 @@ class FlowMixin:
                 pad = left.pad if pad is None else pad
             ref = MaskRef("pad", key, pad)
             if isinstance(right, (Const, Unknown)) and not isinstance(right, Padded):
-                if op in ("NotEqual", "GreaterThan", "GreaterThanEqual"):
+                if op in (ast.NotEq, ast.Gt, ast.GtE):
                     return Mask(ref)
-                if op == "Equal":
+                if op == ast.Eq:
                     return Mask(ref, inverted=True)
         return CLEAN

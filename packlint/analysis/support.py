@@ -105,19 +105,16 @@ def inplace_target(node: ast.expr) -> ast.expr | None:
 MODULE_RETURNS_SELF = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_",
                                   "share_memory", "type", "bfloat16"})
 
-BINOPS = {
-    ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
-    ast.MatMult: "MatrixMultiply", ast.BitAnd: "BitAnd", ast.BitOr: "BitOr", ast.Mod: "Modulo", ast.Pow: "Power",
-}
-CMPOPS = {
-    ast.Lt: "LessThan", ast.Gt: "GreaterThan", ast.LtE: "LessThanEqual", ast.GtE: "GreaterThanEqual",
-    ast.Eq: "Equal", ast.NotEq: "NotEqual", ast.Is: "Is", ast.IsNot: "IsNot", ast.In: "In", ast.NotIn: "NotIn",
-}
+# Operators are ``ast`` operator classes throughout (``ast.Sub``, ``ast.Lt``): ``binop``/``compare`` take the class
+# of the node's ``op``; the comparing tensor methods map onto the same classes.
+Operator = type[ast.operator]
+CmpOp = type[ast.cmpop]
 
-METHOD_COMPARE = {
-    "compare-ne": "NotEqual", "compare-eq": "Equal", "compare-gt": "GreaterThan", "compare-lt": "LessThan",
-    "compare-ge": "GreaterThanEqual", "compare-le": "LessThanEqual",
+METHOD_COMPARE: dict[str, CmpOp] = {
+    "compare-ne": ast.NotEq, "compare-eq": ast.Eq, "compare-gt": ast.Gt, "compare-lt": ast.Lt,
+    "compare-ge": ast.GtE, "compare-le": ast.LtE,
 }
+FLIPPED: dict[CmpOp, CmpOp] = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
 
 
 @dataclass

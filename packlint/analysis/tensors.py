@@ -203,7 +203,7 @@ class TensorsMixin:
                 return replace(base, zeroed=ref)
             return base
         if kind == "mul" and call.pos:
-            return self.binop("Multiply", base, call.pos[0], call.node)
+            return self.binop(ast.Mult, base, call.pos[0], call.node)
         if kind == "masked-select":
             return CLEAN
         if kind == "opaque":
@@ -354,11 +354,11 @@ class TensorsMixin:
                 return Dropped(MaskRef("unknown", m.key), base.trail)
             return base
         if kind == "mul":
-            return self.binop("Multiply", base, pos[0] if pos else CLEAN, node)
+            return self.binop(ast.Mult, base, pos[0] if pos else CLEAN, node)
         if kind == "div":
-            return self.binop("Divide", base, pos[0] if pos else CLEAN, node)
+            return self.binop(ast.Div, base, pos[0] if pos else CLEAN, node)
         if kind == "add":
-            return self.binop("Add", base, pos[0] if pos else CLEAN, node)
+            return self.binop(ast.Add, base, pos[0] if pos else CLEAN, node)
         if kind == "gather":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:

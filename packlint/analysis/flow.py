@@ -40,6 +40,7 @@ from packlint.analysis.values import (
     Const,
     DictV,
     Dropped,
+    EllipsisIndex,
     Ext,
     ExtObj,
     Fresh,
@@ -61,6 +62,7 @@ from packlint.analysis.values import (
     Perm,
     PerStep,
     ShapeOf,
+    SliceIndex,
     Super,
     TimeLen,
     TimeSum,
@@ -338,8 +340,8 @@ class FlowMixin:
                 self.frame.env[name] = ZeroClass(frozenset({indices[0].value}))  # weight[PAD] = 0
                 return
         if isinstance(base, Fresh):
-            bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
-            for upper in (b[1] for b in bounds):
+            bounds = [v.bound for v in indices if isinstance(v, SliceIndex) and v.bound is not None]
+            for upper in bounds:
                 if isinstance(upper, (Unknown, Lengths)):
                     # mask[i, :l] = 1 marks the real steps; mask[i, :l] = 0 (on ones) marks the padded ones
                     zero = isinstance(value, Const) and value.value in (0, False)
@@ -535,25 +537,15 @@ class FlowMixin:
         indices = [self.eval_index(el) for el in self._index_nodes(node)]
         return self.subscript(base, indices, node)
 
-    def eval_index(self, sl: ast.expr) -> object:
-        """An index element: a Value, or ('slice', bound) for slices (bound None when absent or constant)."""
+    def eval_index(self, sl: ast.expr) -> Value:
+        """An index element's value: a :class:`SliceIndex` for ``a:b:c``, :class:`EllipsisIndex` for ``...``."""
         if isinstance(sl, ast.Slice):
-            lower = self.eval(sl.lower) if sl.lower is not None else None
-            upper = self.eval(sl.upper) if sl.upper is not None else None
-            if sl.step is not None:
-                self.eval(sl.step)
-            bound = None
-            for b in (upper, lower):
-                if b is not None and not isinstance(b, Const):
-                    bound = b
-            last = upper is None and isinstance(lower, Const) and lower.value == -1
-            # "last": `-1:`, the last step kept as an axis; the 4th item says whether any upper bound is written
-            return ("slice", bound, "last" if last else "", upper is not None)
+            return SliceIndex(*(self.eval(b) if b is not None else None for b in (sl.lower, sl.upper, sl.step)))
         if isinstance(sl, ast.Constant) and sl.value is Ellipsis:
-            return ("ellipsis", None)
+            return EllipsisIndex()
         return self.eval(sl)
 
-    def subscript(self, base: Value, indices: list[object], node: ast.AST) -> Value:
+    def subscript(self, base: Value, indices: list[Value], node: ast.AST) -> Value:
         single = indices[0] if len(indices) == 1 else None
         if isinstance(base, TupleV):
             if isinstance(single, Const) and isinstance(single.value, int):
@@ -561,7 +553,9 @@ class FlowMixin:
                     return base.items[single.value]
                 except IndexError:
                     return CLEAN
-            if isinstance(single, tuple):
+            if isinstance(single, SliceIndex) and single.literal is not None:
+                return TupleV(base.items[single.literal])
+            if isinstance(single, (SliceIndex, EllipsisIndex)):
                 return base
             return self._join_all(base.items)
         if isinstance(base, DictV):
@@ -570,19 +564,19 @@ class FlowMixin:
                 return v if v is not None else CLEAN
             return CLEAN
         if isinstance(base, BidirGathered):
-            if any(isinstance(v, tuple) and v[0] == "slice" and len(v) > 3 and v[3] for v in indices):
+            if any(isinstance(v, SliceIndex) and v.upper is not None for v in indices):
                 self.frame.resolved.add(base.step)  # [:, :H]: one direction's half, which is right
             return CLEAN
         if isinstance(base, ShapeOf):
-            if base.axes and isinstance(single, tuple) and single[0] == "slice":
-                return TupleV(tuple(TimeLen() if a == TIME else CLEAN for a in base.axes))  # T, B = x.shape[:2]
+            if base.axes and isinstance(single, SliceIndex) and single.literal is not None:
+                return TupleV(tuple(TimeLen() if a == TIME else CLEAN for a in base.axes[single.literal]))  # x.shape[:2]
             if base.axes and isinstance(single, Const) and isinstance(single.value, int):
                 d = norm_dim(single.value, len(base.axes))
                 if d is not None and base.axes[d] == TIME:
                     return TimeLen()
             return CLEAN
         if isinstance(base, Many):
-            return base.elem if not isinstance(single, tuple) else base
+            return base.elem if not isinstance(single, (SliceIndex, EllipsisIndex)) else base
         if isinstance(base, Loader):
             return base.element
         masks = [v for v in indices if isinstance(v, Mask)]
@@ -606,7 +600,7 @@ class FlowMixin:
         if isinstance(base, PaddedTarget):
             if masks:
                 return Dropped(masks[0].ref)
-            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+            if any(isinstance(v, SliceIndex) and v.bound is not None for v in indices):
                 return CLEAN
             return base
         if isinstance(base, (Mask, MaskBias, Arange)):
@@ -618,7 +612,8 @@ class FlowMixin:
                 return Dropped(masks[0].ref)
             if len(indices) == 1 and isinstance(single, Unknown) and isinstance(base, Unknown):
                 return Dropped(MaskRef("unknown", single.key))
-            if all(isinstance(v, tuple) or (isinstance(v, Const) and v.value is None) for v in indices):
+            if all(isinstance(v, (SliceIndex, EllipsisIndex)) or (isinstance(v, Const) and v.value is None)
+                   for v in indices):
                 return base
             if isinstance(base, Unknown) and base.key:
                 return Unknown(f"{base.key}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]")
@@ -627,15 +622,16 @@ class FlowMixin:
             return CLEAN
         return CLEAN
 
-    def subscript_padded(self, base: Padded, indices: list[object], node: ast.AST) -> Value:
+    def subscript_padded(self, base: Padded, indices: list[Value], node: ast.AST) -> Value:
         """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
         axes = base.axes
         if axes is None:
-            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+            if any(isinstance(v, SliceIndex) and v.bound is not None for v in indices):
                 return CLEAN
             return base
-        if base.mismatch is not None and any(not isinstance(v, tuple) and not (isinstance(v, Const) and v.value is None)
-                                             for v in indices[:2]):
+        if base.mismatch is not None and any(
+                not isinstance(v, (SliceIndex, EllipsisIndex)) and not (isinstance(v, Const) and v.value is None)
+                for v in indices[:2]):
             self.emit_batch_first(base)  # indexing a batch or a step as if the layout were the packing side's
         out_axes: list[str] = []
         i = 0
@@ -643,7 +639,7 @@ class FlowMixin:
         gathered: Value = CLEAN
         halved = False
         for idx in indices:
-            if isinstance(idx, tuple) and idx[0] == "ellipsis":
+            if isinstance(idx, EllipsisIndex):
                 after = indices[indices.index(idx) + 1:]
                 remaining = len([x for x in after if not (isinstance(x, Const) and x.value is None)])
                 keep = max(0, len(axes) - i - remaining)
@@ -655,12 +651,12 @@ class FlowMixin:
                 continue
             label = axes[i] if i < len(axes) else FEAT
             i += 1
-            if isinstance(idx, tuple):  # a slice
-                if idx[1] is not None and label == TIME:
+            if isinstance(idx, SliceIndex):
+                if idx.bound is not None and label == TIME:
                     clean = True  # trimmed to a length: out[i, :l]
-                if len(idx) > 3 and idx[3] and label == FEAT:
+                if idx.upper is not None and label == FEAT:
                     halved = True  # out[:, :, :H]: one direction of a bidirectional output
-                if len(idx) > 2 and idx[2] == "last" and label == TIME:  # out[:, -1:, :]
+                if idx.last_only and label == TIME:  # out[:, -1:, :]
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
                                     trail=base.trail, details=(("layout", "".join(axes)),)))
                     clean = True
@@ -686,7 +682,7 @@ class FlowMixin:
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
                 if base.bidirectional and last_step_index(idx) and not any(
-                        isinstance(v, tuple) and len(v) > 3 and v[3] for v in indices[i:]):
+                        isinstance(v, SliceIndex) and v.upper is not None for v in indices[i:]):
                     gathered = self.bidirectional_gather(base, node)
             else:
                 out_axes.append(label)

@@ -484,3 +484,49 @@ def rekey(value: Value, old: tuple, new: tuple) -> Value:
     if isinstance(value, DictV):
         return DictV(tuple((k, rekey(v, old, new)) for k, v in value.items))
     return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Typed facts of the expression interpreter: index elements, offsets on lengths, transposes, symbolic sizes.
+
+@dataclass(frozen=True)
+class SliceIndex(Value):
+    """A slice in an index (``lower:upper:step``), each bound's abstract value or None where it is not written.
+
+    ``out[i, :l]`` (an upper bound that is a length) trims a row to its real steps; ``out[:, -1:]`` keeps the last
+    (padded) step as an axis; ``out[:, :, :H]`` (any written upper bound on the features) cuts out one direction."""
+
+    lower: Value | None = None
+    upper: Value | None = None
+    step: Value | None = None
+
+    @property
+    def bound(self) -> Value | None:
+        """The bound that is not a constant (lower before upper), or None: what a slice may trim to."""
+        for b in (self.lower, self.upper):
+            if b is not None and not isinstance(b, Const):
+                return b
+        return None
+
+    @property
+    def last_only(self) -> bool:
+        """``-1:``: the last step, kept as an axis of size 1."""
+        return self.upper is None and isinstance(self.lower, Const) and self.lower.value == -1
+
+    @property
+    def literal(self) -> slice | None:
+        """The Python slice when every written bound is an integer constant (``[:2]``, ``[1:]``), else None."""
+        parts = []
+        for b in (self.lower, self.upper, self.step):
+            if b is None:
+                parts.append(None)
+            elif isinstance(b, Const) and isinstance(b.value, int) and not isinstance(b.value, bool):
+                parts.append(b.value)
+            else:
+                return None
+        return slice(*parts)
+
+
+@dataclass(frozen=True)
+class EllipsisIndex(Value):
+    """``...`` in an index: as many full slices as the remaining axes need."""

@@ -177,7 +177,7 @@ TENSOR_METHODS: dict[str, str] = {
     "sum": "reduce", "mean": "reduce", "max": "reduce", "amax": "reduce", "min": "reduce", "amin": "reduce",
     "logsumexp": "reduce", "norm": "reduce", "prod": "reduce",
     "masked_fill": "masked-fill", "masked_fill_": "masked-fill", "add_": "add", "masked_select": "masked-select",
-    "mul": "mul", "mul_": "mul", "__mul__": "mul", "div": "div", "div_": "div", "add": "add", "sub": "add",
+    "mul": "mul", "mul_": "mul", "__mul__": "mul", "div": "div", "div_": "div", "add": "add", "sub": "sub", "sub_": "sub",
     "gather": "gather", "index_select": "index-select", "bmm": "matmul", "matmul": "matmul",
     "ne": "compare-ne", "eq": "compare-eq", "gt": "compare-gt", "lt": "compare-lt", "ge": "compare-ge",
     "le": "compare-le", "logical_not": "invert", "bitwise_not": "invert",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     FLIPPED,
+    at_last_real_step,
     CmpOp,
     Frame,
     Operator,
@@ -24,8 +25,8 @@ from packlint.analysis.support import (
     is_large,
     is_neg_large,
     key_of,
-    last_step_index,
     norm_dim,
+    offset,
     short_key,
 )
 from packlint.analysis.values import (
@@ -681,7 +682,7 @@ class FlowMixin:
             # a tensor index
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
-                if base.bidirectional and last_step_index(idx) and not any(
+                if base.bidirectional and at_last_real_step(idx, base.lengths) and not any(
                         isinstance(v, SliceIndex) and v.upper is not None for v in indices[i:]):
                     gathered = self.bidirectional_gather(base, node)
             else:
@@ -829,9 +830,13 @@ class FlowMixin:
                     return Zeroed(b.ref)  # y * mask: zero at padding
         if isinstance(left, Fresh) or isinstance(right, Fresh):
             return Fresh()
-        if isinstance(left, (Unknown, Lengths)) and key_of(left) and isinstance(right, Const) and op in (
-                ast.Add, ast.Sub):
-            return Unknown(f"{key_of(left)} {'+' if op == 'Add' else '-'} {right.value}")  # `lengths - 1`
+        if isinstance(left, (Unknown, Lengths)) and isinstance(right, Const) and op in (ast.Add, ast.Sub):
+            if isinstance(right.value, int) and not isinstance(right.value, bool):  # `lengths - 1`
+                shifted = offset(left, right.value if op is ast.Add else -right.value)
+                if shifted is not None:
+                    return shifted
+            if key_of(left):
+                return Unknown(f"{key_of(left)} {'+' if op is ast.Add else '-'} {right.value}")
         return CLEAN
 
     def mask_ref_of(self, v: Value) -> MaskRef | None:

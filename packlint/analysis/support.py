@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
-from packlint.analysis.values import Const, Lengths, Unknown, Value
+from packlint.analysis.values import Const, Lengths, Offset, Unknown, Value
 from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
@@ -73,9 +73,29 @@ def key_of(v: Value) -> str | None:
 
 
 
-def last_step_index(value: Value) -> bool:
-    """An index built from ``lengths - 1``: each sequence's last real step (keys carry the arithmetic)."""
-    return isinstance(value, Unknown) and bool(value.key) and value.key.endswith(" - 1")
+def offset(value: Value, delta: int) -> Value | None:
+    """``value + delta`` as a typed :class:`Offset` when ``value`` is lengths, an offset of them or another unknown
+    tensor with a known origin (``entity_pos - 1`` is an offset too, just not of lengths); None for anything else."""
+    if isinstance(value, Offset):
+        base, total = value.of, value.delta + delta
+    elif isinstance(value, (Lengths, Unknown)) and key_of(value):
+        base, total = value, delta
+    else:
+        return None
+    if total == 0 or base is None:
+        return base
+    return Offset(f"{key_of(base)} {'+' if total > 0 else '-'} {abs(total)}", of=base, delta=total)
+
+
+def at_last_real_step(index: Value, lengths: str | None) -> bool:
+    """Whether ``index`` picks each sequence's last real step: lengths minus one, where the lengths are known to be
+    per-sequence lengths (``pad_packed_sequence``'s, or ``lengths``: the key of the lengths the indexed output was
+    packed with). An offset of anything else (an entity position, a span end) is just an index."""
+    if not (isinstance(index, Offset) and index.delta == -1):
+        return False
+    if isinstance(index.of, Lengths):
+        return True
+    return lengths is not None and key_of(index.of) == lengths
 
 
 def swaps_first_two_axes(node: ast.expr) -> bool:

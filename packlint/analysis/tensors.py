@@ -10,11 +10,11 @@ from packlint.analysis.events import Event
 from packlint.analysis.support import (
     METHOD_COMPARE,
     QUERY,
+    at_last_real_step,
     CallSite,
     const_of,
     is_neg_large,
     key_of,
-    last_step_index,
     norm_dim,
     swaps_first_two_axes,
 )
@@ -163,6 +163,9 @@ class TensorsMixin:
             return Unknown(f"{base.key or ''}^T")  # remembered for a time-major pack of batch-major data
         if isinstance(base, Unknown) and kind == "log":
             return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
+        if isinstance(base, (Unknown, Lengths)) and kind in ("add", "sub") and call.pos and isinstance(
+                call.pos[0], Const):
+            return self.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)  # lengths.sub(1)
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if kind and kind.startswith("compare-"):
                 return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
@@ -357,12 +360,13 @@ class TensorsMixin:
             return self.binop(ast.Mult, base, pos[0] if pos else CLEAN, node)
         if kind == "div":
             return self.binop(ast.Div, base, pos[0] if pos else CLEAN, node)
-        if kind == "add":
-            return self.binop(ast.Add, base, pos[0] if pos else CLEAN, node)
+        if kind in ("add", "sub"):
+            return self.binop(ast.Add if kind == "add" else ast.Sub, base, pos[0] if pos else CLEAN, node)
         if kind == "gather":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
-                if base.bidirectional and len(pos) > 1 and last_step_index(pos[1]):
+                index = pos[1] if len(pos) > 1 else kw.get("index", CLEAN)
+                if base.bidirectional and at_last_real_step(index, base.lengths):
                     return self.bidirectional_gather(base, node)
                 return CLEAN
             return replace(base, axes=None)

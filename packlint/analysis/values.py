@@ -530,3 +530,25 @@ class SliceIndex(Value):
 @dataclass(frozen=True)
 class EllipsisIndex(Value):
     """``...`` in an index: as many full slices as the remaining axes need."""
+
+
+@dataclass(frozen=True)
+class Offset(Unknown):
+    """Per-sequence lengths plus a constant: ``lengths - 1`` (``delta`` -1), ``lengths.sub(1)``, ``(lengths - 1)
+    .long()``. ``of`` is the lengths value itself (:class:`Lengths`, or an unknown tensor keyed by where it came
+    from); ``key`` identifies the offset value for masks built from it. Still an unknown tensor for everything else.
+
+    Only ``delta == -1`` on values known to be lengths is each sequence's last real step (see
+    ``support.at_last_real_step``): ``entity_pos - 1`` is an offset too, but not of lengths."""
+
+    of: Value | None = None
+    delta: int = 0
+
+
+@dataclass(frozen=True)
+class Transposed(Unknown):
+    """An unknown tensor with its first two axes swapped (``x.transpose(0, 1)``, ``x.t()``, ``x.permute(1, 0, 2)``):
+    packing it time-major, or flattening it against a time-major output, restores the caller's batch-major layout on
+    purpose. Still an unknown tensor for everything else; transposing it again gives ``of`` back."""
+
+    of: Value | None = None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
-from packlint.analysis.values import Const, Lengths, Offset, Unknown, Value
+from packlint.analysis.values import Const, Lengths, Offset, TupleV, Unknown, Value
 from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
@@ -96,6 +96,19 @@ def at_last_real_step(index: Value, lengths: str | None) -> bool:
     if isinstance(index.of, Lengths):
         return True
     return lengths is not None and key_of(index.of) == lengths
+
+
+def swaps_batch_and_time(kind: str | None, args: list[Value]) -> bool:
+    """Whether a transposing method (table kind ``transpose``, ``transpose2d``, ``permute``) called with these
+    argument values swaps the first two axes: ``t()``, ``transpose(0, 1)``, ``transpose(1, 0)``, ``permute(1, 0, 2)``."""
+    if kind == "transpose2d":
+        return True
+    if len(args) == 1 and isinstance(args[0], TupleV):
+        args = list(args[0].items)
+    dims = [const_of(a) for a in args]
+    if kind == "transpose":
+        return len(dims) == 2 and sorted(d for d in dims if isinstance(d, int)) == [0, 1]
+    return kind == "permute" and dims[:2] == [1, 0]
 
 
 def swaps_first_two_axes(node: ast.expr) -> bool:

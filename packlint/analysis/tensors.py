@@ -16,7 +16,7 @@ from packlint.analysis.support import (
     is_neg_large,
     key_of,
     norm_dim,
-    swaps_first_two_axes,
+    swaps_batch_and_time,
 )
 from packlint.analysis.values import (
     BATCH,
@@ -55,6 +55,7 @@ from packlint.analysis.values import (
     Super,
     TimeLen,
     TimeSum,
+    Transposed,
     TupleV,
     Unknown,
     Value,
@@ -158,9 +159,12 @@ class TensorsMixin:
                 len(call.pos) > 1 and const_of(call.pos[1]) == 0:
             m = call.pos[0]  # ones, zeroed where the mask holds: the complement is a mask
             return Mask(m.ref, inverted=not m.inverted)
-        if isinstance(base, Unknown) and kind in ("transpose", "permute", "transpose2d") and swaps_first_two_axes(
-                call.node):
-            return Unknown(f"{base.key or ''}^T")  # remembered for a time-major pack of batch-major data
+        if isinstance(base, Unknown) and kind in ("transpose", "permute", "transpose2d") and swaps_batch_and_time(
+                kind, call.pos):
+            # remembered for a time-major pack of batch-major data; transposing back restores the value
+            if isinstance(base, Transposed):
+                return base.of if base.of is not None else CLEAN
+            return Transposed(f"{base.key}^T" if base.key else None, of=base)
         if isinstance(base, Unknown) and kind == "log":
             return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
         if isinstance(base, (Unknown, Lengths)) and kind in ("add", "sub") and call.pos and isinstance(

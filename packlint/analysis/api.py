@@ -168,7 +168,7 @@ TENSOR_METHODS: dict[str, str] = {
     "view": "reshape", "reshape": "reshape", "flatten": "flatten", "view_as": "reshape-unknown",
     "reshape_as": "reshape-unknown",
     "transpose": "transpose", "permute": "permute", "t": "transpose2d", "squeeze": "squeeze",
-    "unsqueeze": "unsqueeze", "contiguous": "keep", "to": "keep", "float": "keep", "double": "keep",
+    "unsqueeze": "unsqueeze", "unflatten": "unflatten", "contiguous": "keep", "to": "keep", "float": "keep", "double": "keep",
     "half": "keep", "long": "keep", "int": "keep", "bool": "keep", "type": "keep", "type_as": "keep",
     "cuda": "keep", "cpu": "keep", "clone": "keep", "detach": "keep", "expand": "keep", "expand_as": "keep",
     "repeat": "keep", "chunk": "split", "split": "split", "unbind": "split",

@@ -485,6 +485,11 @@ class CallsMixin:
             if qualname.rsplit(".", 1)[-1] in ("ReLU", "ReLU6"):
                 return self.tensor_method(first, "relu", [], {}, call.node)
             return first
+        if kind == "biased-layer" and isinstance(first, Padded) and first.axes and first.axes[-1] == TIME and \
+                qualname.rsplit(".", 1)[-1] in ("Linear", "Bilinear"):
+            # a Linear over an axis that holds time (`out.view(out.size(0), -1)`) mixes every step into each
+            # output feature: no time axis is left
+            first = replace(first, axes=first.axes[:-1] + (FEAT,))
         if kind in ("biased-layer",) and isinstance(first, Padded) and "nobias" in flags:
             return replace(first, filled=None, nonneg=False, zeroed=None)  # Linear(bias=False): 0 stays 0
         if kind == "crf":

@@ -28,6 +28,7 @@ from packlint.analysis.support import (
     norm_dim,
     offset,
     short_key,
+    size_of_axis,
 )
 from packlint.analysis.values import (
     BATCH,
@@ -318,6 +319,8 @@ class FlowMixin:
             return [value.elem] * n
         if isinstance(value, Padded):
             return [value] * n  # unpacking a padded tensor along its first axis (e.g. chunk results)
+        if isinstance(value, ShapeOf) and value.axes is not None and len(value.axes) == n:
+            return [size_of_axis(a) for a in value.axes]  # b, t, _ = x.shape
         return [CLEAN] * n
 
     def _index_nodes(self, node: ast.Subscript) -> list[ast.expr]:
@@ -570,11 +573,11 @@ class FlowMixin:
             return CLEAN
         if isinstance(base, ShapeOf):
             if base.axes and isinstance(single, SliceIndex) and single.literal is not None:
-                return TupleV(tuple(TimeLen() if a == TIME else CLEAN for a in base.axes[single.literal]))  # x.shape[:2]
+                return TupleV(tuple(size_of_axis(a) for a in base.axes[single.literal]))  # b, t = x.shape[:2]
             if base.axes and isinstance(single, Const) and isinstance(single.value, int):
                 d = norm_dim(single.value, len(base.axes))
-                if d is not None and base.axes[d] == TIME:
-                    return TimeLen()
+                if d is not None:
+                    return size_of_axis(base.axes[d])  # x.shape[1]: a symbolic size naming its axis
             return CLEAN
         if isinstance(base, Many):
             return base.elem if not isinstance(single, (SliceIndex, EllipsisIndex)) else base
@@ -682,8 +685,11 @@ class FlowMixin:
             # a tensor index
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
+                # a later slice (`[..., :H]`) or integer (`[..., 0]` on a (2, H) view) keeps one direction
                 if base.bidirectional and at_last_real_step(idx, base.lengths) and not any(
-                        isinstance(v, SliceIndex) and v.upper is not None for v in indices[i:]):
+                        (isinstance(v, SliceIndex) and v.upper is not None) or (
+                            isinstance(v, Const) and isinstance(v.value, int) and not isinstance(v.value, bool))
+                        for v in indices[i:]):
                     gathered = self.bidirectional_gather(base, node)
             else:
                 out_axes.append(label)

@@ -9,7 +9,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
-from packlint.analysis.values import Const, Lengths, Offset, TupleV, Unknown, Value
+from packlint.analysis.values import (
+    BATCH,
+    FEAT,
+    FLAT,
+    TIME,
+    AxisSize,
+    Const,
+    Lengths,
+    Offset,
+    TimeLen,
+    TupleV,
+    Unknown,
+    Value,
+)
 from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
@@ -109,6 +122,117 @@ def swaps_batch_and_time(kind: str | None, args: list[Value]) -> bool:
     if kind == "transpose":
         return len(dims) == 2 and sorted(d for d in dims if isinstance(d, int)) == [0, 1]
     return kind == "permute" and dims[:2] == [1, 0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Axis layouts with symbolic sizes: which axes a view/reshape/unflatten keeps, from the sizes it is given.
+
+def size_of_axis(label: str) -> Value:
+    """The symbolic size of an axis labelled ``label``: time is :class:`TimeLen`, a kept singleton is 1."""
+    if label == TIME:
+        return TimeLen()
+    if label == "1":
+        return Const(1)
+    return AxisSize(label)
+
+
+def size_label(value: Value) -> str | None:
+    """The axis a size value names (``x.size(1)`` on the time axis: time), or None for any other value."""
+    if isinstance(value, TimeLen) and value.offset == 0:
+        return TIME
+    if isinstance(value, AxisSize):
+        return value.axis
+    return None
+
+
+def fold(labels: list[str]) -> str:
+    """The label of one axis made by folding ``labels`` together: batch and time fold into the flat axis; time with
+    features is still an axis over every step, padded ones included; batch with features (heads) is batch-like."""
+    labels = [a for a in labels if a != "1"]
+    if not labels:
+        return "1"
+    if len(labels) == 1:
+        return labels[0]
+    has_time = TIME in labels or FLAT in labels
+    has_batch = BATCH in labels or FLAT in labels
+    if has_time and has_batch:
+        return FLAT
+    if has_time:
+        return TIME
+    if has_batch:
+        return BATCH
+    return QUERY if labels.count(QUERY) == 1 and set(labels) <= {QUERY, FEAT} else FEAT
+
+
+def _is_minus_one(value: Value) -> bool:
+    return isinstance(value, Const) and value.value == -1
+
+
+def _segment(src: list[str], dims: list[Value]) -> list[str] | None:
+    """Axes for ``dims`` made from the source axes ``src`` (both lie between two axes the view keeps); None when
+    the sizes cannot say which axis goes where."""
+    def singleton(d: Value) -> bool:
+        return isinstance(d, Const) and d.value == 1
+
+    if not dims:
+        return []  # the source axes between two kept axes have size 1 (or the view would fail)
+    if len(dims) == 1:
+        return [fold(src) if src else (FEAT if _is_minus_one(dims[0]) else "1")]
+    if not src:
+        return ["1" if singleton(d) else FEAT for d in dims]
+    tracked = [a for a in src if a not in (FEAT, "1")]
+    if not tracked:
+        return ["1" if singleton(d) else FEAT for d in dims]  # features split into heads: (h, d)
+    if len(src) == 1 and sum(not singleton(d) for d in dims) == 1:
+        return [src[0] if not singleton(d) else "1" for d in dims]  # unsqueezed by a view: (B, 1, T)
+    minus = [i for i, d in enumerate(dims) if _is_minus_one(d)]
+    if len(tracked) == 1 and len(minus) == 1:
+        # `view(B, -1, h, d)`: the -1 takes the tracked axis, the written sizes split the features around it
+        j, i = src.index(tracked[0]), minus[0]
+        before, after = _segment(src[:j], dims[:i]), _segment(src[j + 1:], dims[i + 1:])
+        if before is None or after is None or any(a not in (FEAT, "1") for a in src[:j] + src[j + 1:]):
+            return None
+        return before + [tracked[0]] + after
+    return None
+
+
+def reshape_axes(axes: tuple[str, ...], dims: list[Value]) -> tuple[str, ...] | None:
+    """The axes of ``x.view(*dims)`` for ``x`` with ``axes``, when some of ``dims`` are symbolic sizes naming axes of
+    ``x`` (``x.size(1)``, ``b`` of ``b, t, _ = x.shape``): those axes are kept, and the axes between them are
+    folded (``-1``) or split (heads) by :func:`_segment`. None when no size is named or the view cannot be
+    placed (a view never reorders axes)."""
+    names = [size_label(d) for d in dims]
+    src = list(axes)
+    if FLAT in src and BATCH not in src and TIME not in src:
+        # batch*time viewed back with batch or time named: unfold it in the order the sizes say
+        for i, name in enumerate(names):
+            if name in (BATCH, TIME):
+                leading = not any(not (isinstance(d, Const) and d.value == 1) for d in dims[:i])
+                other = TIME if name == BATCH else BATCH
+                at = src.index(FLAT)
+                src[at:at + 1] = [name, other] if leading else [other, name]
+                break
+    anchors: list[tuple[int, int]] = []
+    for i, name in enumerate(names):
+        if name is None or name == "1" or src.count(name) != 1:
+            continue
+        j = src.index(name)
+        if anchors and j <= anchors[-1][1]:
+            return None
+        anchors.append((i, j))
+    if not anchors:
+        return None
+    out: list[str] = []
+    prev_i = prev_j = -1
+    for i, j in anchors + [(len(dims), len(src))]:
+        seg = _segment(src[prev_j + 1:j], list(dims[prev_i + 1:i]))
+        if seg is None:
+            return None
+        out.extend(seg)
+        if i < len(dims):
+            out.append(src[j])
+        prev_i, prev_j = i, j
+    return tuple(out)
 
 
 def swaps_first_two_axes(node: ast.expr) -> bool:

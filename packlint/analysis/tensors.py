@@ -11,11 +11,15 @@ from packlint.analysis.support import (
     METHOD_COMPARE,
     QUERY,
     at_last_real_step,
+    fold,
     CallSite,
     const_of,
     is_neg_large,
     key_of,
     norm_dim,
+    reshape_axes,
+    size_label,
+    size_of_axis,
     swaps_batch_and_time,
 )
 from packlint.analysis.values import (
@@ -242,18 +246,31 @@ class TensorsMixin:
                 return CLEAN
             return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:
+            if not pos and "dim" not in kw:
+                return ShapeOf(axes)
             d = norm_dim(const_of(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
-            if d is not None and axes[d] == TIME:
-                return TimeLen()
-            return CLEAN if pos or "dim" in kw else ShapeOf(axes)
+            return size_of_axis(axes[d]) if d is not None else CLEAN  # a symbolic size naming its axis
+        if name == "dim" and axes is not None and not pos and not kw:
+            return Const(len(axes))  # a rank query decided from the known axes
+        if kind == "unflatten":
+            return self.unflatten(base, pos, kw)
         if kind in ("keep", None):
             if kind is None and name not in ("data",):
                 return replace(base, pad=None if base.pad != 0 else base.pad)
             return base
         if kind in ("reshape", "flatten"):
-            dims = [const_of(v) for v in pos]
+            sizes = list(pos)
             if len(pos) == 1 and isinstance(pos[0], TupleV):
-                dims = [const_of(v) for v in pos[0].items]
+                sizes = list(pos[0].items)
+            elif len(pos) == 1 and isinstance(pos[0], ShapeOf) and pos[0].axes is not None:
+                sizes = [size_of_axis(a) for a in pos[0].axes]  # x.view(out.shape)
+            dims = [const_of(v) for v in sizes]
+            if kind == "flatten" and axes is not None:
+                return replace(base, axes=self.flattened(axes, pos, kw))
+            if axes is not None and any(size_label(v) is not None for v in sizes):
+                if base.mismatch is not None and axes[0] == FLAT and len(dims) >= 3:
+                    self.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
+                return replace(base, axes=reshape_axes(axes, sizes))
             flattening = kind == "flatten" or (-1 in dims and len(dims) <= 2)
             if flattening:  # a batch_first mismatch is judged where the flattened value meets a loss
                 if kind == "flatten" and len(dims) >= 2 and dims[:2] != [0, 1]:
@@ -388,6 +405,29 @@ class TensorsMixin:
         if kind == "opaque":
             return CLEAN
         return base
+
+    def flattened(self, axes: tuple[str, ...], pos: list[Value], kw: dict[str, Value]) -> tuple[str, ...] | None:
+        """The axes of ``x.flatten(start_dim=0, end_dim=-1)``: the axes from start to end folded into one."""
+        start = const_of(kw.get("start_dim", pos[0] if pos else Const(0)))
+        end = const_of(kw.get("end_dim", pos[1] if len(pos) > 1 else Const(-1)))
+        s, e = norm_dim(start, len(axes)), norm_dim(end, len(axes))
+        if s is None or e is None or e < s:
+            return None
+        return axes[:s] + (fold(list(axes[s:e + 1])),) + axes[e + 1:]
+
+    def unflatten(self, base: Padded, pos: list[Value], kw: dict[str, Value]) -> Value:
+        """``x.unflatten(dim, sizes)``: one axis split into several, placed by the symbolic sizes given."""
+        axes = base.axes
+        d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+        sizes = kw.get("sizes", pos[1] if len(pos) > 1 else CLEAN)
+        if axes is None or not isinstance(sizes, TupleV) or norm_dim(d, len(axes)) is None:
+            return replace(base, axes=None)
+        i = norm_dim(d, len(axes))
+        assert i is not None
+        split = reshape_axes((axes[i],), list(sizes.items))
+        if split is None:
+            return replace(base, axes=None)
+        return replace(base, axes=axes[:i] + split + axes[i + 1:])
 
     def reduce(self, base: Padded, name: str, call: "CallSite") -> Value:
         dim = self.dim_arg(call)

@@ -552,3 +552,21 @@ class Transposed(Unknown):
     purpose. Still an unknown tensor for everything else; transposing it again gives ``of`` back."""
 
     of: Value | None = None
+
+
+@dataclass(frozen=True)
+class AxisSize(Value):
+    """The size of one axis of a padded tensor other than time (``out.size(0)``, ``out.shape[-1]``, ``b`` of
+    ``b, t, _ = out.shape``), naming that axis by its label (batch, feature, folded batch*time, query). With
+    :class:`TimeLen` (the size of the time axis) it lets ``view``/``reshape``/``unflatten`` tell which axes a new
+    shape keeps: ``scores.view(-1, s)`` with ``s = ctx.size(1)`` still ends in time."""
+
+    axis: str
+
+
+@dataclass(frozen=True)
+class Ranked(Fresh):
+    """A tensor made from nothing with a known number of axes (``torch.randn(64)``, ``nn.Parameter(torch.zeros(H))``):
+    a learned query vector. Multiplying a padded output by a vector (``out.matmul(v)``) drops the feature axis."""
+
+    rank: int = 0

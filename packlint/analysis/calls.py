@@ -46,7 +46,9 @@ from packlint.analysis.values import (
     Padded,
     PaddedTarget,
     PerStep,
+    Ranked,
     SequentialV,
+    ShapeOf,
     Super,
     TimeLen,
     Transposed,
@@ -440,7 +442,25 @@ class CallsMixin:
             fill = self.arg(call, 1, "fill_value")
             if isinstance(fill, (Const, TimeLen)):
                 return fill  # a tensor full of v acts like v in where() and masked_fill(); full of T is "T each"
-        return Fresh()
+            return Fresh()
+        if entry.qualname.endswith("_like"):
+            return Fresh()
+        return self.fresh_of_sizes(call)
+
+    def fresh_of_sizes(self, call: "CallSite") -> Value:
+        """``torch.randn(H)``, ``torch.zeros(1, H)``, ``torch.empty((n, H))``: a new tensor whose rank is the
+        number of sizes given (each an int, a size or an unknown scalar); rank unknown for a starred or empty call."""
+        sizes = call.pos
+        if len(sizes) == 1 and isinstance(sizes[0], TupleV):
+            sizes = list(sizes[0].items)
+        if not sizes or any(isinstance(s, (Many, TupleV, ShapeOf)) for s in sizes):
+            return Fresh()
+        return Ranked(rank=len(sizes))
+
+    def ext_parameter(self, entry: api.Callable, call: "CallSite") -> Value:
+        """``nn.Parameter(t)`` is the tensor ``t`` when packlint made it (its rank known); otherwise an object."""
+        data = self.arg(call, 0, "data")
+        return data if isinstance(data, Fresh) else ExtObj(entry.qualname)
 
     def ext_super(self, entry: api.Callable, call: "CallSite") -> Value:
         f = self.frame.func

@@ -55,6 +55,7 @@ from packlint.analysis.values import (
     PaddedTarget,
     Perm,
     PerStep,
+    Ranked,
     ShapeOf,
     Super,
     TimeLen,
@@ -489,11 +490,13 @@ class TensorsMixin:
             return replace(a, axes=None, pad=None)
         if pa:
             assert isinstance(a, Padded)
-            axes = a.axes[:-1] + (FEAT,) if a.axes else None
+            vector = isinstance(b, Ranked) and b.rank == 1  # (.., H) @ (H,): the feature axis is contracted away
+            axes = (a.axes[:-1] if vector else a.axes[:-1] + (FEAT,)) if a.axes else None
             return replace(a, axes=axes, pad=0.0 if a.pad in (0, 0.0) else None, filled=None, masked=False)
         assert isinstance(b, Padded)
         if b.axes and len(b.axes) >= 2:
-            axes = b.axes[:-2] + (FEAT, b.axes[-1])
+            vector = isinstance(a, Ranked) and a.rank == 1  # (H,) @ (.., H, T): no query axis is added
+            axes = b.axes[:-2] + ((b.axes[-1],) if vector else (FEAT, b.axes[-1]))
         else:
             axes = None
         if b.axes and b.axes[-1] != TIME:

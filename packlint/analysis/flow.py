@@ -18,6 +18,7 @@ from packlint.analysis.events import Event
 from packlint.analysis.support import (
     FLIPPED,
     at_last_real_step,
+    compare_literals,
     CmpOp,
     Frame,
     Operator,
@@ -229,7 +230,8 @@ class FlowMixin:
             self.frame.env = self._join_envs(then_env, else_env)
 
     def truth(self, test: ast.expr) -> bool | None:
-        """Fold ``x is None`` / ``x is not None`` / ``not x`` / a known constant flag; None when unknown.
+        """Fold ``x is None`` / ``x is not None`` / ``not x`` / a known constant flag / a comparison of two known
+        literals (a rank query ``k.dim() == 2`` on known axes included); None when unknown.
 
         ``if mask.any():`` before applying a padding mask is taken as true: when the mask holds nowhere, applying it
         changes nothing, so the masked path describes both."""
@@ -256,6 +258,8 @@ class FlowMixin:
                 if isinstance(test.ops[0], ast.Is):
                     return True if known_none else (False if known_obj else None)
                 return False if known_none else (True if known_obj else None)
+            # both sides known literals: `self.method == "dot"` (a constructor's literal), `k.dim() == 2`
+            return compare_literals(type(test.ops[0]), self.eval(test.left), self.eval(comp))
         self.eval(test)
         return None
 
@@ -515,6 +519,8 @@ class FlowMixin:
                 return self.tensor_method(base, "t", [], {}, node)
             if attr == "shape":
                 return ShapeOf(base.axes)
+            if attr == "ndim" and base.axes is not None:
+                return Const(len(base.axes))  # a rank query decided from the known axes
             if attr in ("device", "dtype", "is_cuda", "ndim"):
                 return CLEAN
             return base

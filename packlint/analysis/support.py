@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,6 @@ class Frame:
         return self.func.qualname if self.func else "<module>"
 
 
-
 def const_of(v: Value) -> object:
     return v.value if isinstance(v, Const) else None
 
@@ -85,6 +85,45 @@ def key_of(v: Value) -> str | None:
     return None
 
 
+# Operators are ``ast`` operator classes throughout (``ast.Sub``, ``ast.Lt``): ``binop``/``compare`` take the class
+# of the node's ``op``; the comparing tensor methods map onto the same classes.
+Operator = type[ast.operator]
+CmpOp = type[ast.cmpop]
+
+METHOD_COMPARE: dict[str, CmpOp] = {
+    "compare-ne": ast.NotEq, "compare-eq": ast.Eq, "compare-gt": ast.Gt, "compare-lt": ast.Lt,
+    "compare-ge": ast.GtE, "compare-le": ast.LtE,
+}
+FLIPPED: dict[CmpOp, CmpOp] = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
+
+_NO_LITERAL = object()
+_LITERAL_OPS: dict[type, object] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+    ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Is: lambda a, b: a == b and type(a) is type(b), ast.IsNot: lambda a, b: not (a == b and type(a) is type(b)),
+}
+
+
+def _literal(value: Value) -> object:
+    if isinstance(value, Const) and (value.value is None or isinstance(value.value, (bool, int, float, str))):
+        return value.value
+    if isinstance(value, TupleV):
+        items = tuple(_literal(v) for v in value.items)
+        return _NO_LITERAL if any(i is _NO_LITERAL for i in items) else items
+    return _NO_LITERAL
+
+
+def compare_literals(op: CmpOp, left: Value, right: Value) -> bool | None:
+    """The outcome of ``left <op> right`` when both are known literals (numbers, strings, booleans, None, tuples of
+    them); None when either side is not known or the comparison is not defined."""
+    a, b, fn = _literal(left), _literal(right), _LITERAL_OPS.get(op)
+    if a is _NO_LITERAL or b is _NO_LITERAL or fn is None:
+        return None
+    try:
+        return bool(fn(a, b))  # type: ignore[operator]
+    except TypeError:
+        return None
+
 
 def offset(value: Value, delta: int) -> Value | None:
     """``value + delta`` as a typed :class:`Offset` when ``value`` is lengths, an offset of them or another unknown
@@ -113,7 +152,7 @@ def at_last_real_step(index: Value, lengths: str | None) -> bool:
 
 def swaps_batch_and_time(kind: str | None, args: list[Value]) -> bool:
     """Whether a transposing method (table kind ``transpose``, ``transpose2d``, ``permute``) called with these
-    argument values swaps the first two axes: ``t()``, ``transpose(0, 1)``, ``transpose(1, 0)``, ``permute(1, 0, 2)``."""
+    argument values swaps the first two axes: ``t()``, ``transpose(0, 1)`` or ``(1, 0)``, ``permute(1, 0, 2)``."""
     if kind == "transpose2d":
         return True
     if len(args) == 1 and isinstance(args[0], TupleV):
@@ -261,17 +300,6 @@ def inplace_target(node: ast.expr) -> ast.expr | None:
 
 MODULE_RETURNS_SELF = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_",
                                   "share_memory", "type", "bfloat16"})
-
-# Operators are ``ast`` operator classes throughout (``ast.Sub``, ``ast.Lt``): ``binop``/``compare`` take the class
-# of the node's ``op``; the comparing tensor methods map onto the same classes.
-Operator = type[ast.operator]
-CmpOp = type[ast.cmpop]
-
-METHOD_COMPARE: dict[str, CmpOp] = {
-    "compare-ne": ast.NotEq, "compare-eq": ast.Eq, "compare-gt": ast.Gt, "compare-lt": ast.Lt,
-    "compare-ge": ast.GtE, "compare-le": ast.LtE,
-}
-FLIPPED: dict[CmpOp, CmpOp] = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
 
 
 @dataclass

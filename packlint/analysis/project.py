@@ -384,6 +384,7 @@ class Project:
 
     def _root_args(self, info: FunctionInfo) -> tuple[Value, ...]:
         params = info.node.args.posonlyargs + info.node.args.args
+        defaults = [None] * (len(params) - len(info.node.args.defaults)) + list(info.node.args.defaults)
         out: list[Value] = []
         for i, p in enumerate(params):
             if i == 0 and info.self_name is not None:
@@ -392,7 +393,8 @@ class Project:
                 else:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
-                out.append(self._annotated(info, p) or Unknown(f"{info.qualname}:{p.arg}"))
+                out.append(self._annotated(info, p) or _literal_default(info, defaults[i]) or
+                           Unknown(f"{info.qualname}:{p.arg}"))
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:
@@ -481,6 +483,21 @@ class Project:
             seen.add(k)
             unique.append(ev)
         return unique
+
+
+def _literal_default(info: FunctionInfo, default: ast.expr | None) -> Value | None:
+    """A parameter's literal default (``loss_name="mse_loss"``, ``dim=1``) for a function analysed alone; None for
+    no default, a ``None`` default (an optional argument stays "maybe given"), a non-literal one, or a constructor
+    (its attributes come from its construction sites)."""
+    if info.node.name in ("__init__", "setup", "build", "_build") or default is None:
+        return None
+    negative = isinstance(default, ast.UnaryOp) and isinstance(default.op, ast.USub)
+    node = default.operand if isinstance(default, ast.UnaryOp) and negative else default
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, (bool, int, float, str)):
+        return None
+    if negative:
+        return Const(-node.value) if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) else None
+    return Const(node.value)
 
 
 def _settle(frame: Frame) -> list[Event]:

@@ -49,6 +49,7 @@ from packlint.analysis.values import (
     Fresh,
     FuncRef,
     Instance,
+    Item,
     Lengths,
     Loader,
     LossFn,
@@ -484,7 +485,9 @@ class FlowMixin:
         if isinstance(value, Padded):
             axes = value.axes[1:] if value.axes else None
             return replace(value, axes=axes)
-        if isinstance(value, (Unknown, Lengths)):
+        if isinstance(value, Lengths):
+            return Item(value.origin, of=value)  # each element is one sequence's length
+        if isinstance(value, Unknown):
             return Unknown(key_of(value))
         if isinstance(value, DictV):
             return CLEAN
@@ -625,8 +628,8 @@ class FlowMixin:
             if all(isinstance(v, (SliceIndex, EllipsisIndex)) or (isinstance(v, Const) and v.value is None)
                    for v in indices):
                 return base
-            if isinstance(base, Unknown) and base.key:
-                return Unknown(f"{base.key}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]")
+            if key_of(base):  # an element of it: `lengths[i]` stays tied to the lengths it was read from
+                return Item(f"{key_of(base)}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]", of=base)
             return Unknown(None)
         if isinstance(base, Packed):
             return CLEAN

@@ -17,6 +17,7 @@ from packlint.analysis.values import (
     TIME,
     AxisSize,
     Const,
+    Item,
     Lengths,
     Offset,
     TimeLen,
@@ -145,9 +146,12 @@ def at_last_real_step(index: Value, lengths: str | None) -> bool:
     packed with). An offset of anything else (an entity position, a span end) is just an index."""
     if not (isinstance(index, Offset) and index.delta == -1):
         return False
-    if isinstance(index.of, Lengths):
+    of = index.of
+    while isinstance(of, Item):  # `lengths[i] - 1`, `for l in lens: ... l - 1`
+        of = of.of
+    if isinstance(of, Lengths):
         return True
-    return lengths is not None and key_of(index.of) == lengths
+    return lengths is not None and of is not None and key_of(of) == lengths
 
 
 def swaps_batch_and_time(kind: str | None, args: list[Value]) -> bool:

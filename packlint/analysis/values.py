@@ -570,3 +570,11 @@ class Ranked(Fresh):
     a learned query vector. Multiplying a padded output by a vector (``out.matmul(v)``) drops the feature axis."""
 
     rank: int = 0
+
+
+@dataclass(frozen=True)
+class Item(Unknown):
+    """An element or row read out of an unknown tensor (``lengths[i]``, ``for l in lens``): ``of`` is the tensor it
+    came from, so ``lengths[i] - 1`` is still an offset of those lengths. Still an unknown tensor otherwise."""
+
+    of: Value | None = None

@@ -169,7 +169,7 @@ class TensorsMixin:
             # remembered for a time-major pack of batch-major data; transposing back restores the value
             if isinstance(base, Transposed):
                 return base.of if base.of is not None else CLEAN
-            return Transposed(f"{base.key}^T" if base.key else None, of=base)
+            return Transposed(base.key, of=base)  # the same data, so the same origin for masks
         if isinstance(base, Unknown) and kind == "log":
             return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
         if isinstance(base, (Unknown, Lengths)) and kind in ("add", "sub") and call.pos and isinstance(

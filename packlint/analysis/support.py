@@ -130,6 +130,8 @@ def offset(value: Value, delta: int) -> Value | None:
     """``value + delta`` as a typed :class:`Offset` when ``value`` is lengths, an offset of them or another unknown
     tensor with a known origin (``entity_pos - 1`` is an offset too, just not of lengths); None for anything else."""
     if isinstance(value, Offset):
+        if value.delta is None:
+            return None
         base, total = value.of, value.delta + delta
     elif isinstance(value, (Lengths, Unknown)) and key_of(value):
         base, total = value, delta

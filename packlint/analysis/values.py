@@ -542,7 +542,7 @@ class Offset(Unknown):
     ``support.at_last_real_step``): ``entity_pos - 1`` is an offset too, but not of lengths."""
 
     of: Value | None = None
-    delta: int = 0
+    delta: int | None = None  # None: not known (two paths with different offsets)
 
 
 @dataclass(frozen=True)

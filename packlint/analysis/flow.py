@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Iterable
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     FLIPPED,
-    at_last_real_step,
-    compare_literals,
     CmpOp,
     Frame,
     Operator,
+    at_last_real_step,
+    compare_literals,
     inplace_target,
     is_large,
     is_neg_large,

@@ -46,9 +46,12 @@ from packlint.analysis.values import (
     Padded,
     PaddedTarget,
     PerStep,
+    Ranked,
     SequentialV,
+    ShapeOf,
     Super,
     TimeLen,
+    Transposed,
     TupleV,
     Unknown,
     Value,
@@ -148,6 +151,8 @@ class CallsMixin:
             return TupleV((first, CLEAN))
         if isinstance(first, Dropped):
             return first  # a head applied to packed .data keeps its (time-major) order
+        if isinstance(first, Transposed):
+            return Transposed(None, of=CLEAN)  # an embedding of time-major token ids is time-major too
         return CLEAN
 
     def call_project(self, func_id: str, args: list[Value], call: "CallSite") -> Value:
@@ -227,8 +232,11 @@ class CallsMixin:
         bf = self.arg(call, 2, "batch_first")
         batch_first = const_of(bf) if bf is not None else False
         data = call.pos[0] if call.pos else CLEAN
-        transposed = isinstance(data, Unknown) and (data.key or "").endswith("^T")
-        if isinstance(batch_first, bool) and (transposed or call.pos_nodes and swaps_first_two_axes(call.pos_nodes[0])):
+        # an unknown tensor's value says whether it was transposed (twice is not at all); a tensor packlint tracks
+        # otherwise (a padded output packed again) by the transpose written at the call
+        transposed = isinstance(data, Transposed) or (
+            not isinstance(data, Unknown) and bool(call.pos_nodes) and swaps_first_two_axes(call.pos_nodes[0]))
+        if isinstance(batch_first, bool) and transposed:
             # `pack(x.transpose(0, 1), lengths)`: the data is batch-major and was turned time-major only to pack,
             # so unpacking with batch_first=True restores the caller's layout on purpose
             batch_first = not batch_first
@@ -275,9 +283,11 @@ class CallsMixin:
     def check_flattened_layout(self, pred: Value, target: Value, call: "CallSite", entry: api.Callable) -> None:
         """PKL004 for a mismatched unpack flattened into a loss, unless the other side was transposed the same way
         (time-major targets on purpose: ``tags.t().contiguous().view(-1)``)."""
-        for side, other_index in ((pred, entry.target_arg), (target, entry.pred_arg)):
+        for side, other_value, other_index in ((pred, target, entry.target_arg), (target, pred, entry.pred_arg)):
             if not (isinstance(side, Padded) and side.mismatch is not None and side.axes and side.axes[0] == FLAT):
                 continue
+            if isinstance(other_value, Transposed):
+                continue  # time-major targets from a variable: `tags_tm = tags.t()`, later `tags_tm.reshape(-1)`
             other = call.pos_nodes[other_index] if len(call.pos_nodes) > other_index else None
             if other is not None and any(swaps_first_two_axes(n) for n in ast.walk(other)):
                 continue
@@ -429,7 +439,25 @@ class CallsMixin:
             fill = self.arg(call, 1, "fill_value")
             if isinstance(fill, (Const, TimeLen)):
                 return fill  # a tensor full of v acts like v in where() and masked_fill(); full of T is "T each"
-        return Fresh()
+            return Fresh()
+        if entry.qualname.endswith("_like"):
+            return Fresh()
+        return self.fresh_of_sizes(call)
+
+    def fresh_of_sizes(self, call: "CallSite") -> Value:
+        """``torch.randn(H)``, ``torch.zeros(1, H)``, ``torch.empty((n, H))``: a new tensor whose rank is the
+        number of sizes given (each an int, a size or an unknown scalar); rank unknown for a starred or empty call."""
+        sizes = call.pos
+        if len(sizes) == 1 and isinstance(sizes[0], TupleV):
+            sizes = list(sizes[0].items)
+        if not sizes or any(isinstance(s, (Many, TupleV, ShapeOf)) for s in sizes):
+            return Fresh()
+        return Ranked(rank=len(sizes))
+
+    def ext_parameter(self, entry: api.Callable, call: "CallSite") -> Value:
+        """``nn.Parameter(t)`` is the tensor ``t`` when packlint made it (its rank known); otherwise an object."""
+        data = self.arg(call, 0, "data")
+        return data if isinstance(data, Fresh) else ExtObj(entry.qualname)
 
     def ext_super(self, entry: api.Callable, call: "CallSite") -> Value:
         f = self.frame.func
@@ -468,10 +496,17 @@ class CallsMixin:
             return TupleV((CLEAN, CLEAN))
         if kind in ("layer", "biased-layer") and isinstance(first, Dropped):
             return first  # a head applied to packed .data keeps its (time-major) order
+        if kind in ("layer", "biased-layer") and isinstance(first, Transposed):
+            return Transposed(None, of=CLEAN)
         if kind in ("layer",) and isinstance(first, Padded):
             if qualname.rsplit(".", 1)[-1] in ("ReLU", "ReLU6"):
                 return self.tensor_method(first, "relu", [], {}, call.node)
             return first
+        if kind == "biased-layer" and isinstance(first, Padded) and first.axes and first.axes[-1] == TIME and \
+                qualname.rsplit(".", 1)[-1] in ("Linear", "Bilinear"):
+            # a Linear over an axis that holds time (`out.view(out.size(0), -1)`) mixes every step into each
+            # output feature: no time axis is left
+            first = replace(first, axes=first.axes[:-1] + (FEAT,))
         if kind in ("biased-layer",) and isinstance(first, Padded) and "nobias" in flags:
             return replace(first, filled=None, nonneg=False, zeroed=None)  # Linear(bias=False): 0 stays 0
         if kind == "crf":

@@ -16,18 +16,22 @@ from typing import TYPE_CHECKING, Iterable
 
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
-    BINOPS,
-    TimeBudgetExceeded,
-    loop_bound,
-    CMPOPS,
+    FLIPPED,
+    CmpOp,
     Frame,
+    Operator,
+    at_last_real_step,
+    compare_literals,
     inplace_target,
     is_large,
     is_neg_large,
     key_of,
-    last_step_index,
     norm_dim,
+    offset,
     short_key,
+    size_of_axis,
+    TimeBudgetExceeded,
+    loop_bound,
 )
 from packlint.analysis.values import (
     BATCH,
@@ -41,11 +45,13 @@ from packlint.analysis.values import (
     Const,
     DictV,
     Dropped,
+    EllipsisIndex,
     Ext,
     ExtObj,
     Fresh,
     FuncRef,
     Instance,
+    Item,
     Lengths,
     Loader,
     LossFn,
@@ -62,6 +68,7 @@ from packlint.analysis.values import (
     Perm,
     PerStep,
     ShapeOf,
+    SliceIndex,
     Super,
     TimeLen,
     TimeSum,
@@ -148,7 +155,7 @@ class FlowMixin:
         elif isinstance(stmt, ast.AugAssign):
             left = self.eval(stmt.target)
             right = self.eval(stmt.value)
-            self.assign(stmt.target, self.binop(BINOPS.get(type(stmt.op), ""), left, right, stmt), stmt.value)
+            self.assign(stmt.target, self.binop(type(stmt.op), left, right, stmt), stmt.value)
         elif isinstance(stmt, ast.Expr):
             value = self.eval(stmt.value)
             target = inplace_target(stmt.value)
@@ -225,7 +232,8 @@ class FlowMixin:
             self.frame.env = self._join_envs(then_env, else_env)
 
     def truth(self, test: ast.expr) -> bool | None:
-        """Fold ``x is None`` / ``x is not None`` / ``not x`` / a known constant flag; None when unknown.
+        """Fold ``x is None`` / ``x is not None`` / ``not x`` / a known constant flag / a comparison of two known
+        literals (a rank query ``k.dim() == 2`` on known axes included); None when unknown.
 
         ``if mask.any():`` before applying a padding mask is taken as true: when the mask holds nowhere, applying it
         changes nothing, so the masked path describes both."""
@@ -252,6 +260,8 @@ class FlowMixin:
                 if isinstance(test.ops[0], ast.Is):
                     return True if known_none else (False if known_obj else None)
                 return False if known_none else (True if known_obj else None)
+            # both sides known literals: `self.method == "dot"` (a constructor's literal), `k.dim() == 2`
+            return compare_literals(type(test.ops[0]), self.eval(test.left), self.eval(comp))
         self.eval(test)
         return None
 
@@ -337,6 +347,8 @@ class FlowMixin:
             return [value.elem] * n
         if isinstance(value, Padded):
             return [value] * n  # unpacking a padded tensor along its first axis (e.g. chunk results)
+        if isinstance(value, ShapeOf) and value.axes is not None and len(value.axes) == n:
+            return [size_of_axis(a) for a in value.axes]  # b, t, _ = x.shape
         return [CLEAN] * n
 
     def _index_nodes(self, node: ast.Subscript) -> list[ast.expr]:
@@ -360,8 +372,8 @@ class FlowMixin:
                 self.frame.env[name] = ZeroClass(frozenset({indices[0].value}))  # weight[PAD] = 0
                 return
         if isinstance(base, Fresh):
-            bounds = [v for v in indices if isinstance(v, tuple) and v[1] is not None]
-            for upper in (b[1] for b in bounds):
+            bounds = [v.bound for v in indices if isinstance(v, SliceIndex) and v.bound is not None]
+            for upper in bounds:
                 if isinstance(upper, (Unknown, Lengths)):
                     # mask[i, :l] = 1 marks the real steps; mask[i, :l] = 0 (on ones) marks the padded ones
                     zero = isinstance(value, Const) and value.value in (0, False)
@@ -496,7 +508,9 @@ class FlowMixin:
         if isinstance(value, Padded):
             axes = value.axes[1:] if value.axes else None
             return replace(value, axes=axes)
-        if isinstance(value, (Unknown, Lengths)):
+        if isinstance(value, Lengths):
+            return Item(value.origin, of=value)  # each element is one sequence's length
+        if isinstance(value, Unknown):
             return Unknown(key_of(value))
         if isinstance(value, DictV):
             return CLEAN
@@ -531,6 +545,8 @@ class FlowMixin:
                 return self.tensor_method(base, "t", [], {}, node)
             if attr == "shape":
                 return ShapeOf(base.axes)
+            if attr == "ndim" and base.axes is not None:
+                return Const(len(base.axes))  # a rank query decided from the known axes
             if attr in ("device", "dtype", "is_cuda", "ndim"):
                 return CLEAN
             return base
@@ -557,25 +573,15 @@ class FlowMixin:
         indices = [self.eval_index(el) for el in self._index_nodes(node)]
         return self.subscript(base, indices, node)
 
-    def eval_index(self, sl: ast.expr) -> object:
-        """An index element: a Value, or ('slice', bound) for slices (bound None when absent or constant)."""
+    def eval_index(self, sl: ast.expr) -> Value:
+        """An index element's value: a :class:`SliceIndex` for ``a:b:c``, :class:`EllipsisIndex` for ``...``."""
         if isinstance(sl, ast.Slice):
-            lower = self.eval(sl.lower) if sl.lower is not None else None
-            upper = self.eval(sl.upper) if sl.upper is not None else None
-            if sl.step is not None:
-                self.eval(sl.step)
-            bound = None
-            for b in (upper, lower):
-                if b is not None and not isinstance(b, Const):
-                    bound = b
-            last = upper is None and isinstance(lower, Const) and lower.value == -1
-            # "last": `-1:`, the last step kept as an axis; the 4th item says whether any upper bound is written
-            return ("slice", bound, "last" if last else "", upper is not None)
+            return SliceIndex(*(self.eval(b) if b is not None else None for b in (sl.lower, sl.upper, sl.step)))
         if isinstance(sl, ast.Constant) and sl.value is Ellipsis:
-            return ("ellipsis", None)
+            return EllipsisIndex()
         return self.eval(sl)
 
-    def subscript(self, base: Value, indices: list[object], node: ast.AST) -> Value:
+    def subscript(self, base: Value, indices: list[Value], node: ast.AST) -> Value:
         single = indices[0] if len(indices) == 1 else None
         if isinstance(base, TupleV):
             if isinstance(single, Const) and isinstance(single.value, int):
@@ -583,7 +589,9 @@ class FlowMixin:
                     return base.items[single.value]
                 except IndexError:
                     return CLEAN
-            if isinstance(single, tuple):
+            if isinstance(single, SliceIndex) and single.literal is not None:
+                return TupleV(base.items[single.literal])
+            if isinstance(single, (SliceIndex, EllipsisIndex)):
                 return base
             return self._join_all(base.items)
         if isinstance(base, DictV):
@@ -592,19 +600,19 @@ class FlowMixin:
                 return v if v is not None else CLEAN
             return CLEAN
         if isinstance(base, BidirGathered):
-            if any(isinstance(v, tuple) and v[0] == "slice" and len(v) > 3 and v[3] for v in indices):
+            if any(isinstance(v, SliceIndex) and v.upper is not None for v in indices):
                 self.frame.resolved.add(base.step)  # [:, :H]: one direction's half, which is right
             return CLEAN
         if isinstance(base, ShapeOf):
-            if base.axes and isinstance(single, tuple) and single[0] == "slice":
-                return TupleV(tuple(TimeLen() if a == TIME else CLEAN for a in base.axes))  # T, B = x.shape[:2]
+            if base.axes and isinstance(single, SliceIndex) and single.literal is not None:
+                return TupleV(tuple(size_of_axis(a) for a in base.axes[single.literal]))  # b, t = x.shape[:2]
             if base.axes and isinstance(single, Const) and isinstance(single.value, int):
                 d = norm_dim(single.value, len(base.axes))
-                if d is not None and base.axes[d] == TIME:
-                    return TimeLen()
+                if d is not None:
+                    return size_of_axis(base.axes[d])  # x.shape[1]: a symbolic size naming its axis
             return CLEAN
         if isinstance(base, Many):
-            return base.elem if not isinstance(single, tuple) else base
+            return base.elem if not isinstance(single, (SliceIndex, EllipsisIndex)) else base
         if isinstance(base, Loader):
             return base.element
         masks = [v for v in indices if isinstance(v, Mask)]
@@ -628,7 +636,7 @@ class FlowMixin:
         if isinstance(base, PaddedTarget):
             if masks:
                 return Dropped(masks[0].ref)
-            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+            if any(isinstance(v, SliceIndex) and v.bound is not None for v in indices):
                 return CLEAN
             return base
         if isinstance(base, (Mask, MaskBias, Arange)):
@@ -640,24 +648,26 @@ class FlowMixin:
                 return Dropped(masks[0].ref)
             if len(indices) == 1 and isinstance(single, Unknown) and isinstance(base, Unknown):
                 return Dropped(MaskRef("unknown", single.key))
-            if all(isinstance(v, tuple) or (isinstance(v, Const) and v.value is None) for v in indices):
+            if all(isinstance(v, (SliceIndex, EllipsisIndex)) or (isinstance(v, Const) and v.value is None)
+                   for v in indices):
                 return base
-            if isinstance(base, Unknown) and base.key:
-                return Unknown(f"{base.key}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]")
+            if key_of(base):  # an element of it: `lengths[i]` stays tied to the lengths it was read from
+                return Item(f"{key_of(base)}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]", of=base)
             return Unknown(None)
         if isinstance(base, Packed):
             return CLEAN
         return CLEAN
 
-    def subscript_padded(self, base: Padded, indices: list[object], node: ast.AST) -> Value:
+    def subscript_padded(self, base: Padded, indices: list[Value], node: ast.AST) -> Value:
         """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
         axes = base.axes
         if axes is None:
-            if any(isinstance(v, tuple) and v[0] == "slice" and v[1] is not None for v in indices):
+            if any(isinstance(v, SliceIndex) and v.bound is not None for v in indices):
                 return CLEAN
             return base
-        if base.mismatch is not None and any(not isinstance(v, tuple) and not (isinstance(v, Const) and v.value is None)
-                                             for v in indices[:2]):
+        if base.mismatch is not None and any(
+                not isinstance(v, (SliceIndex, EllipsisIndex)) and not (isinstance(v, Const) and v.value is None)
+                for v in indices[:2]):
             self.emit_batch_first(base)  # indexing a batch or a step as if the layout were the packing side's
         out_axes: list[str] = []
         i = 0
@@ -665,7 +675,7 @@ class FlowMixin:
         gathered: Value = CLEAN
         halved = False
         for idx in indices:
-            if isinstance(idx, tuple) and idx[0] == "ellipsis":
+            if isinstance(idx, EllipsisIndex):
                 after = indices[indices.index(idx) + 1:]
                 remaining = len([x for x in after if not (isinstance(x, Const) and x.value is None)])
                 keep = max(0, len(axes) - i - remaining)
@@ -677,12 +687,12 @@ class FlowMixin:
                 continue
             label = axes[i] if i < len(axes) else FEAT
             i += 1
-            if isinstance(idx, tuple):  # a slice
-                if idx[1] is not None and label == TIME:
+            if isinstance(idx, SliceIndex):
+                if idx.bound is not None and label == TIME:
                     clean = True  # trimmed to a length: out[i, :l]
-                if len(idx) > 3 and idx[3] and label == FEAT:
+                if idx.upper is not None and label == FEAT:
                     halved = True  # out[:, :, :H]: one direction of a bidirectional output
-                if len(idx) > 2 and idx[2] == "last" and label == TIME:  # out[:, -1:, :]
+                if idx.last_only and label == TIME:  # out[:, -1:, :]
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
                                     trail=base.trail, details=(("layout", "".join(axes)),)))
                     clean = True
@@ -707,8 +717,11 @@ class FlowMixin:
             # a tensor index
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
-                if base.bidirectional and last_step_index(idx) and not any(
-                        isinstance(v, tuple) and len(v) > 3 and v[3] for v in indices[i:]):
+                # a later slice (`[..., :H]`) or integer (`[..., 0]` on a (2, H) view) keeps one direction
+                if base.bidirectional and at_last_real_step(idx, base.lengths) and not any(
+                        (isinstance(v, SliceIndex) and v.upper is not None) or (
+                            isinstance(v, Const) and isinstance(v.value, int) and not isinstance(v.value, bool))
+                        for v in indices[i:]):
                     gathered = self.bidirectional_gather(base, node)
             else:
                 out_axes.append(label)
@@ -749,115 +762,119 @@ class FlowMixin:
 
     def eval_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
-        return self.binop(BINOPS.get(type(node.op), ""), left, right, node)
+        return self.binop(type(node.op), left, right, node)
 
-    def binop(self, op: str, left: Value, right: Value, node: ast.AST) -> Value:
+    def binop(self, op: Operator, left: Value, right: Value, node: ast.AST) -> Value:
         if isinstance(left, LossOut) or isinstance(right, LossOut):  # `loss + aux`, `loss / n`: still that loss
             keys = (left.keys if isinstance(left, LossOut) else frozenset()) | (
                 right.keys if isinstance(right, LossOut) else frozenset())
             return LossOut(keys)
-        if op == "MatrixMultiply":
+        if op == ast.MatMult:
             return self.matmul(left, right)
         if isinstance(left, ZeroedReduce):
-            if left.op == "mean" and op == "Divide" and isinstance(right, MaskFrac):
+            if left.op == "mean" and op == ast.Div and isinstance(right, MaskFrac):
                 self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count
                 return CLEAN
-            if left.op == "mean" and op == "Multiply" and isinstance(right, Numel):
+            if left.op == "mean" and op == ast.Mult and isinstance(right, Numel):
                 self.frame.resolved.add(left.step)  # mean * numel == sum: exact until divided
                 return ZeroedReduce("sum", left.step, left.trail)
-            if left.op == "sum" and op == "Divide" and isinstance(right, Numel):
+            if left.op == "sum" and op == ast.Div and isinstance(right, Numel):
                 step = left.step
                 self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
                                 subject=self.text(node), callee="sum", trail=left.trail,
                                 details=(("numel", True),)))
                 return CLEAN
-            return left if op in ("Multiply", "Add", "Subtract") and isinstance(right, Const) else CLEAN
-        if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == "Divide":
+            return left if op in (ast.Mult, ast.Add, ast.Sub) and isinstance(right, Const) else CLEAN
+        if isinstance(left, TimeSum) and isinstance(right, TimeLen) and op == ast.Div:
             path, line, col = left.node_pos
             self.emit(Event("pool", path, line, col, status="padded", subject=self.text(node), callee="mean",
                             trail=left.trail, details=(("op", "mean"), ("pad", 0.0), ("zeroed", False),
                                                        ("filled", None), ("nonneg", False), ("layout", ""))))
             return CLEAN
         if isinstance(left, TimeLen) and isinstance(right, Const) and isinstance(right.value, int) and op in (
-                "Add", "Subtract"):
-            return TimeLen(left.offset + (right.value if op == "Add" else -right.value))
+                ast.Add, ast.Sub):
+            return TimeLen(left.offset + (right.value if op == ast.Add else -right.value))
         if isinstance(left, Const) and isinstance(right, Const):
             try:
                 a, b = left.value, right.value
-                return Const({"Add": lambda: a + b, "Subtract": lambda: a - b, "Multiply": lambda: a * b}
+                return Const({ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b}
                              .get(op, lambda: None)())
             except Exception:  # noqa: BLE001
                 return CLEAN
         # masks: arithmetic that keeps them masks, or turns them into additive biases
         for m, other in ((left, right), (right, left)):
-            if op == "Multiply" and isinstance(m, Mask) and m.inverted and isinstance(other, Const) and is_large(
+            if op == ast.Mult and isinstance(m, Mask) and m.inverted and isinstance(other, Const) and is_large(
                     other.value):
                 return MaskBias(m.ref)  # (1 - mask) * 1e30: subtracted from scores; * -1e9: added
             if isinstance(m, Mask) and isinstance(other, (Const, Mask, Unknown)) and not isinstance(other, Unknown):
-                if op in ("Subtract", "Add") and isinstance(other, Const):
-                    return MaskBias(m.ref) if (op == "Subtract" and m is left) else replace(m, inverted=not m.inverted)
-                if op == "Multiply" and isinstance(other, Const) and is_neg_large(other.value):
+                if op in (ast.Sub, ast.Add) and isinstance(other, Const):
+                    return MaskBias(m.ref) if (op == ast.Sub and m is left) else replace(m, inverted=not m.inverted)
+                if op == ast.Mult and isinstance(other, Const) and is_neg_large(other.value):
                     return MaskBias(m.ref)
-                if op in ("Multiply", "BitAnd") and isinstance(other, (Mask, Const)):
+                if op in (ast.Mult, ast.BitAnd) and isinstance(other, (Mask, Const)):
                     return m
-            if isinstance(m, MaskBias) and op == "Multiply":
+            if isinstance(m, MaskBias) and op == ast.Mult:
                 return m
-        if isinstance(left, Const) and isinstance(right, Mask) and op == "Subtract":
+        if isinstance(left, Const) and isinstance(right, Mask) and op == ast.Sub:
             return replace(right, inverted=not right.inverted)  # 1 - mask: ones at padding
-        if op == "Multiply":
+        if op == ast.Mult:
             for a, b in ((left, right), (right, left)):
                 if isinstance(a, Mask) and a.inverted and isinstance(b, Const) and is_large(b.value):
                     return MaskBias(a.ref)  # (1 - mask) * -1e9, added; or (1 - mask) * 1e30, subtracted
                 if isinstance(a, Unknown) and isinstance(b, Const) and is_large(b.value):
                     # an untraced mask (batch["mask"]) turned into an additive bias: trusted, as masked_fill is
                     return MaskBias(MaskRef("unknown", a.key))
-        if op in ("Add", "Subtract"):
+        if op in (ast.Add, ast.Sub):
             if isinstance(left, Const) and isinstance(right, Unknown) and right.key:
                 return Unknown(f"{left.value} - {right.key}")  # 1 - mask
         # padded values
         for p, other in ((left, right), (right, left)):
             if isinstance(p, PerStep):
                 ref = self.mask_ref_of(other)
-                if op == "Multiply" and ref is not None:
+                if op == ast.Mult and ref is not None:
                     return replace(p, zeroed=ref)
                 return p
         for p, other in ((left, right), (right, left)):
             if isinstance(p, Padded):
                 if isinstance(other, Padded) and other is not p and p is right:
                     p, other = left, right  # keep the left operand's layout
-                if op == "Multiply":
+                if op == ast.Mult:
                     ref = self.mask_ref_of(other)
                     if ref is not None:
                         if p.pending:
                             self.frame.resolved.update(p.pending)
                         return replace(p, zeroed=ref, pad=0.0 if p.pad is not None else None)
                     return replace(p, pad=None if not isinstance(other, Const) else p.pad)
-                if op in ("Add", "Subtract") and isinstance(other, MaskBias):
+                if op in (ast.Add, ast.Sub) and isinstance(other, MaskBias):
                     return replace(p, masked=True)
-                if op == "Subtract" and isinstance(other, (Unknown, PaddedTarget, Padded)) and other is not p:
+                if op == ast.Sub and isinstance(other, (Unknown, PaddedTarget, Padded)) and other is not p:
                     return replace(p, residual=True, pad=None)
-                if op == "Divide":
+                if op == ast.Div:
                     return p
                 return replace(p, pad=None if not (isinstance(other, Const) and other.value == 0) else p.pad)
         if isinstance(left, PaddedTarget) or isinstance(right, PaddedTarget):
             target = left if isinstance(left, PaddedTarget) else right
             other = right if target is left else left
-            if op == "Multiply" and isinstance(other, Mask):
+            if op == ast.Mult and isinstance(other, Mask):
                 return replace(target, zeroed=other.ref)
             return target
         if isinstance(left, Dropped):
             return left
         if isinstance(right, Dropped):
             return right
-        if op == "Multiply":
+        if op == ast.Mult:
             for a, b in ((left, right), (right, left)):
                 if isinstance(a, Unknown) and isinstance(b, Mask):
                     return Zeroed(b.ref)  # y * mask: zero at padding
         if isinstance(left, Fresh) or isinstance(right, Fresh):
             return Fresh()
-        if isinstance(left, (Unknown, Lengths)) and key_of(left) and isinstance(right, Const) and op in (
-                "Add", "Subtract"):
-            return Unknown(f"{key_of(left)} {'+' if op == 'Add' else '-'} {right.value}")  # `lengths - 1`
+        if isinstance(left, (Unknown, Lengths)) and isinstance(right, Const) and op in (ast.Add, ast.Sub):
+            if isinstance(right.value, int) and not isinstance(right.value, bool):  # `lengths - 1`
+                shifted = offset(left, right.value if op is ast.Add else -right.value)
+                if shifted is not None:
+                    return shifted
+            if key_of(left):
+                return Unknown(f"{key_of(left)} {'+' if op is ast.Add else '-'} {right.value}")
         return CLEAN
 
     def mask_ref_of(self, v: Value) -> MaskRef | None:
@@ -873,26 +890,24 @@ class FlowMixin:
         result: Value = CLEAN
         for op, comp in zip(node.ops, node.comparators):
             right = self.eval(comp)
-            result = self.compare(CMPOPS.get(type(op), ""), left, right)
+            result = self.compare(type(op), left, right)
             left = right
         return result
 
-    def compare(self, op: str, left: Value, right: Value) -> Value:
+    def compare(self, op: CmpOp, left: Value, right: Value) -> Value:
         """Masks are recognised by what they compare: a time index with lengths, or tokens with a pad value."""
-        flip = {"LessThan": "GreaterThan", "GreaterThan": "LessThan", "LessThanEqual": "GreaterThanEqual",
-                "GreaterThanEqual": "LessThanEqual"}
         if isinstance(right, Arange) and not isinstance(left, Arange):
-            left, right, op = right, left, flip.get(op, op)
+            left, right, op = right, left, FLIPPED.get(op, op)
         if isinstance(left, Arange) and isinstance(right, (Unknown, Lengths)):
-            if op in ("LessThan",):
+            if op in (ast.Lt,):
                 return Mask(MaskRef("lengths", key_of(right)))
-            if op in ("GreaterThanEqual",):
+            if op in (ast.GtE,):
                 return Mask(MaskRef("lengths", key_of(right)), inverted=True)
             return CLEAN
         if isinstance(left, Padded) and isinstance(right, Const) and isinstance(left.pad, (int, float)) and \
-                right.value == left.pad and op in ("Equal", "NotEqual"):
+                right.value == left.pad and op in (ast.Eq, ast.NotEq):
             # `out == 0` on a zero-padded output marks the padded steps (and any exact zeros, which is harmless)
-            return Mask(MaskRef("pad", left.lengths, left.pad), inverted=op == "Equal")
+            return Mask(MaskRef("pad", left.lengths, left.pad), inverted=op == ast.Eq)
         if isinstance(left, (Padded, Mask, Const, Arange)) or isinstance(left, PerStep):
             return CLEAN
         if isinstance(left, (Unknown, PaddedTarget, Lengths)):
@@ -902,8 +917,8 @@ class FlowMixin:
                 pad = left.pad if pad is None else pad
             ref = MaskRef("pad", key, pad)
             if isinstance(right, (Const, Unknown)) and not isinstance(right, Padded):
-                if op in ("NotEqual", "GreaterThan", "GreaterThanEqual"):
+                if op in (ast.NotEq, ast.Gt, ast.GtE):
                     return Mask(ref)
-                if op == "Equal":
+                if op == ast.Eq:
                     return Mask(ref, inverted=True)
         return CLEAN

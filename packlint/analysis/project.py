@@ -605,10 +605,9 @@ class Project:
                     out.append(ClassRef(info.class_id))  # type: ignore[arg-type]
                 else:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
-            elif _literal_default(default):
-                out.append(Const(default.value))
             else:
-                out.append(self._annotated(info, p) or Unknown(f"{info.qualname}:{p.arg}"))
+                out.append(self._annotated(info, p) or _literal_default(default) or
+                           Unknown(f"{info.qualname}:{p.arg}"))
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:
@@ -725,6 +724,21 @@ class Project:
         return unique
 
 
+def _literal_default(default: ast.expr | None) -> Value | None:
+    """A parameter's literal default (``loss_name="mse_loss"``, ``dim=-1``, a constructor's ``pool=True``) for a
+    function analysed alone; None for no default, a ``None`` default (an optional argument stays "maybe given"), or
+    a non-literal one. A constructor's defaults are one of its constructions (see ``ClassInfo.merged_attrs``)."""
+    if default is None:
+        return None
+    negative = isinstance(default, ast.UnaryOp) and isinstance(default.op, ast.USub)
+    node = default.operand if isinstance(default, ast.UnaryOp) and negative else default
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, (bool, int, float, str)):
+        return None
+    if negative:
+        return Const(-node.value) if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) else None
+    return Const(node.value)
+
+
 def _settle(frame: Frame) -> list[Event]:
     """Drop events that later code made right: a softmax whose weights were multiplied by a mask and renormalised,
     a masked mean rescaled by ``mask.mean()`` or ``numel / count``."""
@@ -741,10 +755,6 @@ def _settle(frame: Frame) -> list[Event]:
 
 def _globals_facts(module: ModuleInfo) -> dict[str, object]:
     return {name: facts(value) for name, value in module.globals.items()}
-
-
-def _literal_default(node: ast.expr | None) -> bool:
-    return isinstance(node, ast.Constant) and node.value is not None and not isinstance(node.value, bytes)
 
 
 def _decorator_name(node: ast.expr) -> str:

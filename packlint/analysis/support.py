@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
-from packlint.analysis.values import Const, Lengths, Unknown, Value
+from packlint.analysis.values import (
+    BATCH,
+    FEAT,
+    FLAT,
+    TIME,
+    AxisSize,
+    Const,
+    Item,
+    Lengths,
+    Offset,
+    TimeLen,
+    TupleV,
+    Unknown,
+    Value,
+)
 from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
@@ -51,7 +66,6 @@ class Frame:
         return self.func.qualname if self.func else "<module>"
 
 
-
 def const_of(v: Value) -> object:
     return v.value if isinstance(v, Const) else None
 
@@ -86,10 +100,198 @@ def key_of(v: Value) -> str | None:
     return None
 
 
+# Operators are ``ast`` operator classes throughout (``ast.Sub``, ``ast.Lt``): ``binop``/``compare`` take the class
+# of the node's ``op``; the comparing tensor methods map onto the same classes.
+Operator = type[ast.operator]
+CmpOp = type[ast.cmpop]
 
-def last_step_index(value: Value) -> bool:
-    """An index built from ``lengths - 1``: each sequence's last real step (keys carry the arithmetic)."""
-    return isinstance(value, Unknown) and bool(value.key) and value.key.endswith(" - 1")
+METHOD_COMPARE: dict[str, CmpOp] = {
+    "compare-ne": ast.NotEq, "compare-eq": ast.Eq, "compare-gt": ast.Gt, "compare-lt": ast.Lt,
+    "compare-ge": ast.GtE, "compare-le": ast.LtE,
+}
+FLIPPED: dict[CmpOp, CmpOp] = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
+
+_NO_LITERAL = object()
+_LITERAL_OPS: dict[type, object] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+    ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Is: lambda a, b: a == b and type(a) is type(b), ast.IsNot: lambda a, b: not (a == b and type(a) is type(b)),
+}
+
+
+def _literal(value: Value) -> object:
+    if isinstance(value, Const) and (value.value is None or isinstance(value.value, (bool, int, float, str))):
+        return value.value
+    if isinstance(value, TupleV):
+        items = tuple(_literal(v) for v in value.items)
+        return _NO_LITERAL if any(i is _NO_LITERAL for i in items) else items
+    return _NO_LITERAL
+
+
+def compare_literals(op: CmpOp, left: Value, right: Value) -> bool | None:
+    """The outcome of ``left <op> right`` when both are known literals (numbers, strings, booleans, None, tuples of
+    them); None when either side is not known or the comparison is not defined."""
+    a, b, fn = _literal(left), _literal(right), _LITERAL_OPS.get(op)
+    if a is _NO_LITERAL or b is _NO_LITERAL or fn is None:
+        return None
+    try:
+        return bool(fn(a, b))  # type: ignore[operator]
+    except TypeError:
+        return None
+
+
+def offset(value: Value, delta: int) -> Value | None:
+    """``value + delta`` as a typed :class:`Offset` when ``value`` is lengths, an offset of them or another unknown
+    tensor with a known origin (``entity_pos - 1`` is an offset too, just not of lengths); None for anything else."""
+    if isinstance(value, Offset):
+        if value.delta is None:
+            return None
+        base, total = value.of, value.delta + delta
+    elif isinstance(value, (Lengths, Unknown)) and key_of(value):
+        base, total = value, delta
+    else:
+        return None
+    if total == 0 or base is None:
+        return base
+    return Offset(f"{key_of(base)} {'+' if total > 0 else '-'} {abs(total)}", of=base, delta=total)
+
+
+def at_last_real_step(index: Value, lengths: str | None) -> bool:
+    """Whether ``index`` picks each sequence's last real step: lengths minus one, where the lengths are known to be
+    per-sequence lengths (``pad_packed_sequence``'s, or ``lengths``: the key of the lengths the indexed output was
+    packed with). An offset of anything else (an entity position, a span end) is just an index."""
+    if not (isinstance(index, Offset) and index.delta == -1):
+        return False
+    of = index.of
+    while isinstance(of, Item):  # `lengths[i] - 1`, `for l in lens: ... l - 1`
+        of = of.of
+    if isinstance(of, Lengths):
+        return True
+    return lengths is not None and of is not None and key_of(of) == lengths
+
+
+def swaps_batch_and_time(kind: str | None, args: list[Value]) -> bool:
+    """Whether a transposing method (table kind ``transpose``, ``transpose2d``, ``permute``) called with these
+    argument values swaps the first two axes: ``t()``, ``transpose(0, 1)`` or ``(1, 0)``, ``permute(1, 0, 2)``."""
+    if kind == "transpose2d":
+        return True
+    if len(args) == 1 and isinstance(args[0], TupleV):
+        args = list(args[0].items)
+    dims = [const_of(a) for a in args]
+    if kind == "transpose":
+        return len(dims) == 2 and sorted(d for d in dims if isinstance(d, int)) == [0, 1]
+    return kind == "permute" and dims[:2] == [1, 0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Axis layouts with symbolic sizes: which axes a view/reshape/unflatten keeps, from the sizes it is given.
+
+def size_of_axis(label: str) -> Value:
+    """The symbolic size of an axis labelled ``label``: time is :class:`TimeLen`, a kept singleton is 1."""
+    if label == TIME:
+        return TimeLen()
+    if label == "1":
+        return Const(1)
+    return AxisSize(label)
+
+
+def size_label(value: Value) -> str | None:
+    """The axis a size value names (``x.size(1)`` on the time axis: time), or None for any other value."""
+    if isinstance(value, TimeLen) and value.offset == 0:
+        return TIME
+    if isinstance(value, AxisSize):
+        return value.axis
+    return None
+
+
+def fold(labels: list[str]) -> str:
+    """The label of one axis made by folding ``labels`` together: batch and time fold into the flat axis; time with
+    features is still an axis over every step, padded ones included; batch with features (heads) is batch-like."""
+    labels = [a for a in labels if a != "1"]
+    if not labels:
+        return "1"
+    if len(labels) == 1:
+        return labels[0]
+    has_time = TIME in labels or FLAT in labels
+    has_batch = BATCH in labels or FLAT in labels
+    if has_time and has_batch:
+        return FLAT
+    if has_time:
+        return TIME
+    if has_batch:
+        return BATCH
+    return QUERY if labels.count(QUERY) == 1 and set(labels) <= {QUERY, FEAT} else FEAT
+
+
+def _is_minus_one(value: Value) -> bool:
+    return isinstance(value, Const) and value.value == -1
+
+
+def _segment(src: list[str], dims: list[Value]) -> list[str] | None:
+    """Axes for ``dims`` made from the source axes ``src`` (both lie between two axes the view keeps); None when
+    the sizes cannot say which axis goes where."""
+    def singleton(d: Value) -> bool:
+        return isinstance(d, Const) and d.value == 1
+
+    if not dims:
+        return []  # the source axes between two kept axes have size 1 (or the view would fail)
+    if len(dims) == 1:
+        return [fold(src) if src else (FEAT if _is_minus_one(dims[0]) else "1")]
+    if not src:
+        return ["1" if singleton(d) else FEAT for d in dims]
+    tracked = [a for a in src if a not in (FEAT, "1")]
+    if not tracked:
+        return ["1" if singleton(d) else FEAT for d in dims]  # features split into heads: (h, d)
+    if len(src) == 1 and sum(not singleton(d) for d in dims) == 1:
+        return [src[0] if not singleton(d) else "1" for d in dims]  # unsqueezed by a view: (B, 1, T)
+    minus = [i for i, d in enumerate(dims) if _is_minus_one(d)]
+    if len(tracked) == 1 and len(minus) == 1:
+        # `view(B, -1, h, d)`: the -1 takes the tracked axis, the written sizes split the features around it
+        j, i = src.index(tracked[0]), minus[0]
+        before, after = _segment(src[:j], dims[:i]), _segment(src[j + 1:], dims[i + 1:])
+        if before is None or after is None or any(a not in (FEAT, "1") for a in src[:j] + src[j + 1:]):
+            return None
+        return before + [tracked[0]] + after
+    return None
+
+
+def reshape_axes(axes: tuple[str, ...], dims: list[Value]) -> tuple[str, ...] | None:
+    """The axes of ``x.view(*dims)`` for ``x`` with ``axes``, when some of ``dims`` are symbolic sizes naming axes of
+    ``x`` (``x.size(1)``, ``b`` of ``b, t, _ = x.shape``): those axes are kept, and the axes between them are
+    folded (``-1``) or split (heads) by :func:`_segment`. None when no size is named or the view cannot be
+    placed (a view never reorders axes)."""
+    names = [size_label(d) for d in dims]
+    src = list(axes)
+    if FLAT in src and BATCH not in src and TIME not in src:
+        # batch*time viewed back with batch or time named: unfold it in the order the sizes say
+        for i, name in enumerate(names):
+            if name in (BATCH, TIME):
+                leading = not any(not (isinstance(d, Const) and d.value == 1) for d in dims[:i])
+                other = TIME if name == BATCH else BATCH
+                at = src.index(FLAT)
+                src[at:at + 1] = [name, other] if leading else [other, name]
+                break
+    anchors: list[tuple[int, int]] = []
+    for i, name in enumerate(names):
+        if name is None or name == "1" or src.count(name) != 1:
+            continue
+        j = src.index(name)
+        if anchors and j <= anchors[-1][1]:
+            return None
+        anchors.append((i, j))
+    if not anchors:
+        return None
+    out: list[str] = []
+    prev_i = prev_j = -1
+    for i, j in anchors + [(len(dims), len(src))]:
+        seg = _segment(src[prev_j + 1:j], list(dims[prev_i + 1:i]))
+        if seg is None:
+            return None
+        out.extend(seg)
+        if i < len(dims):
+            out.append(src[j])
+        prev_i, prev_j = i, j
+    return tuple(out)
 
 
 def swaps_first_two_axes(node: ast.expr) -> bool:
@@ -118,20 +320,6 @@ def inplace_target(node: ast.expr) -> ast.expr | None:
 
 MODULE_RETURNS_SELF = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "half", "requires_grad_",
                                   "share_memory", "type", "bfloat16"})
-
-BINOPS = {
-    ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
-    ast.MatMult: "MatrixMultiply", ast.BitAnd: "BitAnd", ast.BitOr: "BitOr", ast.Mod: "Modulo", ast.Pow: "Power",
-}
-CMPOPS = {
-    ast.Lt: "LessThan", ast.Gt: "GreaterThan", ast.LtE: "LessThanEqual", ast.GtE: "GreaterThanEqual",
-    ast.Eq: "Equal", ast.NotEq: "NotEqual", ast.Is: "Is", ast.IsNot: "IsNot", ast.In: "In", ast.NotIn: "NotIn",
-}
-
-METHOD_COMPARE = {
-    "compare-ne": "NotEqual", "compare-eq": "Equal", "compare-gt": "GreaterThan", "compare-lt": "LessThan",
-    "compare-ge": "GreaterThanEqual", "compare-le": "LessThanEqual",
-}
 
 
 @dataclass

@@ -11,12 +11,16 @@ from packlint.analysis.support import (
     METHOD_COMPARE,
     QUERY,
     CallSite,
+    at_last_real_step,
     const_of,
+    fold,
     is_neg_large,
     key_of,
-    last_step_index,
     norm_dim,
-    swaps_first_two_axes,
+    reshape_axes,
+    size_label,
+    size_of_axis,
+    swaps_batch_and_time,
 )
 from packlint.analysis.values import (
     BATCH,
@@ -51,10 +55,11 @@ from packlint.analysis.values import (
     PaddedTarget,
     Perm,
     PerStep,
+    Ranked,
     ShapeOf,
     Super,
-    TimeLen,
     TimeSum,
+    Transposed,
     TupleV,
     Unknown,
     Value,
@@ -158,11 +163,17 @@ class TensorsMixin:
                 len(call.pos) > 1 and const_of(call.pos[1]) == 0:
             m = call.pos[0]  # ones, zeroed where the mask holds: the complement is a mask
             return Mask(m.ref, inverted=not m.inverted)
-        if isinstance(base, Unknown) and kind in ("transpose", "permute", "transpose2d") and swaps_first_two_axes(
-                call.node):
-            return Unknown(f"{base.key or ''}^T")  # remembered for a time-major pack of batch-major data
+        if isinstance(base, Unknown) and kind in ("transpose", "permute", "transpose2d") and swaps_batch_and_time(
+                kind, call.pos):
+            # remembered for a time-major pack of batch-major data; transposing back restores the value
+            if isinstance(base, Transposed):
+                return base.of if base.of is not None else CLEAN
+            return Transposed(base.key, of=base)  # the same data, so the same origin for masks
         if isinstance(base, Unknown) and kind == "log":
             return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
+        if isinstance(base, (Unknown, Lengths)) and kind in ("add", "sub") and call.pos and isinstance(
+                call.pos[0], Const):
+            return self.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)  # lengths.sub(1)
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if kind and kind.startswith("compare-"):
                 return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
@@ -203,7 +214,7 @@ class TensorsMixin:
                 return replace(base, zeroed=ref)
             return base
         if kind == "mul" and call.pos:
-            return self.binop("Multiply", base, call.pos[0], call.node)
+            return self.binop(ast.Mult, base, call.pos[0], call.node)
         if kind == "masked-select":
             return CLEAN
         if kind == "opaque":
@@ -235,18 +246,31 @@ class TensorsMixin:
                 return CLEAN
             return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:
+            if not pos and "dim" not in kw:
+                return ShapeOf(axes)
             d = norm_dim(const_of(kw.get("dim", pos[0] if pos else CLEAN)), len(axes))
-            if d is not None and axes[d] == TIME:
-                return TimeLen()
-            return CLEAN if pos or "dim" in kw else ShapeOf(axes)
+            return size_of_axis(axes[d]) if d is not None else CLEAN  # a symbolic size naming its axis
+        if name == "dim" and axes is not None and not pos and not kw:
+            return Const(len(axes))  # a rank query decided from the known axes
+        if kind == "unflatten":
+            return self.unflatten(base, pos, kw)
         if kind in ("keep", None):
             if kind is None and name not in ("data",):
                 return replace(base, pad=None if base.pad != 0 else base.pad)
             return base
         if kind in ("reshape", "flatten"):
-            dims = [const_of(v) for v in pos]
+            sizes = list(pos)
             if len(pos) == 1 and isinstance(pos[0], TupleV):
-                dims = [const_of(v) for v in pos[0].items]
+                sizes = list(pos[0].items)
+            elif len(pos) == 1 and isinstance(pos[0], ShapeOf) and pos[0].axes is not None:
+                sizes = [size_of_axis(a) for a in pos[0].axes]  # x.view(out.shape)
+            dims = [const_of(v) for v in sizes]
+            if kind == "flatten" and axes is not None:
+                return replace(base, axes=self.flattened(axes, pos, kw))
+            if axes is not None and any(size_label(v) is not None for v in sizes):
+                if base.mismatch is not None and axes[0] == FLAT and len(dims) >= 3:
+                    self.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
+                return replace(base, axes=reshape_axes(axes, sizes))
             flattening = kind == "flatten" or (-1 in dims and len(dims) <= 2)
             if flattening:  # a batch_first mismatch is judged where the flattened value meets a loss
                 if kind == "flatten" and len(dims) >= 2 and dims[:2] != [0, 1]:
@@ -354,15 +378,16 @@ class TensorsMixin:
                 return Dropped(MaskRef("unknown", m.key), base.trail)
             return base
         if kind == "mul":
-            return self.binop("Multiply", base, pos[0] if pos else CLEAN, node)
+            return self.binop(ast.Mult, base, pos[0] if pos else CLEAN, node)
         if kind == "div":
-            return self.binop("Divide", base, pos[0] if pos else CLEAN, node)
-        if kind == "add":
-            return self.binop("Add", base, pos[0] if pos else CLEAN, node)
+            return self.binop(ast.Div, base, pos[0] if pos else CLEAN, node)
+        if kind in ("add", "sub"):
+            return self.binop(ast.Add if kind == "add" else ast.Sub, base, pos[0] if pos else CLEAN, node)
         if kind == "gather":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
-                if base.bidirectional and len(pos) > 1 and last_step_index(pos[1]):
+                index = pos[1] if len(pos) > 1 else kw.get("index", CLEAN)
+                if base.bidirectional and at_last_real_step(index, base.lengths):
                     return self.bidirectional_gather(base, node)
                 return CLEAN
             return replace(base, axes=None)
@@ -380,6 +405,29 @@ class TensorsMixin:
         if kind == "opaque":
             return CLEAN
         return base
+
+    def flattened(self, axes: tuple[str, ...], pos: list[Value], kw: dict[str, Value]) -> tuple[str, ...] | None:
+        """The axes of ``x.flatten(start_dim=0, end_dim=-1)``: the axes from start to end folded into one."""
+        start = const_of(kw.get("start_dim", pos[0] if pos else Const(0)))
+        end = const_of(kw.get("end_dim", pos[1] if len(pos) > 1 else Const(-1)))
+        s, e = norm_dim(start, len(axes)), norm_dim(end, len(axes))
+        if s is None or e is None or e < s:
+            return None
+        return axes[:s] + (fold(list(axes[s:e + 1])),) + axes[e + 1:]
+
+    def unflatten(self, base: Padded, pos: list[Value], kw: dict[str, Value]) -> Value:
+        """``x.unflatten(dim, sizes)``: one axis split into several, placed by the symbolic sizes given."""
+        axes = base.axes
+        d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+        sizes = kw.get("sizes", pos[1] if len(pos) > 1 else CLEAN)
+        if axes is None or not isinstance(sizes, TupleV) or norm_dim(d, len(axes)) is None:
+            return replace(base, axes=None)
+        i = norm_dim(d, len(axes))
+        assert i is not None
+        split = reshape_axes((axes[i],), list(sizes.items))
+        if split is None:
+            return replace(base, axes=None)
+        return replace(base, axes=axes[:i] + split + axes[i + 1:])
 
     def reduce(self, base: Padded, name: str, call: "CallSite") -> Value:
         dim = self.dim_arg(call)
@@ -441,11 +489,13 @@ class TensorsMixin:
             return replace(a, axes=None, pad=None)
         if pa:
             assert isinstance(a, Padded)
-            axes = a.axes[:-1] + (FEAT,) if a.axes else None
+            vector = isinstance(b, Ranked) and b.rank == 1  # (.., H) @ (H,): the feature axis is contracted away
+            axes = (a.axes[:-1] if vector else a.axes[:-1] + (FEAT,)) if a.axes else None
             return replace(a, axes=axes, pad=0.0 if a.pad in (0, 0.0) else None, filled=None, masked=False)
         assert isinstance(b, Padded)
         if b.axes and len(b.axes) >= 2:
-            axes = b.axes[:-2] + (FEAT, b.axes[-1])
+            vector = isinstance(a, Ranked) and a.rank == 1  # (H,) @ (.., H, T): no query axis is added
+            axes = b.axes[:-2] + ((b.axes[-1],) if vector else (FEAT, b.axes[-1]))
         else:
             axes = None
         if b.axes and b.axes[-1] != TIME:

@@ -691,3 +691,97 @@ def rekey(value: Value, old: tuple, new: tuple) -> Value:
     if isinstance(value, DictV):
         return DictV(tuple((k, rekey(v, old, new)) for k, v in value.items))
     return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Typed facts of the expression interpreter: index elements, offsets on lengths, transposes, symbolic sizes.
+
+@dataclass(frozen=True)
+class SliceIndex(Value):
+    """A slice in an index (``lower:upper:step``), each bound's abstract value or None where it is not written.
+
+    ``out[i, :l]`` (an upper bound that is a length) trims a row to its real steps; ``out[:, -1:]`` keeps the last
+    (padded) step as an axis; ``out[:, :, :H]`` (any written upper bound on the features) cuts out one direction."""
+
+    lower: Value | None = None
+    upper: Value | None = None
+    step: Value | None = None
+
+    @property
+    def bound(self) -> Value | None:
+        """The bound that is not a constant (lower before upper), or None: what a slice may trim to."""
+        for b in (self.lower, self.upper):
+            if b is not None and not isinstance(b, Const):
+                return b
+        return None
+
+    @property
+    def last_only(self) -> bool:
+        """``-1:``: the last step, kept as an axis of size 1."""
+        return self.upper is None and isinstance(self.lower, Const) and self.lower.value == -1
+
+    @property
+    def literal(self) -> slice | None:
+        """The Python slice when every written bound is an integer constant (``[:2]``, ``[1:]``), else None."""
+        parts = []
+        for b in (self.lower, self.upper, self.step):
+            if b is None:
+                parts.append(None)
+            elif isinstance(b, Const) and isinstance(b.value, int) and not isinstance(b.value, bool):
+                parts.append(b.value)
+            else:
+                return None
+        return slice(*parts)
+
+
+@dataclass(frozen=True)
+class EllipsisIndex(Value):
+    """``...`` in an index: as many full slices as the remaining axes need."""
+
+
+@dataclass(frozen=True)
+class Offset(Unknown):
+    """Per-sequence lengths plus a constant: ``lengths - 1`` (``delta`` -1), ``lengths.sub(1)``, ``(lengths - 1)
+    .long()``. ``of`` is the lengths value itself (:class:`Lengths`, or an unknown tensor keyed by where it came
+    from); ``key`` identifies the offset value for masks built from it. Still an unknown tensor for everything else.
+
+    Only ``delta == -1`` on values known to be lengths is each sequence's last real step (see
+    ``support.at_last_real_step``): ``entity_pos - 1`` is an offset too, but not of lengths."""
+
+    of: Value | None = None
+    delta: int | None = None  # None: not known (two paths with different offsets)
+
+
+@dataclass(frozen=True)
+class Transposed(Unknown):
+    """An unknown tensor with its first two axes swapped (``x.transpose(0, 1)``, ``x.t()``, ``x.permute(1, 0, 2)``):
+    packing it time-major, or flattening it against a time-major output, restores the caller's batch-major layout on
+    purpose. Still an unknown tensor for everything else; transposing it again gives ``of`` back."""
+
+    of: Value | None = None
+
+
+@dataclass(frozen=True)
+class AxisSize(Value):
+    """The size of one axis of a padded tensor other than time (``out.size(0)``, ``out.shape[-1]``, ``b`` of
+    ``b, t, _ = out.shape``), naming that axis by its label (batch, feature, folded batch*time, query). With
+    :class:`TimeLen` (the size of the time axis) it lets ``view``/``reshape``/``unflatten`` tell which axes a new
+    shape keeps: ``scores.view(-1, s)`` with ``s = ctx.size(1)`` still ends in time."""
+
+    axis: str
+
+
+@dataclass(frozen=True)
+class Ranked(Fresh):
+    """A tensor made from nothing with a known number of axes (``torch.randn(64)``, ``nn.Parameter(torch.zeros(H))``):
+    a learned query vector. Multiplying a padded output by a vector (``out.matmul(v)``) drops the feature axis."""
+
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class Item(Unknown):
+    """An element or row read out of an unknown tensor (``lengths[i]``, ``for l in lens``): ``of`` is the tensor it
+    came from, so ``lengths[i] - 1`` is still an offset of those lengths. Still an unknown tensor otherwise."""
+
+    of: Value | None = None

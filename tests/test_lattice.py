@@ -31,6 +31,11 @@ from packlint.analysis.values import (
     PaddedTarget,
     PerStep,
     TimeLen,
+    AxisSize,
+    Item,
+    Offset,
+    Ranked,
+    Transposed,
     TupleV,
     Unknown,
     Zeroed,
@@ -73,6 +78,12 @@ leaves = st.one_of(
     st.builds(ZeroClass, st.frozensets(st.sampled_from([0, 1]), min_size=1)),
     st.builds(TimeLen, st.sampled_from([0, -1])),
     st.builds(BidirGathered, steps),
+    st.builds(Offset, st.sampled_from([None, "f:lengths"]), st.builds(Lengths, st.just("f:lengths")),
+              st.sampled_from([None, -1, 1])),
+    st.builds(Transposed, st.sampled_from([None, "f:x"]), st.builds(Unknown, st.just("f:x"))),
+    st.builds(Item, st.sampled_from([None, "f:lengths"]), st.builds(Lengths, st.just("f:lengths"))),
+    st.builds(AxisSize, st.sampled_from(["T", "B"])),
+    st.builds(Ranked, st.sampled_from([1, 2, 3])),
 )
 
 

@@ -607,6 +607,8 @@ def _join_harmless(a: Value, b: Value) -> Value:
     if a_unknown or b_unknown:
         other = b if a_unknown else a
         return other if isinstance(other, _OBJECTS) else TOP
+    if isinstance(a, Fresh) and isinstance(b, Fresh):
+        return Fresh()  # fresh tensors of different ranks: still fresh (lengths may yet be written into it)
     if type(a) is type(b):
         if isinstance(a, _PLAIN):
             return CLEAN_DATA

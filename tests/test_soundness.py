@@ -252,3 +252,19 @@ def test_construction_sites_count_only_in_the_files_read(tmp_path: Path, default
     both = lint_paths(sorted(tmp_path.glob("*.py")), Options())
     assert [f.code for f in only_model.findings] == alone
     assert [f.code for f in both.findings] == whole
+
+
+def test_two_constructions_with_different_flags_keep_their_own_attributes(tmp_path: Path) -> None:
+    """`Enc(pool=False)` and `Enc(pool=True)` are two instances: each forward runs with its own flag, so the
+    pooled one returns a vector (its last feature is no last step) and the other the padded output."""
+    (tmp_path / "model.py").write_text(ENCODER, encoding="utf-8")
+    (tmp_path / "use.py").write_text(
+        "from model import Enc\n\n\n"
+        "def summaries(x, lengths):\n"
+        "    plain, pooled = Enc(pool=False), Enc(pool=True)\n"
+        "    last = plain(x, lengths)[:, -1]\n"
+        "    feature = pooled(x, lengths)[:, -1]\n"
+        "    return last, feature\n", encoding="utf-8")
+    result = lint_paths(sorted(tmp_path.glob("*.py")), Options())
+    assert sorted((Path(f.path).name, f.line, f.code) for f in result.findings) == [
+        ("model.py", 15, "PKL005"), ("use.py", 6, "PKL003")]

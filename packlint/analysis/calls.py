@@ -113,6 +113,9 @@ class CallsMixin:
             inst = Instance(callee.class_id)
             if init:
                 self.call_project(init, [inst, *call.pos], call)
+                own = self.project.constructed
+                if own is not None:
+                    return Instance(callee.class_id, own)  # this construction's own attributes
             return inst
         if isinstance(callee, Instance):
             fid = self.project.lookup_method(callee.class_id, "__call__") or \

@@ -138,8 +138,12 @@ class FlowMixin:
 
     # ------------------------------------------------------------------ statements
     def run_block(self, body: Iterable[ast.stmt]) -> None:
+        """Run statements in order until one ends the path (``return``, ``raise``): what follows is unreachable
+        on this path, and a branch that ended does not flow into the code after its ``if``."""
         deadline = self.project.deadline
         for stmt in body:
+            if self.frame.ended:
+                return
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeBudgetExceeded()
             self.run_stmt(stmt)
@@ -164,6 +168,7 @@ class FlowMixin:
         elif isinstance(stmt, ast.Return):
             value = self.eval(stmt.value) if stmt.value is not None else Const(None)
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
+            self.frame.ended = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             for local, qual in self.project.bindings_for(self.module, stmt).items():
                 self.frame.env[local] = self.project.resolve(qual, self.module)
@@ -181,17 +186,23 @@ class FlowMixin:
             before = dict(self.frame.env)
             self.run_block(stmt.body)
             after_body = dict(self.frame.env)
-            outs = [after_body]
+            outs = [] if self.frame.ended else [after_body]
             for handler in stmt.handlers:
+                self.frame.ended = False  # an exception can leave the body anywhere, a return included
                 self.frame.env = self._join_envs(before, after_body)
                 self.run_block(handler.body)
-                outs.append(dict(self.frame.env))
-            merged = outs[0]
-            for o in outs[1:]:
-                merged = self._join_envs(merged, o)
-            self.frame.env = merged
-            self.run_block(stmt.orelse)
-            self.run_block(stmt.finalbody)
+                if not self.frame.ended:
+                    outs.append(dict(self.frame.env))
+            self.frame.ended = not outs
+            if outs:
+                merged = outs[0]
+                for o in outs[1:]:
+                    merged = self._join_envs(merged, o)
+                self.frame.env = merged
+                self.run_block(stmt.orelse)
+            ended, self.frame.ended = self.frame.ended, False
+            self.run_block(stmt.finalbody)  # runs on every way out, a return included
+            self.frame.ended = self.frame.ended or ended
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             fid = self.project.func_id_for(self.module, stmt)
             self.frame.env[stmt.name] = FuncRef(fid) if fid else CLEAN
@@ -207,29 +218,36 @@ class FlowMixin:
             for case in stmt.cases:
                 self.frame.env = dict(before)
                 self.run_block(case.body)
-                merged = self.frame.env if merged is None else self._join_envs(merged, self.frame.env)
-            self.frame.env = self._join_envs(before, merged or before)
+                if not self.frame.ended:
+                    merged = self.frame.env if merged is None else self._join_envs(merged, self.frame.env)
+                self.frame.ended = False
+            self.frame.env = self._join_envs(before, merged or before)  # no case may match
         elif isinstance(stmt, (ast.Raise, ast.Assert, ast.Delete)):
             for child in ast.iter_child_nodes(stmt):
                 if isinstance(child, ast.expr):
                     self.eval(child)
+            if isinstance(stmt, ast.Raise):
+                self.frame.ended = True
 
     def run_if(self, stmt: ast.If) -> None:
+        """Both branches from the same state, joined; a branch that ended (``return``, ``raise``) does not reach
+        the code after the ``if``: `if self.pool: return out.mean(1)` then `return out`."""
         verdict = self.truth(stmt.test)
         before = dict(self.frame.env)
         if verdict is not False:
             self.run_block(stmt.body)
-        then_env = self.frame.env
-        self.frame.env = dict(before)
+        then_env, then_ended = self.frame.env, self.frame.ended
+        self.frame.env, self.frame.ended = dict(before), False
         if verdict is not True:
             self.run_block(stmt.orelse)
-        else_env = self.frame.env
-        if verdict is True:
-            self.frame.env = then_env
-        elif verdict is False:
-            self.frame.env = else_env
+        else_env, else_ended = self.frame.env, self.frame.ended
+        if verdict is True or (else_ended and not then_ended):
+            self.frame.env, self.frame.ended = then_env, then_ended
+        elif verdict is False or (then_ended and not else_ended):
+            self.frame.env, self.frame.ended = else_env, else_ended
         else:
             self.frame.env = self._join_envs(then_env, else_env)
+            self.frame.ended = then_ended and else_ended
 
     def truth(self, test: ast.expr) -> bool | None:
         """Fold ``x is None`` / ``x is not None`` / ``not x`` / a known constant flag / a comparison of two known
@@ -290,6 +308,9 @@ class FlowMixin:
                 if is_for:
                     self.assign(stmt.target, elem, stmt.iter)
                 self.run_block(stmt.body)
+                if self.frame.ended:  # a return in the body: nothing of this pass comes back to the head
+                    self.frame.ended = False
+                    self.frame.env = entry
                 if not is_for:
                     self.eval(stmt.test)
                 after = self._join_envs(entry, self.frame.env)

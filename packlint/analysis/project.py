@@ -171,6 +171,7 @@ class Project:
         self._attr_reads: dict[tuple[str, str], set[object]] = {}  # what each attribute read returned (facts)
         self.round = 0
         self.rounds_bound_hit = False
+        self.constructed: tuple | None = None  # the last constructor call's own attributes (see Instance.own)
         self._full_reset_next = False
         self._globals_before: dict[str, dict] = {}
         self._mro: dict[str, list[str]] = {}
@@ -410,6 +411,9 @@ class Project:
         fid = self.lookup_method(inst.class_id, attr)
         if fid:
             return BoundMethod(fid, inst)
+        own = inst.own_attr(attr)
+        if own is not None:
+            return own  # exactly what this instance's construction stored
         for cid in self.mro(inst.class_id):
             value = self._constructed_attr(self.classes[cid], attr)
             if value is not None:
@@ -452,10 +456,14 @@ class Project:
             return
         table = owner.root_attrs if root else owner.site_attrs
         prefix = f"{self_name}."
+        own = {}
         for key, value in frame.env.items():
             if key.startswith(prefix) and "." not in key[len(prefix):]:
                 attr = key[len(prefix):]
                 table[attr] = join(table.get(attr), value)
+                own[attr] = value
+        if self.summaries.stack:
+            self.summaries.stack[-1].constructed = tuple(sorted(own.items()))
 
     # ------------------------------------------------------------------ rounds
     def rounds(self):
@@ -622,6 +630,7 @@ class Project:
         """A call of a function of the tree in its caller's context (the arguments' abstract values), reusing a
         summary only where it is exact (see ``summaries.py``)."""
         info = self.functions.get(func_id)
+        self.constructed = None
         if info is None:
             return CLEAN, []
         summaries = self.summaries
@@ -656,6 +665,7 @@ class Project:
                 else:
                     summaries.calls[key] = summary
         summaries.used(summary)
+        self.constructed = summary.constructed
         return summary.result
 
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],

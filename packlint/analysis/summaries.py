@@ -33,6 +33,7 @@ class Record:
     reads: set[AttrKey] = field(default_factory=set)
     counts: Counter = field(default_factory=Counter)  # (statistic, path) -> n, met by this analysis itself
     live: dict[tuple[str, str], object] = field(default_factory=dict)  # globals of a running module body, read
+    constructed: tuple | None = None  # a constructor's own ``self.x`` values, sorted by name
 
     def absorb(self, used: "Summary") -> None:
         """This analysis used ``used``: it depends on what that one depends on."""
@@ -54,11 +55,12 @@ class Summary:
     #: ((module key, name), facts) of each global read while its module's body was still running (a function
     #: called from ``if __name__ == "__main__":``): the summary holds while those globals still hold those facts
     live: tuple = ()
+    constructed: tuple | None = None
 
     @classmethod
     def of(cls, result: tuple, record: Record) -> "Summary":
         return cls(result, record.height, record.cut, record.deep, frozenset(record.reads),
-                   tuple(sorted(record.counts.items())), tuple(record.live.items()))
+                   tuple(sorted(record.counts.items())), tuple(record.live.items()), record.constructed)
 
 
 class Summaries:

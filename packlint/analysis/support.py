@@ -59,6 +59,7 @@ class Frame:
     resolved: set[TrailStep] = field(default_factory=set)
     depth: int = 0
     loop_depth: int = 0
+    ended: bool = False  # the current path returned or raised: later statements do not run on it
     closure: dict | None = None  # the enclosing function's variables, for a nested function
 
     @property

@@ -214,9 +214,20 @@ class ClassRef(Value):
 
 @dataclass(frozen=True)
 class Instance(Value):
-    """An object of a class defined in the linted tree: calling it calls ``forward`` (or ``__call__``)."""
+    """An object of a class defined in the linted tree: calling it calls ``forward`` (or ``__call__``).
+
+    ``own``: the attributes its own construction set (``Enc(pool=False)`` here, ``Enc(pool=True)`` there are two
+    instances with two ``forward`` analyses), sorted by name; None for an instance known only by its class (a
+    ``self`` analysed alone), whose attributes are the join over every construction of the class."""
 
     class_id: str
+    own: tuple[tuple[str, Value], ...] | None = None
+
+    def own_attr(self, name: str) -> Value | None:
+        for attr, value in self.own or ():
+            if attr == name:
+                return value
+        return None
 
 
 @dataclass(frozen=True)
@@ -527,7 +538,16 @@ _FIELD_JOIN: dict[type, dict[str, object]] = {
     ZeroClass: {"classes": _key_intersection},
     BidirGathered: {"step": _some_step},
     Loader: {"element": _join_values},
+    Instance: {"own": lambda a, b, d: _join_own(a, b)},
 }
+
+
+def _join_own(a, b):
+    """Two constructions of one class: the attributes both set, each joined; the others from the class."""
+    if a is None or b is None:
+        return None
+    theirs = dict(b)
+    return tuple((name, join(value, theirs[name])) for name, value in a if name in theirs)
 
 
 def join_refs(a: MaskRef, b: MaskRef) -> MaskRef | None:

@@ -24,8 +24,10 @@ from packlint.analysis.values import (
     ClassRef,
     Const,
     Ext,
+    ExtObj,
     FuncRef,
     Instance,
+    LossFn,
     Top,
     Unknown,
     Value,
@@ -166,6 +168,7 @@ class Project:
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.summaries = Summaries()
+        self._found: dict[tuple[str, str], ModuleInfo | None] = {}
         self._roots_running: set[str] = set()
         self._active: list[str] = []  # functions on the current stack (a call of one of them is a cycle)
         self._attr_reads: dict[tuple[str, str], set[object]] = {}  # what each attribute read returned (facts)
@@ -236,8 +239,11 @@ class Project:
         name: one in the same import root first (Python puts a script's folder first on sys.path), else the first
         one added."""
         if self.index is not None and origin is not None and origin.file:
-            found = self.index.find(name, origin.file)
-            return self.by_file.get(found) if found is not None else None
+            key = (name, origin.file)
+            if key not in self._found:  # the index answers from the file list; asked once per importer and name
+                found = self.index.find(name, origin.file)
+                self._found[key] = self.by_file.get(found) if found is not None else None
+            return self._found[key]
         candidates = self.by_name.get(name)
         if not candidates:
             return None
@@ -461,7 +467,8 @@ class Project:
             if key.startswith(prefix) and "." not in key[len(prefix):]:
                 attr = key[len(prefix):]
                 table[attr] = join(table.get(attr), value)
-                own[attr] = value
+                if isinstance(value, _DECIDING):
+                    own[attr] = value
         if self.summaries.stack:
             self.summaries.stack[-1].constructed = tuple(sorted(own.items()))
 
@@ -761,6 +768,12 @@ def _settle(frame: Frame) -> list[Event]:
             continue
         out.append(ev)
     return out
+
+
+#: The attributes an instance keeps from its own construction: those that decide what its methods do (a flag, a
+#: layer and its options, a submodule, a loss object). Sizes and tensors passed in stay with the class, or every
+#: construction site would analyse every method again for nothing.
+_DECIDING = (Const, ExtObj, Instance, LossFn)
 
 
 def _globals_facts(module: ModuleInfo) -> dict[str, object]:

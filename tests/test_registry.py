@@ -137,6 +137,35 @@ def test_rules_index_lists_exactly_the_registry() -> None:
     assert readme_rows == expected
 
 
+def test_rule_tables_are_generated_from_the_registry() -> None:
+    """Both tables are what `python -m packlint.docs_pages` writes: a new rule module appears in them by itself."""
+    import io
+
+    from packlint.docs_pages import rules_table, sync_tables
+
+    log = io.StringIO()
+    assert sync_tables(check=True, out=log) == 0, log.getvalue()
+    assert rules_table(linked=True).count("\n| [PKL") == len(_rules()) + 1
+
+
+def test_a_rule_module_is_found_by_its_name(tmp_path, monkeypatch) -> None:
+    """Adding a rule is adding `pklNNN_<name>.py`: the registry and the self-check list find it by name."""
+    import packlint.rules as rules_pkg
+    import packlint.selfcheck.cases as cases_pkg
+
+    rule_dir, case_dir = tmp_path / "rules", tmp_path / "cases"
+    rule_dir.mkdir()
+    case_dir.mkdir()
+    (rule_dir / "pkl042_made_up_rule.py").write_text("", encoding="utf-8")
+    (rule_dir / "helpers.py").write_text("", encoding="utf-8")
+    (case_dir / "pkl042_made_up_rule.py").write_text("", encoding="utf-8")
+    monkeypatch.setattr(rules_pkg, "__path__", [*rules_pkg.__path__, str(rule_dir)])
+    assert "packlint.rules.pkl042_made_up_rule" in rules_pkg.rule_modules()
+    assert "packlint.rules.helpers" not in rules_pkg.rule_modules()
+    monkeypatch.setattr(cases_pkg, "__path__", [str(case_dir)])
+    assert cases_pkg._cases() == [("PKL042", "pkl042_made_up_rule", "made-up-rule")]
+
+
 _OUTPUT_LINE = re.compile(r"^(?P<path>[\w/.-]+\.py):(?P<line>\d+):(?P<col>\d+): (?P<code>PKL\d{3}) (?P<msg>.+)$")
 
 

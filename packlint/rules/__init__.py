@@ -1,27 +1,31 @@
-"""The rule registry, built from an explicit list of rule modules (imported, not discovered by walking)."""
+"""The rule registry: every module of this package named ``pklNNN_<name>.py`` holds one rule (``RULE``).
+
+Adding a rule is adding its module (and its fixture folder, docs page and self-check case): no list to edit. The
+modules are found by name in this package's folder, in code order, so the registry never depends on the order the
+file system lists them in.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
+
 from packlint.rules.base import Rule
 
-_RULE_MODULES = [
-    "packlint.rules.pkl001_unmasked_loss",
-    "packlint.rules.pkl002_unmasked_target",
-    "packlint.rules.pkl003_padded_last_step",
-    "packlint.rules.pkl004_batch_first_mismatch",
-    "packlint.rules.pkl005_pooling_over_padding",
-    "packlint.rules.pkl006_unmasked_attention",
-    "packlint.rules.pkl007_mask_normalisation",
-]
+_RULE_MODULE = re.compile(r"^pkl\d{3}_[a-z0-9_]+$")
 
 INTERNAL_ERROR = ("PKL900", "internal-error", "packlint itself failed on a file; reported as a problem (exit 2).")
 
 
+def rule_modules() -> list[str]:
+    """The rule modules' names, sorted (so by code)."""
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if _RULE_MODULE.match(m.name))
+
+
 def registry() -> list[Rule]:
     """Every rule, in code order."""
-    import importlib
-
-    rules = [importlib.import_module(name).RULE for name in _RULE_MODULES]
+    rules = [importlib.import_module(name).RULE for name in rule_modules()]
     return sorted(rules, key=lambda r: r.code)
 
 

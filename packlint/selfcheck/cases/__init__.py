@@ -1,28 +1,27 @@
-"""The self-check's case modules, one per rule, listed here (imported on demand, never discovered by walking).
+"""The self-check's case modules, one per rule, named ``pklNNN_<rule_name>.py`` in this folder.
 
-Only names live here, so ``available_rules()`` and the CLI's help never import torch. Each module listed
-defines ``evaluate(lab) -> list[Row]`` and carries ``# expect:`` markers that packlint's own tests lint.
+They are found by name, never imported to be listed: ``available_rules()`` and the CLI's help never import torch.
+Each module defines ``evaluate(lab) -> list[Row]`` and carries ``# expect:`` markers that packlint's own tests lint.
 """
 
-CASE_MODULES = {
-    "PKL001": "pkl001_unmasked_loss",
-    "PKL002": "pkl002_unmasked_target",
-    "PKL003": "pkl003_padded_last_step",
-    "PKL004": "pkl004_batch_first_mismatch",
-    "PKL005": "pkl005_pooling_over_padding",
-    "PKL006": "pkl006_unmasked_attention",
-    "PKL007": "pkl007_mask_normalisation",
-}
+import pkgutil
+import re
 
-RULE_NAMES = {
-    "PKL001": "unmasked-loss",
-    "PKL002": "unmasked-target",
-    "PKL003": "padded-last-step",
-    "PKL004": "batch-first-mismatch",
-    "PKL005": "pooling-over-padding",
-    "PKL006": "unmasked-attention",
-    "PKL007": "mask-normalisation",
-}
+_CASE_MODULE = re.compile(r"^(pkl\d{3})_([a-z0-9_]+)$")
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    """(code, module, rule name) for every case module, in code order."""
+    out = []
+    for m in pkgutil.iter_modules(__path__):
+        found = _CASE_MODULE.match(m.name)
+        if found:
+            out.append((found.group(1).upper(), m.name, found.group(2).replace("_", "-")))
+    return sorted(out)
+
+
+CASE_MODULES = {code: module for code, module, _ in _cases()}
+RULE_NAMES = {code: name for code, _, name in _cases()}
 
 
 def module_name(code: str) -> str:

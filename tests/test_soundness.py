@@ -268,3 +268,24 @@ def test_two_constructions_with_different_flags_keep_their_own_attributes(tmp_pa
     result = lint_paths(sorted(tmp_path.glob("*.py")), Options())
     assert sorted((Path(f.path).name, f.line, f.code) for f in result.findings) == [
         ("model.py", 15, "PKL005"), ("use.py", 6, "PKL003")]
+
+
+def test_one_bug_reached_from_several_callers_is_one_finding_at_its_sink(tmp_path: Path) -> None:
+    """An attention method that never masks is the bug: linting the tree gives one finding at its softmax; linting
+    only the callers' file gives the findings at the calls, the only lines the user sees."""
+    fixture = (ROOT / "fixtures" / "PKL006" / "bad_attention_method_reached_from_three_calls.py").read_text("utf-8")
+    (tmp_path / "model.py").write_text(fixture.split("    def forward(self, chars")[0], encoding="utf-8")
+    (tmp_path / "use.py").write_text(
+        "from model import Lemmatizer\n\n\n"
+        "def train(model: Lemmatizer, chars, lengths, targets):\n"
+        "    states, hidden = model.encode(chars, lengths)\n"
+        "    return model.step(targets, hidden, states)\n\n\n"
+        "def decode(model: Lemmatizer, chars, lengths, start):\n"
+        "    states, hidden = model.encode(chars, lengths)\n"
+        "    return model.step(start, hidden, states)\n", encoding="utf-8")
+    whole = lint_paths(sorted(tmp_path.glob("*.py")), Options())
+    assert [(Path(f.path).name, f.line, f.code) for f in whole.findings] == [("model.py", 24, "PKL006")]
+    assert sum("calls it with padding" in step.what for step in whole.findings[0].trail) == 2
+    callers = lint_paths([tmp_path / "use.py"], Options())
+    assert [(Path(f.path).name, f.line, f.code) for f in callers.findings] == [("use.py", 6, "PKL006"),
+                                                                              ("use.py", 11, "PKL006")]

@@ -17,6 +17,7 @@ from packlint.analysis.api import Tables, build_tables
 from packlint.analysis.events import Event
 from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
+from packlint.analysis.placement import place
 from packlint.analysis.summaries import Summaries, Summary
 from packlint.analysis.values import (
     CLEAN,
@@ -601,11 +602,9 @@ class Project:
         return {ev.key for ev in self.root_analysis(func_id)[1]}
 
     def own_events(self, events: list[Event]) -> list[Event]:
-        """``events`` less those moved out of a callee that reports the same event on its own (its root
-        analysis has it): the bug is the callee's, and it is reported once, there. Asked after the round's
-        analyses, so no root is ever analysed inside another."""
-        return [ev for ev in events
-                if not any(key in self.root_event_keys(fid) for fid, key in ev.moved_from if fid)]
+        """``events`` placed once per bug (see ``placement.py``). Asked after the round's analyses, so no root is
+        ever analysed inside another."""
+        return place(events, self.root_event_keys, self.summaries, lambda fid: self.functions[fid].module.report)
 
     def _root_args(self, info: FunctionInfo) -> tuple[Value, ...]:
         """Arguments of a function analysed alone: ``self``, an annotated class, a literal default (a string, a

@@ -38,6 +38,7 @@ from packlint.parallel import run_groups
 from packlint.parsing import ParseFailure, parse
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 from packlint.rules import registry
+from packlint.selection import functions_that_can_matter
 from packlint.source import decode_with_encoding
 from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
 
@@ -59,6 +60,7 @@ class Options:
     jobs: int | None = None  # processes; None: default_jobs()
     time_budget: float = 60.0  # seconds of analysis per function or module body before it is given up
     debug: bool = False  # print the traceback of internal errors to stderr
+    select_all: bool = False  # debug: parse every file and analyse every function as a root (no selection)
 
 
 def lint_sources(files: list[SourceFile], options: Options | None = None, index: ModuleIndex | None = None
@@ -97,7 +99,10 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
 
     # The whole analysis runs in rounds until one of them read only final class attributes (Project.rounds);
     # only the last round's events and problems stand.
-    selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
+    if options.select_all:
+        selected = set(project.functions)
+    else:
+        selected = functions_that_can_matter(project, prefilter_for(options.user_api))
     problems_before = list(result.problems)
     for _ in project.rounds():
         result.problems = list(problems_before)
@@ -368,7 +373,10 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
 def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit) -> tuple[LintResult, ImportGraph]:
     files, read_problems = load_files(paths, max_bytes=options.max_bytes, index=index)
     graph = ImportGraph(index)
-    needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
+    if options.select_all:
+        needed, skipped = list(files), 0
+    else:
+        needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
     wanted = {os.path.abspath(p) for p in explicit}
     if wanted:
         have = {id(f) for f in needed}

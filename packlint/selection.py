@@ -81,6 +81,7 @@ class _ModuleIndex:
         self.module = module
         self.bindings: dict[str, list[str]] = {}
         self.stars: list[str] = []
+        self.imported_words: set[str] = set()  # names in its top-level import statements
         self.units: list[_Unit] = []
         self.defined: dict[str, list[_Unit]] = {}
         self._cut(module.tree.body)
@@ -89,6 +90,7 @@ class _ModuleIndex:
         for stmt in body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 rec = stmt_from_ast(stmt)
+                self.imported_words.update(a.name for a in stmt.names)
                 if rec.is_from and rec.names[0][0] == "*":
                     self.stars.extend(imported_names(rec, self.module.name, self.module.is_package))
                 for local, q in stmt_bindings(rec, self.module.name, self.module.is_package).items():
@@ -190,7 +192,10 @@ class _Index:
             target = self._module(".".join(parts[:cut]), origin)
             if target is not None:
                 if cut == len(parts):
-                    return []  # the module object itself
+                    # ``from pkg import name`` reads the package's attribute first: a class its __init__
+                    # re-exports under a submodule's name (``from .Attention import Attention``)
+                    parent = self._module(".".join(parts[:-1]), origin) if cut > 1 else None
+                    return self._defined(self.modules[parent.key], parts[-1], depth) if parent is not None else []
                 return self._defined(self.modules[target.key], parts[cut], depth)
         return []
 
@@ -209,14 +214,16 @@ class _Index:
         return out
 
 
-def functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
-    """Function ids worth analysing as roots (see the module docstring)."""
+def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str], set[str]]:
+    """Function ids worth analysing as roots, and the keys of the modules whose body is worth running (one of
+    its units is tainted); see the module docstring. Other bodies still run when an analysis reads them."""
     index = _Index(project)
     units = [u for m in index.modules.values() for u in m.units]
     users: dict[int, list[_Unit]] = {}  # id(unit) -> units that mention it
     constructed: dict[int, list[_Unit]] = {}  # id(unit) -> classes it constructs with arguments
     tainted: dict[int, _Unit] = {}
     why: dict[int, tuple] = {}
+    seeds: dict[int, bool] = {}
     queue: list[_Unit] = []
     for unit in units:
         seed = any(prefilter.search(w) for w in unit.words)
@@ -230,6 +237,7 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
             for target in index.resolve(unit, chain):
                 if target is not unit and isinstance(target.nodes[0], ast.ClassDef):
                     constructed.setdefault(id(unit), []).append(target)
+        seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit
             queue.append(unit)
@@ -258,8 +266,14 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
                 path.append(f"{u.module.name}:{','.join(u.defines[:3])}@{getattr(u.nodes[0], 'lineno', 0)}")
                 u = why.get(id(u))
             print(" <- ".join(path), file=sys.stderr)
-    selected: set[str] = set()
+    # Every function of a module that names a source is a root as well (cheap: such modules are few), so a fault
+    # in any of them is reported like before; they taint nothing by that alone.
+    sources = {u.module.key for u in units if seeds.get(id(u))}
+    sources |= {key for key, m in index.modules.items() if any(prefilter.search(w) for w in m.imported_words)}
+    selected: set[str] = {fid for fid, info in project.functions.items() if info.module.key in sources}
+    bodies: set[str] = set(sources)
     for unit in (*tainted.values(), *receiving.values()):
+        bodies.add(unit.module.key)
         for root in unit.nodes:
             if not isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
@@ -268,4 +282,4 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
                     fid = project.func_id_for(unit.module, node)
                     if fid is not None:
                         selected.add(fid)
-    return selected
+    return selected, bodies

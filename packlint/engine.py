@@ -24,9 +24,6 @@ from typing import Iterable
 
 from packlint import __version__
 from packlint import files as discovery
-from packlint.analysis.api import build_tables
-from packlint.analysis.project import Project
-from packlint.analysis.support import TimeBudgetExceeded
 from packlint.cache import ResultCache, digest
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
@@ -67,6 +64,10 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     ``index`` (the run's module index) finds the file behind each import; without it, modules are found by name.
     A file with a file-level ``# packlint: noqa`` stays in the analysis like any module it could import; only the
     findings reported in it are dropped, so linting a folder and linting one importer alone agree."""
+    # imported here: the analysis is most of packlint's start-up, and an empty tree or a warm cache never needs it
+    from packlint.analysis.api import build_tables
+    from packlint.analysis.project import Project
+
     options = options or Options()
     result = LintResult()
     project = Project(build_tables(options.user_api))
@@ -203,6 +204,8 @@ def _deep_recursion(limit: int = 20_000):
 
 def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line: int = 1,
            options: Options | None = None, project=None):
+    from packlint.analysis.support import TimeBudgetExceeded
+
     if project is not None and options is not None:
         project.deadline = time.monotonic() + options.time_budget
     try:

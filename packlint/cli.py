@@ -73,20 +73,22 @@ def main() -> None:
 @click.option("--file-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds of analysis per function or module before it is reported as a timeout.")
 @click.option("--debug", is_flag=True, help="Print the traceback of internal errors to stderr.")
+@click.option("--select-all-files", is_flag=True,
+              help="Debug: parse every file and analyse every function (no selection); findings must not change.")
 @click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding.")
 @click.option("--stdin-filename", default=None, help="The path to report for source read from stdin (PATH `-`).")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
           output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs,
-          file_timeout, debug, add_noqa, stdin_filename, show_files, show_settings) -> None:
+          file_timeout, debug, select_all_files, add_noqa, stdin_filename, show_files, show_settings) -> None:
     """Lint PATHS (files or folders; default: the current folder)."""
     try:
         opts = dict(select=select, extend_select=extend_select, ignore=ignore, exclude=exclude,
                     extend_exclude=extend_exclude, force_exclude=force_exclude, output_format=output_format,
                     output_file=output_file, config_file=config_file, color=color, exit_zero=exit_zero, quiet=quiet,
                     statistics=statistics, no_cache=no_cache, jobs=jobs, file_timeout=file_timeout, debug=debug,
-                    add_noqa=add_noqa, stdin_filename=stdin_filename, show_files=show_files,
+                    select_all_files=select_all_files, add_noqa=add_noqa, stdin_filename=stdin_filename, show_files=show_files,
                     show_settings=show_settings)
         code = _check(paths or (Path("."),), opts)
     except click.exceptions.Exit:
@@ -135,9 +137,12 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
             return EXIT_ERROR
+    if opts.get("select_all_files"):
+        settings += "\0select-all-files"
     options = Options(enabled=enabled, user_api=_api_dict(config), fingerprint=settings,
                       cache_root=None if opts["no_cache"] or paths == (Path("-"),) else config.root,
-                      jobs=opts["jobs"], time_budget=opts["file_timeout"], debug=opts["debug"])
+                      jobs=opts["jobs"], time_budget=opts["file_timeout"], debug=opts["debug"],
+                      select_all=bool(opts.get("select_all_files")))
     if config.max_file_size:
         options.max_bytes = config.max_file_size
     # import roots: each file's own top-package parent first, then the configured `src` folders (relative to the

@@ -12,9 +12,7 @@ The engine owns the per-file failure boundary: a file that cannot be read, decod
 
 from __future__ import annotations
 
-import ast
 import os
-import re
 import sys
 import time
 import traceback
@@ -26,18 +24,15 @@ from typing import Iterable
 
 from packlint import __version__
 from packlint import files as discovery
-from packlint.analysis.api import build_tables
-from packlint.analysis.names import import_bindings
-from packlint.analysis.project import Project
-from packlint.analysis.support import TimeBudgetExceeded
 from packlint.cache import ResultCache, digest
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
 from packlint.loading import SourceFile, load_files
 from packlint.parallel import run_groups
 from packlint.parsing import ParseFailure, parse
-from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
+from packlint.resolver import ModuleIndex
 from packlint.rules import registry
+from packlint.selection import functions_that_can_matter
 from packlint.source import decode_with_encoding
 from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
 
@@ -59,6 +54,7 @@ class Options:
     jobs: int | None = None  # processes; None: default_jobs()
     time_budget: float = 60.0  # seconds of analysis per function or module body before it is given up
     debug: bool = False  # print the traceback of internal errors to stderr
+    select_all: bool = False  # debug: parse every file and analyse every function as a root (no selection)
 
 
 def lint_sources(files: list[SourceFile], options: Options | None = None, index: ModuleIndex | None = None
@@ -68,6 +64,10 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     ``index`` (the run's module index) finds the file behind each import; without it, modules are found by name.
     A file with a file-level ``# packlint: noqa`` stays in the analysis like any module it could import; only the
     findings reported in it are dropped, so linting a folder and linting one importer alone agree."""
+    # imported here: the analysis is most of packlint's start-up, and an empty tree or a warm cache never needs it
+    from packlint.analysis.api import build_tables
+    from packlint.analysis.project import Project
+
     options = options or Options()
     result = LintResult()
     project = Project(build_tables(options.user_api))
@@ -97,7 +97,12 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
 
     # The whole analysis runs in rounds until one of them read only final class attributes (Project.rounds);
     # only the last round's events and problems stand.
-    selected = _functions_that_can_matter(project, prefilter_for(options.user_api))
+    if options.select_all:
+        selected = set(project.functions)
+    else:
+        # Running only the tainted modules' bodies (the rest on demand) measured slower on stanza (13.4 s against
+        # 11.5 s): bodies run from inside a root invalidate summaries. Every body still runs first.
+        selected, _ = functions_that_can_matter(project, prefilter_for(options.user_api))
     problems_before = list(result.problems)
     for _ in project.rounds():
         result.problems = list(problems_before)
@@ -184,88 +189,6 @@ def _analyse(project, options: Options, selected: set[str], result: LintResult) 
     return events, failed
 
 
-def _functions_that_can_matter(project, prefilter: re.Pattern) -> set[str]:
-    """Functions worth analysing as roots: every function of a module that names the packing API, and, in other
-    modules, those that mention a name imported from a module padding can come from (plus their class's other
-    methods and same-module callers). A star import (``from .model import *`` in a package that re-exports)
-    counts as importing from that module. The rest are still analysed when a selected function calls them."""
-    tainting = {key for key, m in project.modules.items() if prefilter.search(m.text)}
-    bindings: dict[str, dict[str, str]] = {}
-    stars: dict[str, list[str]] = {}  # module -> modules it star-imports
-    for key, m in project.modules.items():
-        b: dict[str, str] = {}
-        for node in _top_level_imports(m.tree.body):
-            b.update(import_bindings(node, m.name, m.is_package))
-            stmt = stmt_from_ast(node)
-            if stmt.is_from and stmt.names[0][0] == "*":
-                stars.setdefault(key, []).extend(imported_names(stmt, m.name, m.is_package))
-        bindings[key] = b
-
-    def imports_tainting(module, qualname: str) -> bool:
-        parts = qualname.split(".")
-        for cut in range(len(parts), 0, -1):
-            target = project.module_named(".".join(parts[:cut]), module)
-            if target is not None:
-                return target.key in tainting
-        return False
-
-    changed = True
-    while changed:
-        changed = False
-        for key, b in bindings.items():
-            if key in tainting:
-                continue
-            module = project.modules[key]
-            if any(imports_tainting(module, q) for q in (*b.values(), *stars.get(key, ()))):
-                tainting.add(key)
-                changed = True
-    selected: set[str] = set()
-    by_module: dict[str, list] = {}
-    for fid, info in project.functions.items():
-        by_module.setdefault(info.module.key, []).append((fid, info))
-    for key, funcs in by_module.items():
-        if key not in tainting or prefilter.search(project.modules[key].text):
-            if key in tainting:
-                selected.update(fid for fid, _ in funcs)
-            continue
-        module = project.modules[key]
-        words = sorted({local for local, q in bindings[key].items() if imports_tainting(module, q)})
-        if not words:
-            continue
-        pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
-        picked = {fid for fid, info in funcs if pattern.search(_node_text(module, info.node))}
-        names_picked = True
-        while names_picked:  # callers in the same module, and the other methods of a picked method's class
-            names_picked = False
-            classes = {project.functions[f].class_id for f in picked} - {None}
-            local = [project.functions[f].node.name for f in picked]
-            call_re = re.compile(r"\b(?:" + "|".join(map(re.escape, local)) + r")\b") if local else None
-            for fid, info in funcs:
-                if fid in picked:
-                    continue
-                if info.class_id in classes or (call_re and call_re.search(_node_text(module, info.node))):
-                    picked.add(fid)
-                    names_picked = True
-        selected.update(picked)
-    return selected
-
-
-def _top_level_imports(body):
-    """Imports at module level, including those under ``if``/``try`` (e.g. optional dependencies)."""
-    for node in body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        elif isinstance(node, (ast.If, ast.Try)):
-            yield from _top_level_imports(node.body)
-            yield from _top_level_imports(node.orelse)
-            for handler in getattr(node, "handlers", ()):
-                yield from _top_level_imports(handler.body)
-
-
-def _node_text(module, node) -> str:
-    return "\n".join(module.lines[node.lineno - 1:getattr(node, "end_lineno", node.lineno)])
-
-
 @contextmanager
 def _deep_recursion(limit: int = 20_000):
     """The analysis recurses once per nesting level of an expression; CPython compiles code nested ~3,000 deep,
@@ -281,6 +204,8 @@ def _deep_recursion(limit: int = 20_000):
 
 def _guard(result: LintResult, failed: set[str], path: str, where: str, fn, line: int = 1,
            options: Options | None = None, project=None):
+    from packlint.analysis.support import TimeBudgetExceeded
+
     if project is not None and options is not None:
         project.deadline = time.monotonic() + options.time_budget
     try:
@@ -368,7 +293,10 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
 def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit) -> tuple[LintResult, ImportGraph]:
     files, read_problems = load_files(paths, max_bytes=options.max_bytes, index=index)
     graph = ImportGraph(index)
-    needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
+    if options.select_all:
+        needed, skipped = list(files), 0
+    else:
+        needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
     wanted = {os.path.abspath(p) for p in explicit}
     if wanted:
         have = {id(f) for f in needed}

@@ -6,6 +6,7 @@ modules a linted file needs read beside it. Nothing here parses a file: statemen
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from packlint.loading import SourceFile, load_files
@@ -33,6 +34,7 @@ class ImportGraph:
         self.texts: dict[str, str] = {}
         self.edges: dict[str, set[str]] = {}
         self.read: list[str] = []
+        self.handed: dict[str, SourceFile] = {}  # files of the run, by absolute path, as they were handed in
 
     def imports_of(self, file: str, text: str) -> set[str]:
         """The files of the tree that ``file`` imports directly (itself excluded)."""
@@ -105,6 +107,7 @@ def select_needed(files: list[SourceFile], graph: ImportGraph, prefilter: re.Pat
     for f in files:
         if f.file:
             graph.texts.setdefault(f.file, f.text)
+            graph.handed.setdefault(f.file, f)
     queue = sorted(graph.texts, reverse=True)
     while queue and len(graph.texts) < limit:
         file = queue.pop()
@@ -143,7 +146,11 @@ def dependencies(files: list[SourceFile], graph: ImportGraph, max_bytes: int, li
             if target in seen:
                 continue
             seen.add(target)
-            loaded, _ = load_files([Path(target)], report=False, max_bytes=max_bytes, index=graph.index)
+            handed = graph.handed.get(target)
+            if handed is not None:  # a file of the run that was not selected: read under the same name
+                loaded = [replace(handed, report=False)]
+            else:
+                loaded, _ = load_files([Path(target)], report=False, max_bytes=max_bytes, index=graph.index)
             out.extend(loaded)
             queue.extend(loaded)
     return sorted(out, key=lambda f: f.file)

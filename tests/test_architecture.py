@@ -23,6 +23,9 @@ LAZY = {
     ("packlint.selfcheck.docs_numbers", "packlint.selfcheck"): "tensors",
     ("packlint.selfcheck.docs_numbers", "packlint.selfcheck.results"): "tensors",
     ("packlint.testing.pytest_plugin", "packlint.testing"): "pytest loads the plugin before the helpers",
+    ("packlint.engine", "packlint.analysis.api"): "start-up: an empty tree or a warm cache never analyses",
+    ("packlint.engine", "packlint.analysis.project"): "start-up: an empty tree or a warm cache never analyses",
+    ("packlint.engine", "packlint.analysis.support"): "start-up: an empty tree or a warm cache never analyses",
 }
 
 

@@ -128,3 +128,21 @@ def test_project_file_linted_alone(path: Path, monkeypatch: pytest.MonkeyPatch) 
     rel = path.relative_to(project)
     found = found_findings([rel], project)[rel.resolve()]
     check_against_markers(path, found)
+
+
+def _all_findings(paths: list[Path], project: Path | None, select_all: bool) -> list[tuple]:
+    options = _options_for(project)
+    options.select_all = select_all
+    result = lint_paths(paths, options)
+    return [(f.path, f.line, f.col, f.code, f.message) for f in result.findings] + \
+        [(p.path, p.line, p.kind, p.message) for p in result.problems]
+
+
+@pytest.mark.parametrize("folder", [*_projects(), *sorted({p.parent for p in _single_files()})],
+                         ids=lambda p: p.name)
+def test_selection_loses_nothing(folder: Path) -> None:
+    """Parsing and analysing every file and function (``--select-all-files``) finds exactly what the selected
+    run finds, on every fixture project and fixture folder linted as one tree."""
+    files = sorted(folder.rglob("*.py"))
+    project = folder if folder.parent.name == "projects" else None
+    assert _all_findings(files, project, False) == _all_findings(files, project, True)

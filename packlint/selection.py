@@ -26,6 +26,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from packlint.analysis.names import dotted
 from packlint.resolver import bindings as stmt_bindings, imported_names, stmt_from_ast
 
 __all__ = ["functions_that_can_matter"]
@@ -52,17 +53,6 @@ def _container_bodies(stmt: ast.stmt):
         return [stmt.body, stmt.orelse, stmt.finalbody, *(h.body for h in stmt.handlers)]
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
         return [stmt.body]
-    return None
-
-
-def _chain(node: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
     return None
 
 
@@ -122,12 +112,12 @@ class _ModuleIndex:
                     unit.mentions.add(node.id)
                 elif isinstance(node, ast.Attribute):
                     unit.words.add(node.attr)
-                    chain = _chain(node)
+                    chain = dotted(node)
                     if chain is not None:
                         unit.mentions.add(chain)
                 elif isinstance(node, ast.Call):
                     if node.args or node.keywords:
-                        callee = _chain(node.func)
+                        callee = dotted(node.func)
                         if callee is not None:
                             unit.constructs.add(callee)
                 elif isinstance(node, (ast.Import, ast.ImportFrom)):

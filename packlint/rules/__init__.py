@@ -12,6 +12,7 @@ _RULE_MODULES = [
     "packlint.rules.pkl005_pooling_over_padding",
     "packlint.rules.pkl006_unmasked_attention",
     "packlint.rules.pkl007_mask_normalisation",
+    "packlint.rules.pkl009_bidirectional_last_step",
 ]
 
 INTERNAL_ERROR = ("PKL900", "internal-error", "packlint itself failed on a file; reported as a problem (exit 2).")

@@ -12,6 +12,7 @@ CASE_MODULES = {
     "PKL005": "pkl005_pooling_over_padding",
     "PKL006": "pkl006_unmasked_attention",
     "PKL007": "pkl007_mask_normalisation",
+    "PKL009": "pkl009_bidirectional_last_step",
 }
 
 RULE_NAMES = {
@@ -22,6 +23,7 @@ RULE_NAMES = {
     "PKL005": "pooling-over-padding",
     "PKL006": "unmasked-attention",
     "PKL007": "mask-normalisation",
+    "PKL009": "bidirectional-last-step",
 }
 
 

@@ -8,7 +8,7 @@ from packlint.rules.base import Rule, origin
 
 def check(event: Event) -> str | None:
     if event.status == "bidirectional":
-        return None  # a bidirectional output gathered at lengths - 1 is PKL009's (moved out in 0.1.0)
+        return None  # a bidirectional output gathered at lengths - 1 is PKL009's (moved out in issue 15)
     layout = event.detail("layout", "")
     major = "batch-first" if str(layout).startswith("B") else "time-major"
     return (f"`{event.subject}` takes the last padded step of a {major} unpacked output ({origin(event)}), "

@@ -1,9 +1,10 @@
-"""PKL009 bidirectional-last-step: a bidirectional output gathered at ``lengths - 1`` with both halves kept.
+"""PKL009 bidirectional-last-step: a bidirectional output gathered at ``lengths - 1`` with its backward half kept.
 
 The forward direction's last real step is at ``lengths - 1``; the backward direction reads each sequence from its
-end, so at ``lengths - 1`` it has seen one token and its final state is at step 0. PKL003 reported this before 0.1.0
-(the engine's ``last-step`` event with status ``bidirectional``); it has its own code so that its message and help
-say what is right for each half, and PKL003's help can offer ``lengths - 1`` where it is exact.
+end, so at ``lengths - 1`` it has seen one token and its final state is at step 0. PKL003 used to report this (the
+engine's ``last-step`` event with status ``bidirectional``; moved in issue 15, see the page's migration note); it has
+its own code so that its message and help say what is right for each half, and PKL003's help can offer
+``lengths - 1`` where it is exact.
 """
 
 from __future__ import annotations

@@ -223,10 +223,10 @@ def _statistics(result) -> str:
 @main.command("rules")
 def rules_cmd() -> None:
     """List every rule: code, name, one line."""
-    for rule in registry():
-        click.echo(f"{rule.code}  {rule.name:<22} {rule.summary}")
-    code, name, summary = INTERNAL_ERROR
-    click.echo(f"{code}  {name:<22} {summary}")
+    rows = [(r.code, r.name, r.summary) for r in registry()] + [INTERNAL_ERROR]
+    width = max(len(name) for _, name, _ in rows)
+    for code, name, summary in rows:
+        click.echo(f"{code}  {name:<{width}}  {summary}")
 
 
 @main.command("explain")

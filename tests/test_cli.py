@@ -184,6 +184,9 @@ def test_rules_lists_every_rule() -> None:
     assert result.exit_code == 0
     for rule in registry():
         assert re.search(rf"^{rule.code}\s+{rule.name}\s+\S", result.stdout, re.MULTILINE)
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    starts = {lines[rule.code].index(rule.summary) for rule in registry()}
+    assert len(starts) == 1, "summaries start in one column, however long the longest name"
 
 
 def test_explain_by_code_and_name() -> None:

@@ -65,6 +65,36 @@ def test_add_noqa_then_clean(tmp_path: Path) -> None:
     assert run(str(p)).exit_code == 0
 
 
+BIDIRECTIONAL = """\
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def sentence_vectors(x, lengths):
+    rnn = nn.GRU(8, 8, batch_first=True, bidirectional=True)
+    out, _ = pad_packed_sequence(rnn(pack_padded_sequence(x, lengths, batch_first=True))[0], batch_first=True)
+    return out[torch.arange(out.size(0)), lengths - 1], out[:, -1]
+"""
+
+
+def test_noqa_and_ignore_written_for_pkl003_do_not_follow_the_finding_to_pkl009(tmp_path: Path) -> None:
+    """The moved part of PKL003 (docs/rules/PKL009.md, "Moved from PKL003"): a suppression written for the old
+    code stops matching and the finding shows, under its new code, without an unknown-code warning; PKL003's own
+    finding on the line is still silenced by it."""
+    p = tmp_path / "m.py"
+    p.write_text(BIDIRECTIONAL.replace("out[:, -1]\n", "out[:, -1]  # noqa: PKL003\n"), encoding="utf-8")
+    result = run("--no-cache", str(p))
+    assert result.exit_code == 1
+    assert [line.split()[1] for line in result.stdout.splitlines()] == ["PKL009"]
+    assert "noqa" not in result.stderr
+    result = run("--no-cache", "--ignore", "PKL003", str(p))
+    assert result.exit_code == 1 and ":9:12: PKL009" in result.stdout
+    assert run("--no-cache", "--add-noqa", str(p)).exit_code == 0
+    assert "  # noqa: PKL003, PKL009\n" in p.read_text(encoding="utf-8")
+    assert run("--no-cache", str(p)).exit_code == 0
+
+
 def test_stdin_with_filename(tmp_path: Path) -> None:
     result = run("-", "--stdin-filename", "train.py", input=MULTI)
     assert result.exit_code == 1

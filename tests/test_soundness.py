@@ -2,7 +2,7 @@
 discovery order, which caller was analysed first, or how deep a function was first reached.
 
 The lattice laws have their own file (test_lattice.py); the loop and branch cases are fixtures
-(PKL001/bad_padding_through_three_loop_variables.py, PKL003/bad_bidirectional_gather_after_dropout_branch.py).
+(PKL001/bad_padding_through_three_loop_variables.py, PKL009/bad_bidirectional_gather_after_dropout_branch.py).
 """
 
 from __future__ import annotations

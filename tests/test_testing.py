@@ -34,6 +34,7 @@ from packlint.selfcheck.cases import (  # noqa: E402
     pkl005_pooling_over_padding as c005,
     pkl006_unmasked_attention as c006,
     pkl007_mask_normalisation as c007,
+    pkl009_bidirectional_last_step as c009,
 )
 from packlint.testing import (  # noqa: E402
     BatchDependence,
@@ -272,11 +273,11 @@ def test_selfcheck_losses_batch_invariance(build, request):
     assert "their token mean" in message and "their mean over sequences" in message and "their sum" in message
 
 
-# ----- batch invariance of per-sequence outputs (PKL003, PKL005, PKL006) ---------------------------------------------
+# ----- batch invariance of per-sequence outputs (PKL003, PKL005, PKL006, PKL009) -------------------------------------
 OUTPUT_CASES = (
     [(c003.LastStepClassifier, n, "pooled") for n in
      ["bad_last_padded_step", "good_h_n", "good_index_at_lengths", "good_gather_at_lengths"]]
-    + [(c003.BidirectionalClassifier, "good_cat_h_n", "pooled")]
+    + [(c009.BiGRUClassifier, n, "pooled") for n in ["good_cat_h_n", "good_forward_last_backward_first"]]
     + [(c005.PoolingClassifier, n, "pooled") for n in
        ["bad_mean_over_time", "good_sum_over_lengths", "good_masked_mean", "bad_max_over_time", "good_masked_max",
         "good_max_with_neg_inf_padding", "good_max_after_relu", "bad_sum_over_lengths_after_linear",
@@ -322,7 +323,7 @@ def test_sorting_without_unsorting_is_caught_by_the_shuffled_order():
 
 def test_bidirectional_gather_is_beyond_invariance():
     """Documented limit: gathering the backward half at lengths - 1 is wrong alone too, so batching changes nothing."""
-    assert_batch_invariant(fresh(c003.BidirectionalClassifier).bad_gather_bidirectional, TOKENS, output="pooled")
+    assert_batch_invariant(fresh(c009.BiGRUClassifier).bad_gather_both_halves, TOKENS, output="pooled")
 
 
 def test_scale_bugs_pass_padding_but_fail_batch_invariance():

@@ -1,5 +1,6 @@
 """What a rule is: a declaration (code, name, summary, the event kinds it watches, message, suggestion) plus one
-function that turns an engine event into a finding or nothing. Rules never walk the CST."""
+function that turns an engine event into a finding or nothing, and optionally one that picks the help for that
+finding. Rules never walk the CST."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ class Rule:
     watches: frozenset[str]
     suggestion: str
     check: Fn[[Event], str | None]  # returns the message, or None when the event is not this rule's
+    #: the help for one finding, when it depends on the event (its layout, say); ``suggestion`` otherwise. The
+    #: rule-wide ``suggestion`` stays the summary shown where no finding is at hand.
+    suggest: Fn[[Event], str] | None = None
 
     def finding(self, event: Event) -> Finding | None:
         if event.kind not in self.watches:
@@ -29,7 +33,8 @@ class Rule:
             inner = event.via[0]
             message = f"{message} (inside the call, at {inner.path}:{inner.line})"
         return Finding(path=event.path, line=event.line, col=event.col, code=self.code, name=self.name,
-                       message=message, suggestion=self.suggestion, trail=event.trail,
+                       message=message, suggestion=self.suggest(event) if self.suggest else self.suggestion,
+                       trail=event.trail,
                        end_line=event.end_line)
 
 

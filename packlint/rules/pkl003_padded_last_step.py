@@ -8,8 +8,7 @@ from packlint.rules.base import Rule, origin
 
 def check(event: Event) -> str | None:
     if event.status == "bidirectional":
-        return (f"`{event.subject}` gathers each sequence's last real step of a bidirectional output "
-                f"({origin(event)}): the backward direction's final state is at step 0, not at lengths - 1")
+        return None  # a bidirectional output gathered at lengths - 1 is PKL009's (moved out in issue 15)
     layout = event.detail("layout", "")
     major = "batch-first" if str(layout).startswith("B") else "time-major"
     return (f"`{event.subject}` takes the last padded step of a {major} unpacked output ({origin(event)}), "
@@ -21,6 +20,8 @@ RULE = Rule(
     name="padded-last-step",
     summary="`out[:, -1]` on a padded output is padding for every sequence shorter than the longest.",
     watches=frozenset({"last-step"}),
-    suggestion="use h_n[-1] (or torch.cat([h_n[-2], h_n[-1]], 1) when bidirectional), or gather at lengths - 1",
+    # lengths - 1 is offered for a unidirectional RNN only: on a bidirectional output it is PKL009
+    suggestion="use h_n[-1] (torch.cat([h_n[-2], h_n[-1]], 1) for a bidirectional RNN); for a unidirectional RNN, "
+               "gathering at lengths - 1 is exact too",
     check=check,
 )

@@ -4,8 +4,7 @@ A GRU classifier reads "the last step" of the unpacked output. For every sequenc
 longest, that step is padding (zeros), so the head sees the same constant for all of them. The reference runs
 the sequences grouped by true length, with no padding at all, and takes each one's final state. Besides the
 logits' error, a short training run on a task that needs the real last token shows what the model learns.
-The bidirectional case shows why gathering at ``lengths - 1`` is not enough there: the backward direction's
-final state sits at step 0.
+A bidirectional output gathered at ``lengths - 1`` is PKL009's, with its own case.
 
 packlint lints this file in its own tests: the markers and the clean functions must agree with the rule.
 """
@@ -51,36 +50,15 @@ class LastStepClassifier(nn.Module):
         return self.head(last)
 
 
-class BidirectionalClassifier(nn.Module):
-    """Embedding -> bidirectional GRU -> Linear on both directions' final states."""
-
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Embedding(VOCAB, EMBED)
-        self.rnn = nn.GRU(EMBED, HIDDEN, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(2 * HIDDEN, CLASSES)
-
-    def bad_gather_bidirectional(self, x, lengths):
-        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
-        last = out[torch.arange(out.size(0), device=x.device), lengths - 1]  # expect: PKL003
-        return self.head(last)
-
-    def good_cat_h_n(self, x, lengths):
-        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, h_n = self.rnn(packed)
-        return self.head(torch.cat([h_n[-2], h_n[-1]], dim=1))
-
-
 # ----- references: sequences grouped by true length, run with no padding at all -----
 def reference_final_state(model, x, lengths):
-    """Head applied to each sequence's true final state (both directions' when bidirectional)."""
+    """Head applied to each sequence's true final state."""
     finals, rows = [], []
     for n in sorted(set(lengths.tolist())):
         same = (lengths == n).nonzero().flatten()
-        out, h = model.rnn(model.embed(x[same, :n]))
+        out, _ = model.rnn(model.embed(x[same, :n]))
         # nothing here was padded, so the last step of `out` is every sequence's last real step
-        finals.append(torch.cat([h[-2], h[-1]], dim=1) if model.rnn.bidirectional else out[:, -1])
+        finals.append(out[:, -1])
         rows.append(same)
     return model.head(torch.cat(finals)[torch.cat(rows).argsort()])
 
@@ -118,11 +96,6 @@ def evaluate(lab):
         "PKL003", "unidirectional final state", "sequence logits (max abs error)", lab.model(LastStepClassifier),
         lab.function(reference_final_state, x, lengths), lab.method("bad_last_padded_step", x, lengths),
         [lab.method(g, x, lengths) for g in goods], tolerance=1e-3))
-    rows.append(lab.compare_outputs(
-        "PKL003", "bidirectional final state", "sequence logits (max abs error)",
-        lab.model(BidirectionalClassifier), lab.function(reference_final_state, x, lengths),
-        lab.method("bad_gather_bidirectional", x, lengths), [lab.method("good_cat_h_n", x, lengths)],
-        tolerance=1e-3))
 
     task = lab.task(last_token_task, 2000, 1000)
     rows.append(lab.compare_training(

@@ -623,7 +623,7 @@ class FlowMixin:
     def batch_sizes_of(self, packed: Packed, node: ast.AST | None) -> NotLengths:
         """``packed.batch_sizes`` / ``packed[1]``: per time step, how many sequences are still running."""
         what = self.text(node, 40) if node is not None else "batch_sizes"
-        step = self.step(node, f"`{what}`: per time step, not per sequence") if node is not None else None
+        step = self.step(node, f"`{what}`") if node is not None else None
         return NotLengths("batch-sizes", (step,) if step else ())
 
     def eval_Subscript(self, node: ast.Subscript) -> Value:

@@ -17,10 +17,10 @@ def check(event: Event) -> str | None:
     if event.status != "batch-sizes":
         return None
     first = event.trail[0] if event.trail else None
-    where = f" (from line {first.line})" if first is not None else ""
+    source = f"{first.what} (line {first.line})" if first is not None else "`batch_sizes`"
     what = _READS.get(str(event.detail("consumer", "")), "uses them as lengths")
-    return (f"`{event.subject}` {what}, but `batch_sizes`{where} counts the sequences running at each time step "
-            f"(T values), not each sequence's length (B values)")
+    return (f"`{event.subject}` {what}, but {source} is a PackedSequence's batch_sizes: the number of sequences "
+            f"still running at each time step (T values), not each sequence's length (B values)")
 
 
 RULE = Rule(

@@ -837,6 +837,11 @@ class FlowMixin:
 
     def eval_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
+        fill = node.right
+        if isinstance(node.op, ast.Add) and isinstance(fill, ast.BinOp) and isinstance(fill.op, ast.Mult) and \
+                isinstance(fill.left, ast.List) and len(fill.left.elts) == 1:
+            # `row + [PAD] * (max_len - len(row))`: a row padded by hand to the batch's length
+            return PaddedRow((self.step(node, f"`{self.text(node, 40)}` pads the row"),))
         return self.binop(type(node.op), left, right, node)
 
     def binop(self, op: Operator, left: Value, right: Value, node: ast.AST) -> Value:

@@ -18,6 +18,9 @@ from packlint.analysis.support import (
     swaps_first_two_axes,
 )
 from packlint.analysis.values import (
+    AxisSize,
+    NotLengths,
+    PaddedRow,
     BATCH,
     CLEAN,
     FEAT,
@@ -232,6 +235,11 @@ class CallsMixin:
 
     def ext_pack(self, entry: api.Callable, call: "CallSite") -> Value:
         lengths = self.arg(call, 1, "lengths")
+        kw_node = next((k.value for k in call.node.keywords if k.arg == "lengths"), None)
+        where = kw_node or (call.pos_nodes[1] if len(call.pos_nodes) > 1 else call.node)
+        wrong = self.wrong_lengths(lengths, time_len=where) if lengths is not None else None
+        if wrong is not None:
+            self.emit_not_lengths(wrong, "pack", call.node)
         bf = self.arg(call, 2, "batch_first")
         batch_first = const_of(bf) if bf is not None else False
         data = call.pos[0] if call.pos else CLEAN
@@ -343,7 +351,8 @@ class CallsMixin:
     ext_softmax_layer = ext_layer
 
     def ext_arange(self, entry: api.Callable, call: "CallSite") -> Value:
-        return Arange()
+        end = call.pos[1] if len(call.pos) > 1 else call.pos[0] if call.pos else call.kw.get("end", CLEAN)
+        return Arange(over=end.axis if isinstance(end, AxisSize) else None)  # arange(B): a batch index
 
     def ext_where(self, entry: api.Callable, call: "CallSite") -> Value:
         cond, a, b = (call.pos + [CLEAN, CLEAN, CLEAN])[:3]
@@ -411,6 +420,10 @@ class CallsMixin:
         return Loader(element)
 
     def ext_builtin(self, entry: api.Callable, call: "CallSite") -> Value:
+        if entry.qualname == "len" and call.pos and isinstance(call.pos[0], PaddedRow):
+            row = call.pos[0]  # len() of a row already padded to the batch's length: T, whatever the sequence
+            return NotLengths("padded", row.trail + (self.step(call.node, f"{self.text(call.node, 30)} of a padded "
+                                                                          "row"),))
         return CLEAN
 
     def ext_float(self, entry: api.Callable, call: "CallSite") -> Value:
@@ -427,6 +440,9 @@ class CallsMixin:
         return CLEAN
 
     def ext_same(self, entry: api.Callable, call: "CallSite") -> Value:
+        if call.pos and isinstance(call.pos[0], Many) and isinstance(call.pos[0].elem, NotLengths) and \
+                entry.qualname.startswith("torch."):
+            return call.pos[0].elem  # torch.tensor([len(r) for r in rows]): a tensor of those lengths
         return call.pos[0] if call.pos else CLEAN
 
     def ext_finfo(self, entry: api.Callable, call: "CallSite") -> Value:

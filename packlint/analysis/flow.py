@@ -34,6 +34,9 @@ from packlint.analysis.support import (
     loop_bound,
 )
 from packlint.analysis.values import (
+    AxisSize,
+    NotLengths,
+    PaddedRow,
     BATCH,
     CLEAN,
     FEAT,
@@ -123,6 +126,26 @@ class FlowMixin:
             if end is not None and end != event.line:
                 event = replace(event, end_line=end)
         self.frame.events.append(event)
+
+    def wrong_lengths(self, value: Value, time_len: ast.AST | None = None) -> NotLengths | None:
+        """``value`` where per-sequence lengths are expected, when it is known not to be them: a PackedSequence's
+        ``batch_sizes`` or lengths measured on padded rows (a list or tensor of them too); with ``time_len``, the
+        padded length T itself (``torch.full((B,), out.size(1))``: every length is T), given the node that passes it.
+        None for anything else."""
+        if isinstance(value, Many):
+            value = value.elem
+        if isinstance(value, NotLengths):
+            return value
+        if time_len is not None and isinstance(value, TimeLen) and value.offset == 0:
+            return NotLengths("padded", (self.step(time_len, f"`{self.text(time_len, 30)}`: the padded length"),))
+        return None
+
+    def emit_not_lengths(self, value: NotLengths, consumer: str, node: ast.AST) -> None:
+        """A per-sequence length consumer (``pack``, ``mask``, ``index``, ``divide``) reads lengths that are not
+        per-sequence lengths (PKL101 for ``batch_sizes``, PKL100 for lengths of padded rows)."""
+        step = self.step(node, f"used as lengths ({consumer})")
+        self.emit(Event("lengths", step.path, step.line, step.col, status=value.kind, subject=self.text(node, 60),
+                        callee=consumer, trail=value.trail + (step,), details=(("consumer", consumer),)), node)
 
     def lookup(self, name: str) -> Value:
         env = self.frame.env
@@ -531,6 +554,10 @@ class FlowMixin:
             return replace(value, axes=axes)
         if isinstance(value, Lengths):
             return Item(value.origin, of=value)  # each element is one sequence's length
+        if isinstance(value, PaddedTarget):
+            return PaddedRow(value.trail)  # a row of a padded batch: its length is T
+        if isinstance(value, PaddedRow):
+            return CLEAN
         if isinstance(value, Unknown):
             return Unknown(key_of(value))
         if isinstance(value, DictV):
@@ -560,7 +587,11 @@ class FlowMixin:
         if isinstance(base, Packed):
             if attr == "data":
                 return Dropped(MaskRef("packed", base.lengths), base.trail)
+            if attr == "batch_sizes":
+                return self.batch_sizes_of(base, node)
             return CLEAN
+        if isinstance(base, NotLengths):
+            return base if attr in ("data", "T") else CLEAN
         if isinstance(base, Padded):
             if attr == "T":
                 return self.tensor_method(base, "t", [], {}, node)
@@ -589,6 +620,12 @@ class FlowMixin:
             return base
         return CLEAN
 
+    def batch_sizes_of(self, packed: Packed, node: ast.AST | None) -> NotLengths:
+        """``packed.batch_sizes`` / ``packed[1]``: per time step, how many sequences are still running."""
+        what = self.text(node, 40) if node is not None else "batch_sizes"
+        step = self.step(node, f"`{what}`") if node is not None else None
+        return NotLengths("batch-sizes", (step,) if step else ())
+
     def eval_Subscript(self, node: ast.Subscript) -> Value:
         base = self.eval(node.value)
         indices = [self.eval_index(el) for el in self._index_nodes(node)]
@@ -603,7 +640,22 @@ class FlowMixin:
         return self.eval(sl)
 
     def subscript(self, base: Value, indices: list[Value], node: ast.AST) -> Value:
+        if any(isinstance(v, NotLengths) for v in indices):
+            for v in indices:
+                if isinstance(v, NotLengths) and v.delta is not None and v.delta < 0:
+                    self.emit_not_lengths(v, "index", node)  # out[arange(B), x - 1]: one step per sequence
+            # the index is still a tensor index (a gather), whatever it holds
+            indices = [Unknown(None) if isinstance(v, NotLengths) else v for v in indices]
         single = indices[0] if len(indices) == 1 else None
+        if isinstance(base, NotLengths):
+            if all(isinstance(v, (SliceIndex, EllipsisIndex)) or (isinstance(v, Const) and v.value is None)
+                   for v in indices):
+                return base  # batch_sizes[:, None]: still all of them
+            if base.kind == "batch-sizes" and isinstance(single, Const) and single.value == 0 and base.delta == 0:
+                return AxisSize(BATCH)  # batch_sizes[0]: every sequence runs at step 0, so the batch size
+            return CLEAN
+        if isinstance(base, PaddedRow):
+            return CLEAN
         if isinstance(base, TupleV):
             if isinstance(single, Const) and isinstance(single.value, int):
                 try:
@@ -676,6 +728,8 @@ class FlowMixin:
                 return Item(f"{key_of(base)}[{self.text(node.slice, 24) if hasattr(node, 'slice') else ''}]", of=base)
             return Unknown(None)
         if isinstance(base, Packed):
+            if isinstance(single, Const) and single.value == 1:
+                return self.batch_sizes_of(base, node)  # a PackedSequence is a tuple: [1] is batch_sizes
             return CLEAN
         return CLEAN
 
@@ -783,6 +837,11 @@ class FlowMixin:
 
     def eval_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.eval(node.left), self.eval(node.right)
+        fill = node.right
+        if isinstance(node.op, ast.Add) and isinstance(fill, ast.BinOp) and isinstance(fill.op, ast.Mult) and \
+                isinstance(fill.left, ast.List) and len(fill.left.elts) == 1:
+            # `row + [PAD] * (max_len - len(row))`: a row padded by hand to the batch's length
+            return PaddedRow((self.step(node, f"`{self.text(node, 40)}` pads the row"),))
         return self.binop(type(node.op), left, right, node)
 
     def binop(self, op: Operator, left: Value, right: Value, node: ast.AST) -> Value:
@@ -792,6 +851,8 @@ class FlowMixin:
             return LossOut(keys)
         if op == ast.MatMult:
             return self.matmul(left, right)
+        if isinstance(left, NotLengths) or isinstance(right, NotLengths):
+            return self.binop_not_lengths(op, left, right, node)
         if isinstance(left, ZeroedReduce):
             if left.op == "mean" and op == ast.Div and isinstance(right, MaskFrac):
                 self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count
@@ -898,6 +959,20 @@ class FlowMixin:
                 return Unknown(f"{key_of(left)} {'+' if op is ast.Add else '-'} {right.value}")
         return CLEAN
 
+    def binop_not_lengths(self, op: Operator, left: Value, right: Value, node: ast.AST) -> Value:
+        """Arithmetic with lengths that are not per-sequence lengths: ``x - 1`` keeps them (an offset), a division
+        by them is a per-sequence mean divided by the wrong counts."""
+        if isinstance(left, NotLengths) and isinstance(right, Const) and isinstance(right.value, int) and \
+                not isinstance(right.value, bool) and op in (ast.Add, ast.Sub):
+            d = right.value if op is ast.Add else -right.value
+            return replace(left, delta=None if left.delta is None else left.delta + d)
+        if op == ast.Div and isinstance(right, NotLengths) and not isinstance(left, (Const, NotLengths)):
+            self.emit_not_lengths(right, "divide", node)
+            return CLEAN
+        if isinstance(left, NotLengths) and isinstance(right, Const) and op in (ast.Mult, ast.Div, ast.FloorDiv):
+            return CLEAN
+        return CLEAN
+
     def mask_ref_of(self, v: Value) -> MaskRef | None:
         """The mask a multiplication zeroes with: a derived mask, or an unknown tensor given the benefit of doubt."""
         if isinstance(v, Mask):
@@ -911,14 +986,19 @@ class FlowMixin:
         result: Value = CLEAN
         for op, comp in zip(node.ops, node.comparators):
             right = self.eval(comp)
-            result = self.compare(type(op), left, right)
+            result = self.compare(type(op), left, right, node)
             left = right
         return result
 
-    def compare(self, op: CmpOp, left: Value, right: Value) -> Value:
+    def compare(self, op: CmpOp, left: Value, right: Value, node: ast.AST | None = None) -> Value:
         """Masks are recognised by what they compare: a time index with lengths, or tokens with a pad value."""
         if isinstance(right, Arange) and not isinstance(left, Arange):
             left, right, op = right, left, FLIPPED.get(op, op)
+        if isinstance(left, Arange) and isinstance(right, NotLengths) and op in (ast.Lt, ast.GtE, ast.LtE, ast.Gt):
+            if not (right.kind == "batch-sizes" and left.over == BATCH):  # arange(B) < batch_sizes: time-major
+                if node is not None:
+                    self.emit_not_lengths(right, "mask", node)
+            return Mask(MaskRef("lengths", None), inverted=op in (ast.GtE, ast.Gt))
         if isinstance(left, Arange) and isinstance(right, (Unknown, Lengths)):
             if op in (ast.Lt,):
                 return Mask(MaskRef("lengths", key_of(right)))

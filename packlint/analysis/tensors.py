@@ -23,6 +23,9 @@ from packlint.analysis.support import (
     swaps_batch_and_time,
 )
 from packlint.analysis.values import (
+    AxisSize,
+    NotLengths,
+    PaddedRow,
     BATCH,
     CLEAN,
     FEAT,
@@ -127,8 +130,15 @@ class TensorsMixin:
             return base
         if isinstance(base, Arange):
             if kind and kind.startswith("compare-"):
-                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN, call.node)
             return base
+        if isinstance(base, NotLengths):
+            return self.not_lengths_method(base, name, kind, call)
+        if isinstance(base, PaddedRow):
+            if name in ("size", "numel", "__len__") and (not call.pos or const_of(call.pos[0]) in (0, -1)):
+                return NotLengths("padded", base.trail + (self.step(call.node, f"{self.text(call.node, 30)} of a "
+                                                                               "padded row"),))
+            return CLEAN
         if isinstance(base, Packed):
             if name in ("to", "cuda", "cpu"):
                 return base
@@ -188,6 +198,20 @@ class TensorsMixin:
             if isinstance(base, Fresh):
                 return base if kind not in ("reduce", "opaque") else CLEAN
             return Unknown(None)
+        return CLEAN
+
+    def not_lengths_method(self, base: NotLengths, name: str, kind: str | None, call: "CallSite") -> Value:
+        """Methods on lengths that are not per-sequence lengths: shape and dtype moves keep them, ``sub(1)`` is an
+        offset, a comparison with a time index is a length mask built from them."""
+        if kind and kind.startswith("compare-"):
+            return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN, call.node)
+        if kind in ("add", "sub") and call.pos and isinstance(call.pos[0], Const):
+            return self.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)
+        if kind in ("keep", "reshape", "flatten", "squeeze", "unsqueeze", "reshape-unknown") or (
+                kind is None and name not in ("cumsum", "sum", "flip", "numel", "size")):
+            return base
+        if base.kind == "batch-sizes" and name in ("max", "amax") and not call.pos and not call.kw:
+            return AxisSize(BATCH)  # the most sequences running at any step: the batch size
         return CLEAN
 
     def perstep_method(self, base: PerStep, name: str, kind: str | None, call: "CallSite") -> Value:
@@ -385,6 +409,9 @@ class TensorsMixin:
             return self.binop(ast.Add if kind == "add" else ast.Sub, base, pos[0] if pos else CLEAN, node)
         if kind == "gather":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
+            wrong = self.wrong_lengths(pos[1] if len(pos) > 1 else kw.get("index", CLEAN))
+            if wrong is not None and wrong.delta is not None and wrong.delta < 0:
+                self.emit_not_lengths(wrong, "index", node)  # out.gather(1, (x - 1).view(-1, 1, 1)...)
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
                 index = pos[1] if len(pos) > 1 else kw.get("index", CLEAN)
                 if base.bidirectional and at_last_real_step(index, base.lengths):

@@ -141,7 +141,10 @@ class MaskBias(Value):
 
 @dataclass(frozen=True)
 class Arange(Value):
-    """A time index from ``torch.arange``: compared with lengths it builds a length mask."""
+    """A time index from ``torch.arange``: compared with lengths it builds a length mask. ``over`` is the axis its
+    extent is known to be the size of (``B`` for ``torch.arange(batch_sizes[0])``), None when not known."""
+
+    over: str | None = None
 
 
 @dataclass(frozen=True)
@@ -534,6 +537,7 @@ _FIELD_JOIN: dict[type, dict[str, object]] = {
     MaskBias: {"ref": _mask_ref},
     Zeroed: {"ref": _mask_ref},
     Lengths: {"origin": lambda a, b, d: a if a == b else None},
+    Arange: {"over": _or_none},
     LossOut: {"keys": _key_union},
     ZeroClass: {"classes": _key_intersection},
     BidirGathered: {"step": _some_step},
@@ -674,7 +678,7 @@ def facts(value: object) -> object:
         return ("dict", tuple((k, facts(v)) for k, v in items), facts(value.rest))
     if isinstance(value, Loader):
         return ("loader", facts(value.element))
-    if isinstance(value, (Padded, PaddedTarget, PerStep, Dropped, Packed)):
+    if isinstance(value, (Padded, PaddedTarget, PerStep, Dropped, Packed, NotLengths, PaddedRow)):
         return replace(value, trail=())
     return value
 
@@ -807,3 +811,28 @@ class Item(Unknown):
     came from, so ``lengths[i] - 1`` is still an offset of those lengths. Still an unknown tensor otherwise."""
 
     of: Value | None = None
+
+
+@dataclass(frozen=True)
+class NotLengths(Value):
+    """A tensor used as per-sequence lengths that is not one. ``kind`` ``batch-sizes``: a PackedSequence's
+    ``batch_sizes``, for each time step the number of sequences longer than it (T entries, time-indexed, not B);
+    ``padded``: lengths measured on rows already padded to one length (every entry is T). ``trail``: where it came
+    from; ``delta``: a constant added to it (``- 1``), None when two paths disagree. A per-sequence length
+    consumer (packing, a length mask, an index at ``x - 1``, a division) that reads it is PKL101 / PKL100."""
+
+    kind: str
+    trail: Trail = ()
+    delta: int | None = 0
+
+
+@dataclass(frozen=True)
+class PaddedRow(Value):
+    """One row of a batch padded to a common length (``for row in pad_sequence(...)``): its length is T, not the
+    sequence's length."""
+
+    trail: Trail = ()
+
+
+_FIELD_JOIN[NotLengths] = {"trail": _first, "kind": _agree, "delta": _or_none}
+_FIELD_JOIN[PaddedRow] = {"trail": _first}

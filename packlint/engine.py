@@ -12,6 +12,7 @@ The engine owns the per-file failure boundary: a file that cannot be read, decod
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -159,6 +160,20 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     return result
 
 
+@contextmanager
+def _no_cycle_collection():
+    """Parsing and the analysis allocate millions of small objects and almost no reference cycles, while the
+    collector would rescan every live syntax tree each time: with it paused for the run, stanza takes about 0.6 of
+    the time (6.8 s against 8.8-12 s, measured on one 2-core machine). Cycles made meanwhile are collected after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _analyse(project, options: Options, selected: set[str], result: LintResult) -> tuple[list, set[str]]:
     """One round: every module body, every selected function as a root, then the roots computed on the way."""
     events = []
@@ -267,7 +282,12 @@ def lint_paths(paths: list[Path], options: Options | None = None, problems: list
     found by walking folders are parsed only when padding can reach them. With ``options.cache_root`` set, files
     whose key (content, version, configuration, import closure) is unchanged are answered from the cache; with
     ``options.jobs`` > 1, independent groups of files are analysed in parallel processes."""
-    options = options or Options()
+    with _no_cycle_collection():
+        return _lint_paths_now(paths, options or Options(), problems, src, explicit)
+
+
+def _lint_paths_now(paths: list[Path], options: Options, problems: list[FileProblem] | None, src: Iterable[Path],
+                    explicit: Iterable[Path]) -> LintResult:
     src = [Path(s) for s in src]
     run_key = None
     if options.cache_root is not None and not problems:

@@ -289,3 +289,12 @@ def test_one_bug_reached_from_several_callers_is_one_finding_at_its_sink(tmp_pat
     callers = lint_paths([tmp_path / "use.py"], Options())
     assert [(Path(f.path).name, f.line, f.code) for f in callers.findings] == [("use.py", 6, "PKL006"),
                                                                               ("use.py", 11, "PKL006")]
+
+
+def test_pointer_logits_get_help_for_the_class_axis() -> None:
+    """(B, T) scores against positions: the padding is on the class axis; the help never offers ignore_index."""
+    path = ROOT / "fixtures" / "PKL001" / "bad_span_start_logits_over_padding.py"
+    findings = lint_paths([path], Options()).findings
+    assert findings and all("whose classes are the time steps" in f.message for f in findings)
+    assert all("masked_fill(~mask" in f.suggestion and "ignore_index does not apply" in f.suggestion
+               for f in findings)

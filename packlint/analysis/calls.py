@@ -576,10 +576,15 @@ class CallsMixin:
                 return LossOut(frozenset({self.frame.events[-1].key}))
             return CLEAN
         if verdict.status == "mismatch" or (verdict.status == "padded" and reduction != "none"):
+            # scores of shape (B, T) against position targets (a pointer, a span start): the time steps are the
+            # classes, so padded positions compete with the real ones in the softmax
+            steps_are_classes = entry.ignore_index and isinstance(pred, Padded) and pred.axes is not None and \
+                len(pred.axes) == 2 and pred.axes[1] == TIME
             self.emit(Event("loss", self.module.path, line, col, status=verdict.status, subject=subj, callee=callee,
                             reason=verdict.reason, trail=verdict.trail,
                             details=(("target", self.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
-                                      entry.target_arg else "target"),)), call.node)
+                                      entry.target_arg else "target"), ("steps_are_classes", steps_are_classes))),
+                      call.node)
             return LossOut(frozenset({self.frame.events[-1].key}))
         if reduction == "none":
             if verdict.status == "padded":

@@ -11,8 +11,9 @@ from pathlib import Path
 from packlint.loading import SourceFile, load_files
 from packlint.resolver import ModuleIndex, imported_names, scan_imports
 
-# A module can matter only if it names the packing API (or a user-declared source), or imports one that does.
-PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence")
+# A module can matter only if it names the packing API (or a user-declared source), or imports one that does. A
+# module that builds an RNN can be fed a batch padded by hand (`torch.full((B, T), PAD)` filled row by row: PKL008).
+PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence|\b(?:LSTM|GRU|RNN)\(")
 
 
 def prefilter_for(user_api: dict[str, list[str]] | None) -> re.Pattern:

@@ -28,8 +28,10 @@ from packlint.analysis.values import (
     MaskRef,
     Packed,
     Padded,
+    PaddedInput,
     PaddedTarget,
     PerStep,
+    StaleState,
     TimeLen,
     AxisSize,
     Item,
@@ -59,7 +61,10 @@ padded = st.builds(Padded, trails, axes, pads, st.none() | refs, st.sampled_from
                    st.lists(steps, max_size=2).map(tuple), st.booleans(), st.booleans())
 leaves = st.one_of(
     padded,
-    st.builds(PaddedTarget, trails, st.sampled_from([0, -100, None]), st.none() | refs),
+    st.builds(PaddedTarget, trails, st.sampled_from([0, -100, None]), st.none() | refs,
+              st.sampled_from([None, ("B", "T"), ("T", "B")]), st.booleans()),
+    st.builds(PaddedInput, trails, axes, st.booleans(), st.booleans()),
+    st.builds(StaleState, st.none() | steps, trails, st.booleans()),
     st.builds(PerStep, trails, st.booleans(), st.none() | refs, st.sampled_from(["", "ce"])),
     st.builds(Dropped, refs, trails, st.sampled_from(["", "different lengths"])),
     st.builds(Packed, trails, st.sampled_from([None, True, False]), st.sampled_from([None, "f:lengths"]),

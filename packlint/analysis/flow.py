@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     FLIPPED,
+    CallSite,
     CmpOp,
     Frame,
     Operator,
@@ -64,7 +65,10 @@ from packlint.analysis.values import (
     Numel,
     Packed,
     Padded,
+    PaddedInput,
     PaddedTarget,
+    Ranked,
+    StaleState,
     Perm,
     PerStep,
     ShapeOf,
@@ -167,6 +171,8 @@ class FlowMixin:
                 self.assign(target, value)  # `x.masked_fill_(~mask, -inf)` changes x itself
         elif isinstance(stmt, ast.Return):
             value = self.eval(stmt.value) if stmt.value is not None else Const(None)
+            if stmt.value is not None:
+                self.return_stale_states(stmt, value)
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
             self.frame.ended = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -392,6 +398,11 @@ class FlowMixin:
             if len(indices) == 1 and isinstance(indices[0], Const) and isinstance(indices[0].value, int):
                 self.frame.env[name] = ZeroClass(frozenset({indices[0].value}))  # weight[PAD] = 0
                 return
+        if isinstance(base, (Fresh, Const)) and self.fills_rows(base, indices, value):
+            pad = base.value if isinstance(base, Const) else 0 if isinstance(base, Ranked) else None
+            self.frame.env[name] = PaddedTarget(trail=(self.step(target, f"`{name}` padded row by row"),),
+                                                pad=pad, axes=(BATCH, TIME))
+            return
         if isinstance(base, Fresh):
             bounds = [v.bound for v in indices if isinstance(v, SliceIndex) and v.bound is not None]
             for upper in bounds:
@@ -412,6 +423,35 @@ class FlowMixin:
             if isinstance(key, Const):
                 items = tuple((k, v) for k, v in base.items if k != key.value) + ((key.value, value),)
                 self.frame.env[name] = replace(base, items=items)
+
+    def return_stale_states(self, stmt: ast.Return, value: Value) -> None:
+        """A function returning the final state of an RNN it ran itself (an encoder returning ``h_n``) uses it as
+        the sequence's encoding; a helper returning a state it was given only passes it on."""
+        func = self.frame.func
+        if func is None:
+            return
+        first, last = func.node.lineno, getattr(func.node, "end_lineno", func.node.lineno)
+        own = [s for s in self.stale_states(value) if s.rnn is not None and s.rnn.path == self.module.path and
+               first <= s.rnn.line <= last]
+        if own:
+            self.use_stale_states(CallSite(stmt, own, {}, []), "returned as the encoding", own)
+
+    @staticmethod
+    def fills_rows(base: Value, indices: list[Value], value: Value) -> bool:
+        """``batch = torch.full((B, T), PAD)`` (or ``torch.zeros(B, T)``), then ``batch[i, :len(s)] = s``: a row's
+        real steps written with a tensor (not a constant, which builds a mask) up to a length, the rest left
+        padding. A constant fill must be a number; a fresh tensor must have two axes."""
+        if isinstance(base, Const) and (not isinstance(base.value, (int, float)) or isinstance(base.value, bool)):
+            return False
+        if isinstance(base, Fresh) and not (isinstance(base, Ranked) and base.rank == 2):
+            return False
+        if len(indices) != 2 or isinstance(indices[0], (SliceIndex, EllipsisIndex)):
+            return False
+        row = indices[1]
+        if not (isinstance(row, SliceIndex) and row.lower is None and row.upper is not None and
+                not isinstance(row.upper, Const)):
+            return False
+        return not isinstance(value, (Const, Mask, Padded, PaddedTarget, PerStep))
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr | None) -> Value:
@@ -634,6 +674,8 @@ class FlowMixin:
             return CLEAN
         if isinstance(base, Many):
             return base.elem if not isinstance(single, (SliceIndex, EllipsisIndex)) else base
+        if isinstance(base, (StaleState, PaddedInput)):
+            return base  # h_n[-1], h_n[-2:], a row or a slice of a padded input batch
         if isinstance(base, Loader):
             return base.element
         masks = [v for v in indices if isinstance(v, Mask)]
@@ -792,6 +834,9 @@ class FlowMixin:
             return LossOut(keys)
         if op == ast.MatMult:
             return self.matmul(left, right)
+        for a, b in ((left, right), (right, left)):
+            if isinstance(a, StaleState) and not isinstance(b, (Padded, PerStep)):
+                return a  # `h_n[-2] + h_n[-1]`, `h_n * scale`: still the state that read the padding
         if isinstance(left, ZeroedReduce):
             if left.op == "mean" and op == ast.Div and isinstance(right, MaskFrac):
                 self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count

@@ -320,7 +320,9 @@ class CallsMixin:
             out = replace(first, pad=None, filled=None, zeroed=None, nonneg=False, trail=trail,
                           bidirectional=first.bidirectional or bidirectional)
         else:
-            axes = first.axes[:2] + (FEAT,) if first.axes else None
+            # over left padding the last column is each sequence's real end: the output's positions are not
+            # judged (PKL003 would misread them); this finding says what is wrong with every one of them
+            axes = first.axes[:2] + (FEAT,) if first.axes and not left else None
             out = Padded(trail=trail, axes=axes, pad=None, bidirectional=bidirectional)
         state = StaleState(rnn=step, trail=trail, left=left)
         if bidirectional or left:
@@ -569,7 +571,8 @@ class CallsMixin:
             self.use_stale_states(call, "given as another RNN's initial state", [*call.pos[1:], *call.kw.values()])
             if isinstance(first, Packed):
                 return TupleV((replace(first, bidirectional="bidirectional" in flags), CLEAN))
-            if isinstance(first, (Padded, PaddedTarget, PaddedInput)):
+            if isinstance(first, Padded) or (isinstance(first, (PaddedTarget, PaddedInput)) and first.axes):
+                # a padded batch whose layout is unknown may be one step of it (`tgt[:, t]`): not followed
                 return self.recurrent_over_padding(qualname, call, flags, first)
             return TupleV((CLEAN, CLEAN))
         if kind in ("layer", "biased-layer"):

@@ -674,8 +674,12 @@ class FlowMixin:
             return CLEAN
         if isinstance(base, Many):
             return base.elem if not isinstance(single, (SliceIndex, EllipsisIndex)) else base
-        if isinstance(base, (StaleState, PaddedInput)):
-            return base  # h_n[-1], h_n[-2:], a row or a slice of a padded input batch
+        if isinstance(base, StaleState):
+            return base  # h_n[-1], h_n[-2:], h_n[-2:].transpose(0, 1)
+        if isinstance(base, PaddedInput):
+            # a slice keeps the padded batch; one step (`emb[:, t]` in a decoding loop) or one row is not a
+            # padded sequence
+            return base if all(self._keeps_axis(v) for v in indices) else CLEAN
         if isinstance(base, Loader):
             return base.element
         masks = [v for v in indices if isinstance(v, Mask)]
@@ -701,6 +705,10 @@ class FlowMixin:
                 return Dropped(masks[0].ref)
             if any(isinstance(v, SliceIndex) and v.bound is not None for v in indices):
                 return CLEAN
+            if not all(self._keeps_axis(v) for v in indices):
+                # `tgt[:, t]`: still padded targets for a loss, but one step (or one row) is no longer a padded
+                # sequence an RNN could run over (a teacher-forcing loop feeds it step by step)
+                return replace(base, axes=None, left=False)
             return base
         if isinstance(base, (Mask, MaskBias, Arange)):
             return base
@@ -720,6 +728,11 @@ class FlowMixin:
         if isinstance(base, Packed):
             return CLEAN
         return CLEAN
+
+    @staticmethod
+    def _keeps_axis(index: Value) -> bool:
+        """An index element that keeps its axis: a slice, ``...``, or ``None`` (a new axis)."""
+        return isinstance(index, (SliceIndex, EllipsisIndex)) or (isinstance(index, Const) and index.value is None)
 
     def subscript_padded(self, base: Padded, indices: list[Value], node: ast.AST) -> Value:
         """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""

@@ -15,23 +15,23 @@ from packlint.analysis.events import Event
 from packlint.rules.base import Rule, origin
 
 
-def _source(event: Event) -> str:
+def _where(event: Event) -> str:
     where = origin(event)
-    return f"a batch {where}" if where else "a padded batch"
+    return f" ({where})" if where else ""
 
 
 def check(event: Event) -> str | None:
     rnn = event.subject or "the RNN"
     if event.status == "bidirectional":
-        return (f"bidirectional `{rnn}` runs over {_source(event)} without packing: its backward direction starts "
-                f"in the padding, so the backward half of every real step and h_n have read it")
+        return (f"bidirectional `{rnn}` runs over a padded batch without packing{_where(event)}: its backward "
+                f"direction starts in the padding, so the backward half of every real step and h_n have read it")
     if event.status == "left":
-        return (f"`{rnn}` runs over {_source(event)} padded on the left, without packing: every real step and h_n "
+        return (f"`{rnn}` runs over a left-padded batch without packing{_where(event)}: every real step and h_n "
                 f"come after the padding and have read it")
     if event.status == "state":
         use = event.detail("use", "used")
-        return (f"`{rnn}` runs over {_source(event)} without packing, and its final state ({use}) has stepped "
-                f"through the padding of every shorter sequence")
+        return (f"`{rnn}` runs over a padded batch without packing{_where(event)}; its final state, {use}, has "
+                f"stepped through the padding of every shorter sequence")
     return None
 
 

@@ -12,8 +12,11 @@ from packlint.loading import SourceFile, load_files
 from packlint.resolver import ModuleIndex, imported_names, scan_imports
 
 # A module can matter only if it names the packing API (or a user-declared source), or imports one that does. A
-# module that builds an RNN can be fed a batch padded by hand (`torch.full((B, T), PAD)` filled row by row: PKL008).
-PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence|\b(?:LSTM|GRU|RNN)\(")
+# module that builds an RNN and writes rows up to a length (`batch[i, :len(s)] = s`) may feed it a batch padded by
+# hand (PKL008); row writes alone are too common (every collate of fairseq) to select a module and its importers.
+_ROW_FILL = r"\w\[\s*\w+\s*,\s*:\s*[\w.()\[\]]+\s*\]\s*=[^=]"
+PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence"
+                       r"|(?s:\A(?=.*\b(?:LSTM|GRU|RNN)\().*?" + _ROW_FILL + ")")
 
 
 def prefilter_for(user_api: dict[str, list[str]] | None) -> re.Pattern:

@@ -396,7 +396,7 @@ def is_tainted(value: Value) -> bool:
 # join keeps the first path's trail and equality of facts ignores it). Property tests in tests/test_lattice.py.
 #
 # Values are ordered first by how much harm they carry (``_rank``): Padded > padded PerStep > PaddedTarget >
-# Dropped > unpadded PerStep > the rest. Two values of different harm join to the more harmful one; two of the
+# StaleState > PaddedInput > Dropped > unpadded PerStep > the rest. Two values of different harm join to the more harmful one; two of the
 # same kind join field by field (``_FIELD_JOIN``): a harmful flag (bidirectional, residual, a batch_first
 # mismatch) survives if either path has it, a protective one (masked, nonneg) only if both do, any other fact is
 # kept when both paths agree and otherwise falls back to the field's "not known" default.

@@ -12,8 +12,15 @@ from pathlib import Path
 from packlint.loading import SourceFile, load_files
 from packlint.resolver import ModuleIndex, imported_names, scan_imports
 
-# A module can matter only if it names the packing API (or a user-declared source), or imports one that does.
-PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence")
+# A module can matter only if it names the packing API (or a user-declared source), or imports one that does. A
+# module that builds an RNN and writes rows up to a length (`batch[i, :len(s)] = s`) may feed it a batch padded by
+# hand (PKL008); row writes alone are too common (every collate of fairseq) to select a module and its importers.
+_ROW_FILL = r"\w\[\s*\w+\s*,\s*:\s*[\w.()\[\]]+\s*\]\s*=[^=]"
+_HAND_PADDED_RNN = r"(?s:\A(?=.*\b(?:LSTM|GRU|RNN)\().*?" + _ROW_FILL + ")"
+PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence|" + _HAND_PADDED_RNN)
+#: A whole module that may pad a batch by hand for its own RNN: no single name in it is the source, so the name
+#: selection (``selection.py``) takes every function of such a module as a root.
+HAND_PADDED_RNN = re.compile(_HAND_PADDED_RNN)
 
 
 def prefilter_for(user_api: dict[str, list[str]] | None) -> re.Pattern:

@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass, field
 
 from packlint.analysis.names import dotted
+from packlint.imports import HAND_PADDED_RNN
 from packlint.resolver import bindings as stmt_bindings, imported_names, stmt_from_ast
 
 __all__ = ["functions_that_can_matter"]
@@ -260,6 +261,7 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
     # in any of them is reported like before; they taint nothing by that alone.
     sources = {u.module.key for u in units if seeds.get(id(u))}
     sources |= {key for key, m in index.modules.items() if any(prefilter.search(w) for w in m.imported_words)}
+    sources |= {key for key, m in project.modules.items() if HAND_PADDED_RNN.search(m.text)}
     selected: set[str] = {fid for fid, info in project.functions.items() if info.module.key in sources}
     bodies: set[str] = set(sources)
     for unit in (*tainted.values(), *receiving.values()):

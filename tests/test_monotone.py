@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from packlint.analysis.interp import Frame, Interpreter
 from packlint.analysis.project import Project
-from packlint.analysis.values import facts, is_tainted, join
-from test_lattice import values
+from packlint.analysis.values import facts, join
+from test_lattice import carries_padding, leaves, values
 
 HEADER = "import torch\nimport torch.nn.functional as F\n"
 EXPRESSIONS = [
@@ -41,12 +41,14 @@ def _evaluate(expression: str, x, y):
         pytest.fail(f"{expression} with x={x!r}, y={y!r} raised {type(exc).__name__}: {exc}")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(EXPRESSIONS), values, values, values)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(EXPRESSIONS), values, leaves, values)
 def test_a_more_padded_input_never_gives_a_less_padded_output(expression: str, x, more, y) -> None:
+    """``more`` is another path's value that is not a container: a list on one path and a tensor on the other is
+    a type error waiting, and what a tensor method does to a list is not a transfer function."""
     wider = join(x, more)
     assert facts(join(x, wider)) == facts(wider)  # x is below wider
-    if is_tainted(_evaluate(expression, x, y)):
-        assert is_tainted(_evaluate(expression, wider, y)), (expression, x, wider, y)
-    if is_tainted(_evaluate(expression, y, x)):
-        assert is_tainted(_evaluate(expression, y, wider)), (expression, y, wider)
+    if carries_padding(_evaluate(expression, x, y)):
+        assert carries_padding(_evaluate(expression, wider, y)), (expression, x, wider, y)
+    if carries_padding(_evaluate(expression, y, x)):
+        assert carries_padding(_evaluate(expression, y, wider)), (expression, y, wider)

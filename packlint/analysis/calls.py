@@ -30,6 +30,7 @@ from packlint.analysis.values import (
     Arange,
     BoundMethod,
     ClassRef,
+    CleanData,
     Const,
     DictV,
     Dropped,
@@ -47,11 +48,13 @@ from packlint.analysis.values import (
     MaskRef,
     Packed,
     Padded,
+    PaddedInput,
     PaddedTarget,
     PerStep,
     Ranked,
     SequentialV,
     ShapeOf,
+    StaleState,
     Super,
     TimeLen,
     Transposed,
@@ -148,6 +151,9 @@ class CallsMixin:
     def opaque_layer(self, call: "CallSite") -> Value:
         """An unknown module attribute applied to a padded value: layers keep the time axis; pad value unknown."""
         first = call.pos[0] if call.pos else None
+        self.use_stale_states(call, "passed to a layer")
+        if isinstance(first, (PaddedTarget, PaddedInput)):
+            return self.as_model_input(first, call)
         if isinstance(first, Padded):
             # a layer works on the last (feature) axis and keeps the others; when time is last (after a
             # transpose(1, 2), as for a Conv1d or a user Transpose module) packlint cannot tell where it goes
@@ -172,7 +178,10 @@ class CallsMixin:
             # padding (an object's forward called through a parameter) is reported where the sink is. A loss is
             # moved only out of a loss helper (one that returns that loss), not out of a training step that
             # computes a loss from its arguments and returns something else.
-            moves = passes_padding and (ev.kind not in ("loss", "reduce") or carries(ret, ev.key))
+            # An RNN over an unpacked batch is reported at the RNN, where the packing is missing, whoever passed
+            # the batch in.
+            moves = passes_padding and ev.kind != "rnn-padding" and (
+                ev.kind not in ("loss", "reduce") or carries(ret, ev.key))
             if moves:
                 moved = ev.relocated(self.module.path, line, col, site, func_id)
                 ret = rekey(ret, ev.key, moved.key)
@@ -245,8 +254,9 @@ class CallsMixin:
         data = call.pos[0] if call.pos else CLEAN
         # an unknown tensor's value says whether it was transposed (twice is not at all); a tensor packlint tracks
         # otherwise (a padded output packed again) by the transpose written at the call
-        transposed = isinstance(data, Transposed) or (
-            not isinstance(data, Unknown) and bool(call.pos_nodes) and swaps_first_two_axes(call.pos_nodes[0]))
+        transposed = isinstance(data, Transposed) or (isinstance(data, PaddedInput) and data.transposed) or (
+            not isinstance(data, (Unknown, PaddedInput)) and bool(call.pos_nodes) and
+            swaps_first_two_axes(call.pos_nodes[0]))
         if isinstance(batch_first, bool) and transposed:
             # `pack(x.transpose(0, 1), lengths)`: the data is batch-major and was turned time-major only to pack,
             # so unpacking with batch_first=True restores the caller's layout on purpose
@@ -256,11 +266,78 @@ class CallsMixin:
                       pack_step=self.step(call.node, "pack_padded_sequence"))
 
     def ext_target_source(self, entry: api.Callable, call: "CallSite") -> Value:
+        """``pad_sequence``: a padded batch, targets or inputs as its use decides (a loss target, or an embedding
+        or RNN input). Time-major unless ``batch_first=True``; ``padding_side="left"`` pads before the real steps."""
         pad = self.arg(call, 2, "padding_value")
         pad_value = const_of(pad) if pad is not None else 0
         if pad is not None and not isinstance(pad, Const):
             pad_value = None
-        return PaddedTarget(trail=(self.step(call.node, f"pad_sequence(padding_value={pad_value})"),), pad=pad_value)
+        bf = self.arg(call, 1, "batch_first")
+        batch_first = const_of(bf) if bf is not None else False
+        axes = (BATCH, TIME) if batch_first is True else (TIME, BATCH) if batch_first is False else None
+        side = call.kw.get("padding_side")
+        return PaddedTarget(trail=(self.step(call.node, f"pad_sequence(padding_value={pad_value})"),), pad=pad_value,
+                            axes=axes, left=side is not None and const_of(side) == "left")
+
+    # ---- padded batches as model inputs (PKL008)
+    def as_model_input(self, batch: Value, call: "CallSite") -> PaddedInput:
+        """A padded batch through an embedding or another layer: a model input from here on."""
+        if isinstance(batch, PaddedInput):
+            return batch
+        assert isinstance(batch, PaddedTarget)
+        axes = batch.axes[:2] + (FEAT,) if batch.axes else None
+        return PaddedInput(trail=batch.trail + (self.step(call.node, f"{self.text(call.node.func, 30)} input"),),
+                           axes=axes, left=batch.left)
+
+    def stale_states(self, value: Value) -> list[StaleState]:
+        if isinstance(value, StaleState):
+            return [value]
+        if isinstance(value, TupleV):
+            return [s for v in value.items for s in self.stale_states(v)]
+        if isinstance(value, DictV):
+            return [s for _, v in value.items for s in self.stale_states(v)]
+        if isinstance(value, Many):
+            return self.stale_states(value.elem)
+        return []
+
+    def use_stale_states(self, call: "CallSite", how: str, values: list[Value] | None = None) -> None:
+        """A final state that has read padding, used as a summary: PKL008 at the RNN call that made it."""
+        for v in values if values is not None else [*call.pos, *call.kw.values()]:
+            for state in self.stale_states(v):
+                what = self.text(getattr(call.node, "func", call.node), 40)
+                self.emit_rnn_padding(state, "state", how, self.step(call.node, what))
+
+    def emit_rnn_padding(self, state: StaleState, status: str, how: str, use: TrailStep | None) -> None:
+        rnn = state.rnn
+        if rnn is None:
+            return
+        trail = state.trail + ((TrailStep(use.path, use.line, use.col, f"{use.what}: {how}"),) if use else ())
+        self.emit(Event("rnn-padding", rnn.path, rnn.line, rnn.col, status=status, subject=rnn.what,
+                        callee=rnn.what, reason=how, trail=trail,
+                        details=(("left", state.left), ("use", how))))
+
+    def recurrent_over_padding(self, qualname: str, call: "CallSite", flags: tuple[str, ...], first: Value) -> Value:
+        """An RNN run over a padded batch without packing: the output is padded, and ``h_n``/``c_n`` have read the
+        padding (a :class:`StaleState`); a bidirectional RNN's backward half and a left-padded batch's every step
+        have read it too, so those are reported at once."""
+        name = self.text(call.node.func, 40)
+        step = self.step(call.node, name)
+        left = isinstance(first, (PaddedTarget, PaddedInput)) and first.left
+        trail = first.trail + (TrailStep(step.path, step.line, step.col, f"{name} runs over it unpacked"),)
+        bidirectional = "bidirectional" in flags
+        if isinstance(first, Padded):
+            out = replace(first, pad=None, filled=None, zeroed=None, nonneg=False, trail=trail,
+                          bidirectional=first.bidirectional or bidirectional)
+        else:
+            # over left padding the last column is each sequence's real end: the output's positions are not
+            # judged (PKL003 would misread them); this finding says what is wrong with every one of them
+            axes = first.axes[:2] + (FEAT,) if first.axes and not left else None
+            out = Padded(trail=trail, axes=axes, pad=None, bidirectional=bidirectional)
+        state = StaleState(rnn=step, trail=trail, left=left)
+        if bidirectional or left:
+            self.emit_rnn_padding(state, "bidirectional" if bidirectional else "left", "", None)
+        hidden: Value = TupleV((state, state)) if qualname.endswith("LSTM") else state
+        return TupleV((out, hidden))
 
     def ext_loss(self, entry: api.Callable, call: "CallSite") -> Value:
         return self.loss_call(entry.qualname, call, None)
@@ -376,10 +453,16 @@ class CallsMixin:
     def ext_concat(self, entry: api.Callable, call: "CallSite") -> Value:
         parts = call.pos[0] if call.pos else CLEAN
         if isinstance(parts, TupleV):
-            return self._join_all(parts.items)
-        if isinstance(parts, Many):
-            return parts.elem
-        return CLEAN
+            joined = self._join_all(parts.items)
+        elif isinstance(parts, Many):
+            joined = parts.elem
+        else:
+            return CLEAN
+        if isinstance(joined, (Fresh, CleanData)):
+            # fresh pieces glued together row by row, their sizes read from lengths (`new_ones(1, l).zero_()` then
+            # `new_ones(1, T - l)`): a mask built piece by piece, which packlint cannot read; unknown, as a mask is
+            return CLEAN
+        return joined
 
     def ext_matmul(self, entry: api.Callable, call: "CallSite") -> Value:
         if len(call.pos) < 2:
@@ -508,11 +591,17 @@ class CallsMixin:
         if isinstance(first, Padded) and first.mismatch is not None and "batch_first" in flags:
             self.emit_batch_first(first)  # fed to a batch-first layer as if it were batch-major
         if kind == "recurrent":
+            self.use_stale_states(call, "given as another RNN's initial state", [*call.pos[1:], *call.kw.values()])
             if isinstance(first, Packed):
                 return TupleV((replace(first, bidirectional="bidirectional" in flags), CLEAN))
-            if isinstance(first, Padded):
-                return TupleV((replace(first, pad=None, filled=None, zeroed=None, nonneg=False), CLEAN))
+            if isinstance(first, Padded) or (isinstance(first, (PaddedTarget, PaddedInput)) and first.axes):
+                # a padded batch whose layout is unknown may be one step of it (`tgt[:, t]`): not followed
+                return self.recurrent_over_padding(qualname, call, flags, first)
             return TupleV((CLEAN, CLEAN))
+        if kind in ("layer", "biased-layer"):
+            self.use_stale_states(call, "passed to a layer")
+        if kind in ("layer", "biased-layer") and isinstance(first, (PaddedTarget, PaddedInput)):
+            return self.as_model_input(first, call)
         if kind in ("layer", "biased-layer") and isinstance(first, Dropped):
             return first  # a head applied to packed .data keeps its (time-major) order
         if kind in ("layer", "biased-layer") and isinstance(first, Transposed):
@@ -553,6 +642,7 @@ class CallsMixin:
             return CLEAN
         pred = self.arg(call, entry.pred_arg, "input") or CLEAN
         target = self.arg(call, entry.target_arg, "target") or CLEAN
+        self.use_stale_states(call, "scored by a loss", [pred])
         ii_value = call.kw.get("ignore_index") if obj is None else obj.ignore_index
         reduction = const_of(call.kw["reduction"]) if "reduction" in call.kw else (obj.reduction if obj else "mean")
         weight = call.kw.get("weight") if obj is None else obj.weight

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     FLIPPED,
+    CallSite,
     CmpOp,
     Frame,
     Operator,
@@ -67,7 +68,10 @@ from packlint.analysis.values import (
     Numel,
     Packed,
     Padded,
+    PaddedInput,
     PaddedTarget,
+    Ranked,
+    StaleState,
     Perm,
     PerStep,
     ShapeOf,
@@ -81,6 +85,7 @@ from packlint.analysis.values import (
     ZeroClass,
     Zeroed,
     ZeroedReduce,
+    is_tainted,
     join,
     same_facts,
 )
@@ -190,6 +195,8 @@ class FlowMixin:
                 self.assign(target, value)  # `x.masked_fill_(~mask, -inf)` changes x itself
         elif isinstance(stmt, ast.Return):
             value = self.eval(stmt.value) if stmt.value is not None else Const(None)
+            if stmt.value is not None:
+                self.return_stale_states(stmt, value)
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
             self.frame.ended = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -415,6 +422,11 @@ class FlowMixin:
             if len(indices) == 1 and isinstance(indices[0], Const) and isinstance(indices[0].value, int):
                 self.frame.env[name] = ZeroClass(frozenset({indices[0].value}))  # weight[PAD] = 0
                 return
+        if isinstance(base, (Fresh, Const)) and self.fills_rows(base, indices, value):
+            pad = base.value if isinstance(base, Const) else 0 if isinstance(base, Ranked) else None
+            self.frame.env[name] = PaddedTarget(trail=(self.step(target, f"`{name}` padded row by row"),),
+                                                pad=pad, axes=(BATCH, TIME))
+            return
         if isinstance(base, Fresh):
             bounds = [v.bound for v in indices if isinstance(v, SliceIndex) and v.bound is not None]
             for upper in bounds:
@@ -435,6 +447,35 @@ class FlowMixin:
             if isinstance(key, Const):
                 items = tuple((k, v) for k, v in base.items if k != key.value) + ((key.value, value),)
                 self.frame.env[name] = replace(base, items=items)
+
+    def return_stale_states(self, stmt: ast.Return, value: Value) -> None:
+        """A function returning the final state of an RNN it ran itself (an encoder returning ``h_n``) uses it as
+        the sequence's encoding; a helper returning a state it was given only passes it on."""
+        func = self.frame.func
+        if func is None:
+            return
+        first, last = func.node.lineno, getattr(func.node, "end_lineno", func.node.lineno)
+        own = [s for s in self.stale_states(value) if s.rnn is not None and s.rnn.path == self.module.path and
+               first <= s.rnn.line <= last]
+        if own:
+            self.use_stale_states(CallSite(stmt, own, {}, []), "returned as the encoding", own)
+
+    @staticmethod
+    def fills_rows(base: Value, indices: list[Value], value: Value) -> bool:
+        """``batch = torch.full((B, T), PAD)`` (or ``torch.zeros(B, T)``), then ``batch[i, :len(s)] = s``: a row's
+        real steps written with a tensor (not a constant, which builds a mask) up to a length, the rest left
+        padding. A constant fill must be a number; a fresh tensor must have two axes."""
+        if isinstance(base, Const) and (not isinstance(base.value, (int, float)) or isinstance(base.value, bool)):
+            return False
+        if isinstance(base, Fresh) and not (isinstance(base, Ranked) and base.rank == 2):
+            return False
+        if len(indices) != 2 or isinstance(indices[0], (SliceIndex, EllipsisIndex)):
+            return False
+        row = indices[1]
+        if not (isinstance(row, SliceIndex) and row.lower is None and row.upper is not None and
+                not isinstance(row.upper, Const)):
+            return False
+        return not isinstance(value, (Const, Mask, Padded, PaddedTarget, PerStep))
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr | None) -> Value:
@@ -671,7 +712,8 @@ class FlowMixin:
             if isinstance(single, Const):
                 v = base.get(single.value)
                 return v if v is not None else CLEAN
-            return CLEAN
+            # a key packlint cannot read: any of the values (so a padded one is never lost)
+            return self._join_all([v for _, v in base.items] + ([base.rest] if base.rest is not None else []))
         if isinstance(base, BidirGathered):
             if any(isinstance(v, SliceIndex) and v.upper is not None for v in indices):
                 self.frame.resolved.add(base.step)  # [:, :H]: one direction's half, which is right
@@ -686,6 +728,12 @@ class FlowMixin:
             return CLEAN
         if isinstance(base, Many):
             return base.elem if not isinstance(single, (SliceIndex, EllipsisIndex)) else base
+        if isinstance(base, StaleState):
+            return base  # h_n[-1], h_n[-2:], h_n[-2:].transpose(0, 1)
+        if isinstance(base, PaddedInput):
+            # a slice keeps the padded batch; one step (`emb[:, t]` in a decoding loop) or one row is not a
+            # padded sequence
+            return base if all(self._keeps_axis(v) for v in indices) else CLEAN
         if isinstance(base, Loader):
             return base.element
         masks = [v for v in indices if isinstance(v, Mask)]
@@ -711,6 +759,10 @@ class FlowMixin:
                 return Dropped(masks[0].ref)
             if any(isinstance(v, SliceIndex) and v.bound is not None for v in indices):
                 return CLEAN
+            if not all(self._keeps_axis(v) for v in indices):
+                # `tgt[:, t]`: still padded targets for a loss, but one step (or one row) is no longer a padded
+                # sequence an RNN could run over (a teacher-forcing loop feeds it step by step)
+                return replace(base, axes=None, left=False)
             return base
         if isinstance(base, (Mask, MaskBias, Arange)):
             return base
@@ -732,6 +784,11 @@ class FlowMixin:
                 return self.batch_sizes_of(base, node)  # a PackedSequence is a tuple: [1] is batch_sizes
             return CLEAN
         return CLEAN
+
+    @staticmethod
+    def _keeps_axis(index: Value) -> bool:
+        """An index element that keeps its axis: a slice, ``...``, or ``None`` (a new axis)."""
+        return isinstance(index, (SliceIndex, EllipsisIndex)) or (isinstance(index, Const) and index.value is None)
 
     def subscript_padded(self, base: Padded, indices: list[Value], node: ast.AST) -> Value:
         """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
@@ -844,15 +901,35 @@ class FlowMixin:
             return PaddedRow((self.step(node, f"`{self.text(node, 40)}` pads the row"),))
         return self.binop(type(node.op), left, right, node)
 
+    def sequence_op(self, left: Value, right: Value) -> Value:
+        """``a + b`` and ``a * n`` of lists and tuples: the same items, concatenated or repeated. (Other arithmetic on
+        a list is a TypeError at run time; the same answer keeps whatever padding the items hold.)"""
+        if isinstance(left, TupleV) and isinstance(right, TupleV):
+            return TupleV(left.items + right.items)
+        items: list[Value] = []
+        for side in (left, right):
+            if isinstance(side, TupleV):
+                items.extend(side.items)
+            elif isinstance(side, Many):
+                items.append(side.elem)
+            elif not isinstance(side, Const):
+                items.append(side)  # not a count: whatever it is, it may end up among the items
+        return Many(self._join_all(items)) if items else CLEAN
+
     def binop(self, op: Operator, left: Value, right: Value, node: ast.AST) -> Value:
         if isinstance(left, LossOut) or isinstance(right, LossOut):  # `loss + aux`, `loss / n`: still that loss
             keys = (left.keys if isinstance(left, LossOut) else frozenset()) | (
                 right.keys if isinstance(right, LossOut) else frozenset())
             return LossOut(keys)
+        if isinstance(left, (Many, TupleV)) or isinstance(right, (Many, TupleV)):
+            return self.sequence_op(left, right)
         if op == ast.MatMult:
             return self.matmul(left, right)
         if isinstance(left, NotLengths) or isinstance(right, NotLengths):
             return self.binop_not_lengths(op, left, right, node)
+        for a, b in ((left, right), (right, left)):
+            if isinstance(a, StaleState) and not is_tainted(b):
+                return a  # `h_n[-2] + h_n[-1]`, `h_n * scale`: still the state that read the padding
         if isinstance(left, ZeroedReduce):
             if left.op == "mean" and op == ast.Div and isinstance(right, MaskFrac):
                 self.frame.resolved.add(left.step)  # mean / mask.mean() == sum / count

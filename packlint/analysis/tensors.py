@@ -55,7 +55,9 @@ from packlint.analysis.values import (
     Numel,
     Packed,
     Padded,
+    PaddedInput,
     PaddedTarget,
+    StaleState,
     Perm,
     PerStep,
     Ranked,
@@ -141,6 +143,19 @@ class TensorsMixin:
             return CLEAN
         if isinstance(base, Packed):
             if name in ("to", "cuda", "cpu"):
+                return base
+            return CLEAN
+        if isinstance(base, PaddedTarget) and base.axes and kind in ("transpose", "permute", "transpose2d") and \
+                swaps_batch_and_time(kind, call.pos):
+            return replace(base, axes=(base.axes[1], base.axes[0]) + base.axes[2:])  # `words.t()`: time-major
+        if isinstance(base, PaddedInput) and kind in ("transpose", "permute", "transpose2d") and \
+                swaps_batch_and_time(kind, call.pos):
+            axes = (base.axes[1], base.axes[0]) + base.axes[2:] if base.axes else None
+            return replace(base, axes=axes, transposed=not base.transposed)
+        if isinstance(base, (StaleState, PaddedInput)):
+            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(): still the same state or batch
+            if kind in ("keep", "reshape", "flatten", "reshape-unknown", "squeeze", "unsqueeze", "transpose",
+                        "permute", "transpose2d", None):
                 return base
             return CLEAN
         if isinstance(base, PaddedTarget):

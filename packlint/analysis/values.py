@@ -109,6 +109,10 @@ class PaddedTarget(Value):
     trail: Trail
     pad: object = 0
     zeroed: MaskRef | None = None  # multiplied by a mask (the target side is masked)
+    # where batch and time sit when known (``pad_sequence``: time-major unless ``batch_first=True``), and whether
+    # the padding is on the left (``padding_side="left"``): read when the batch is used as a model input
+    axes: tuple[str, ...] | None = None
+    left: bool = False
 
     def with_trail(self, step: TrailStep) -> "PaddedTarget":
         return replace(self, trail=self.trail + (step,))
@@ -395,7 +399,7 @@ def is_tainted(value: Value) -> bool:
 # join keeps the first path's trail and equality of facts ignores it). Property tests in tests/test_lattice.py.
 #
 # Values are ordered first by how much harm they carry (``_rank``): Padded > padded PerStep > PaddedTarget >
-# Dropped > unpadded PerStep > the rest. Two values of different harm join to the more harmful one; two of the
+# StaleState > PaddedInput > Dropped > unpadded PerStep > the rest. Two values of different harm join to the more harmful one; two of the
 # same kind join field by field (``_FIELD_JOIN``): a harmful flag (bidirectional, residual, a batch_first
 # mismatch) survives if either path has it, a protective one (masked, nonneg) only if both do, any other fact is
 # kept when both paths agree and otherwise falls back to the field's "not known" default.
@@ -430,10 +434,14 @@ CLEAN_DATA = CleanData()
 
 def _rank(value: Value) -> int:
     if isinstance(value, Padded):
-        return 6
+        return 8
     if isinstance(value, PerStep):
-        return 5 if value.padded else 2
+        return 7 if value.padded else 2
     if isinstance(value, PaddedTarget):
+        return 6
+    if isinstance(value, StaleState):
+        return 5
+    if isinstance(value, PaddedInput):
         return 4
     if isinstance(value, Dropped):
         return 3
@@ -527,7 +535,7 @@ _FIELD_JOIN: dict[type, dict[str, object]] = {
     Padded: {"trail": _first, "axes": _or_none, "pad": _or_none, "zeroed": _mask_ref, "filled": _or_none,
              "masked": _both, "nonneg": _both, "mismatch": _some_step, "lengths": _or_none, "pending": _step_union,
              "bidirectional": _either, "residual": _either},
-    PaddedTarget: {"trail": _first, "pad": _or_none, "zeroed": _mask_ref},
+    PaddedTarget: {"trail": _first, "pad": _or_none, "zeroed": _mask_ref, "axes": _or_none, "left": _either},
     PerStep: {"trail": _first, "padded": _either, "zeroed": _mask_ref, "source": _or_default},
     Dropped: {"trail": _first, "by": lambda a, b, d: join_refs(a, b) or MaskRef("unknown"),
               "conflict": lambda a, b, d: min((c for c in (a, b) if c), default="")},
@@ -544,6 +552,7 @@ _FIELD_JOIN: dict[type, dict[str, object]] = {
     Loader: {"element": _join_values},
     Instance: {"own": lambda a, b, d: _join_own(a, b)},
 }
+# PaddedInput and StaleState (defined at the end of this module) get their policies there.
 
 
 def _join_own(a, b):
@@ -580,7 +589,7 @@ def _fieldwise(a: Value, b: Value) -> Value:
 
 # Harmless values by category, for the order above.
 _OBJECTS = (Instance, ExtObj, LossFn, ClassRef, FuncRef, BoundMethod, Loader, LossOut, Ext, SequentialV, Super)
-_CONTAINERS = (TupleV, Many, DictV)
+_CONTAINERS = (TupleV, Many, DictV, Loader)  # a loader yields its element: it joins like a container of it
 _PLAIN = (Fresh, CleanData)  # known not to be a mask; constants are not among them: numbers can be lengths
 
 
@@ -593,6 +602,8 @@ def _items(v: Value) -> list[Value]:
         return list(v.items)
     if isinstance(v, Many):
         return [v.elem]
+    if isinstance(v, Loader):
+        return [v.element]
     return [x for _, x in v.items] + ([v.rest] if v.rest is not None else [])  # DictV
 
 
@@ -602,12 +613,16 @@ def _map_items(c: Value, other: Value) -> Value:
         return TupleV(tuple(join(x, other) for x in c.items))
     if isinstance(c, Many):
         return Many(join(c.elem, other))
+    if isinstance(c, Loader):
+        return Loader(join(c.element, other))
     return DictV(tuple((k, join(x, other)) for k, x in c.items), join(c.rest, other))
 
 
 def _join_containers(a: Value, b: Value) -> Value:
     if isinstance(a, TupleV) and isinstance(b, TupleV) and len(a.items) == len(b.items):
         return TupleV(tuple(join(x, y) for x, y in zip(a.items, b.items)))
+    if isinstance(a, Loader) and isinstance(b, Loader):
+        return Loader(join(a.element, b.element))
     if isinstance(a, DictV) and isinstance(b, DictV):
         keys = sorted({k for k, _ in a.items} | {k for k, _ in b.items}, key=repr)  # one order, whoever came first
         return DictV(tuple((k, join(a.get(k), b.get(k))) for k in keys), join(a.rest, b.rest) if a.rest or b.rest
@@ -678,8 +693,10 @@ def facts(value: object) -> object:
         return ("dict", tuple((k, facts(v)) for k, v in items), facts(value.rest))
     if isinstance(value, Loader):
         return ("loader", facts(value.element))
-    if isinstance(value, (Padded, PaddedTarget, PerStep, Dropped, Packed, NotLengths, PaddedRow)):
+    if isinstance(value, (Padded, PaddedTarget, PerStep, Dropped, Packed, NotLengths, PaddedRow, PaddedInput)):
         return replace(value, trail=())
+    if isinstance(value, StaleState):
+        return replace(value, trail=(), rnn=None)
     return value
 
 
@@ -836,3 +853,43 @@ class PaddedRow(Value):
 
 _FIELD_JOIN[NotLengths] = {"trail": _first, "kind": _agree, "delta": _or_none}
 _FIELD_JOIN[PaddedRow] = {"trail": _first}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Padded batches as model inputs (PKL008).
+
+@dataclass(frozen=True)
+class PaddedInput(Value):
+    """A padded batch on its way into a model: ``pad_sequence`` output or a hand-padded batch (a
+    :class:`PaddedTarget` until its use decides) after an embedding or another layer. Harmless to losses and
+    pooling (its padded steps are inputs, not outputs); an RNN run over it unpacked reads the padding.
+
+    axes: batch and time when known (features last). left: padded on the left. transposed: a packing of it
+    time-major restores the caller's layout on purpose, as for an unknown :class:`Transposed` tensor."""
+
+    trail: Trail
+    axes: tuple[str, ...] | None = None
+    left: bool = False
+    transposed: bool = False  # its first two axes swapped since it was built (see :class:`Transposed`)
+
+    def with_trail(self, step: TrailStep) -> "PaddedInput":
+        if self.trail and self.trail[-1] == step:
+            return self
+        return replace(self, trail=self.trail + (step,))
+
+
+@dataclass(frozen=True)
+class StaleState(Value):
+    """``h_n`` (or ``c_n``) of an RNN run over a padded batch without packing: every sequence shorter than the
+    batch's longest kept stepping through the padding, so the state is not the one at its last real step. Using it
+    as the sequence's summary (a head, a loss, a return, another RNN's initial state) is PKL008, reported at the
+    RNN call ``rnn`` (where the fix goes: pack before it). ``rnn`` is provenance, like the trail: two stale states
+    join to one whatever their RNN; ``left``: the padding came before the real steps."""
+
+    rnn: TrailStep | None
+    trail: Trail = ()
+    left: bool = False
+
+
+_FIELD_JOIN[PaddedInput] = {"trail": _first, "axes": _or_none, "left": _either, "transposed": _or_default}
+_FIELD_JOIN[StaleState] = {"rnn": _some_step, "trail": _first, "left": _either}

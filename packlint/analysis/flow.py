@@ -189,6 +189,8 @@ class FlowMixin:
             right = self.eval(stmt.value)
             self.assign(stmt.target, self.binop(type(stmt.op), left, right, stmt), stmt.value)
         elif isinstance(stmt, ast.Expr):
+            if self.grow_list(stmt.value):
+                return
             value = self.eval(stmt.value)
             target = inplace_target(stmt.value)
             if target is not None and not isinstance(value, Unknown):
@@ -258,6 +260,23 @@ class FlowMixin:
                     self.eval(child)
             if isinstance(stmt, ast.Raise):
                 self.frame.ended = True
+
+    def grow_list(self, call: ast.expr) -> bool:
+        """``xs.append(v)``, ``xs.extend(vs)``, ``xs.insert(i, v)`` on a list variable: the list now also holds
+        ``v`` (per-step scores collected in a loop, then stacked). True when the statement was such a call."""
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and
+                call.func.attr in ("append", "extend", "insert") and isinstance(call.func.value, ast.Name)):
+            return False
+        current = self.frame.env.get(call.func.value.id)
+        if not isinstance(current, (TupleV, Many)):
+            return False
+        args = [self.eval(a) for a in call.args]
+        added = args[-1] if args else CLEAN
+        if call.func.attr == "extend":
+            added = self.element_of(added)
+        items = list(current.items) if isinstance(current, TupleV) else [current.elem]
+        self.frame.env[call.func.value.id] = Many(self._join_all([*items, added]))
+        return True
 
     def run_if(self, stmt: ast.If) -> None:
         """Both branches from the same state, joined; a branch that ended (``return``, ``raise``) does not reach

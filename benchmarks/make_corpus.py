@@ -11,8 +11,8 @@ do), so the cross-file analysis has real work. ``--all-packing`` makes every fil
   but the scripts importing a model;
 - ``chain``: every module imports a helper of the module before it and calls it, in chains of ``--chain-length``
   modules (0: one chain through the whole tree), so each import closure is long;
-- ``hub``: every sub-package ``__init__.py`` re-exports every top-level name of its modules, the top package
-  re-exports every sub-package, and the scripts import their model through the top package;
+- ``hub``: every sub-package ``__init__.py`` re-exports everything of its modules (``from .m3 import *``), the
+  top package everything of every sub-package, and the scripts import their model through the top package;
 - ``chain-hub``: both, the chain's imports going through the sub-package hubs.
 
 In the shapes other than ``flat`` top-level names are unique per module (``Config0_17``) and the packing models and
@@ -223,17 +223,11 @@ def _generate_shaped(out: Path, files: int, packing_share: float, importer_share
         counts[kind] += 1
         counts["lines"] += text.count("\n")
     top: list[str] = []
-    for s_idx in sorted(exported):
-        lines: list[str] = []
-        all_names: list[str] = []
-        for i, names in exported[s_idx]:
-            if hubs:
-                lines.append(f"from .m{i} import {', '.join(names)}\n")
-                all_names.extend(names)
+    for s_idx in sorted(exported):  # hubs re-export everything with star imports, module by module
+        lines = [f"from .m{i} import *  # noqa: F403\n" for i, _ in exported[s_idx]] if hubs else []
         if hubs:
-            lines.append(f"\n__all__ = {all_names!r}\n")
-            top.append(f"from .sub{s_idx} import {', '.join(all_names)}\n")
-            counts["hub_reexports"] += len(all_names)
+            top.append(f"from .sub{s_idx} import *  # noqa: F403\n")
+            counts["hub_reexports"] += sum(len(names) for _, names in exported[s_idx])
         (pkg / f"sub{s_idx}" / "__init__.py").write_text("".join(lines), encoding="utf-8")
     (pkg / "__init__.py").write_text("".join(top), encoding="utf-8")
     return counts

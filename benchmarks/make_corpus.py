@@ -4,7 +4,20 @@
 utilities that never touch packing; ``--packing-share`` of them are RNN models that unpack with
 ``pad_packed_sequence``; ``--importer-share`` are train/eval scripts that import those models (as real projects
 do), so the cross-file analysis has real work. ``--all-packing`` makes every file use packing (the worst case).
-The generator is deterministic for a given seed; nothing it writes is committed.
+
+``--shape`` picks how the modules hang together (issue 16: real repositories are not flat):
+
+- ``flat`` (the default, the original corpus): empty ``__init__.py`` files, modules import nothing of each other
+  but the scripts importing a model;
+- ``chain``: every module imports a helper of the module before it and calls it, in chains of ``--chain-length``
+  modules (0: one chain through the whole tree), so each import closure is long;
+- ``hub``: every sub-package ``__init__.py`` re-exports everything of its modules (``from .m3 import *``), the
+  top package everything of every sub-package, and the scripts import their model through the top package;
+- ``chain-hub``: both, the chain's imports going through the sub-package hubs.
+
+In the shapes other than ``flat`` top-level names are unique per module (``Config0_17``) and the packing models and
+scripts are spread over the tree by the seed instead of coming first. The generator is deterministic for a given
+seed; nothing it writes is committed.
 """
 
 from __future__ import annotations
@@ -100,26 +113,57 @@ def train_step{i}(model: Encoder, batch, optimizer):
 '''
 
 
-def make_file(rng: random.Random, idx: int, kind: str, model_module: str | None) -> str:
+CHAIN_BLOCK = '''
+
+def chained_accuracy{i}(logits, labels):
+    """Delegates to the module before it in the chain."""
+    return (accuracy0_{prev}(logits, labels) + accuracy0{i}(logits, labels)) / 2
+'''
+
+SHAPES = ("flat", "chain", "hub", "chain-hub")
+BLOCK_NAMES = ("Config{i}", "ConvBlock{i}", "accuracy{i}", "cosine_schedule{i}", "load_split{i}")
+
+
+def make_file(rng: random.Random, idx: int, kind: str, model_module: str | None, unique: bool = False,
+              model_import: str | None = None, chain_import: str | None = None,
+              prev: int | None = None) -> tuple[str, list[str]]:
+    """The text of module ``idx`` and its top-level names. ``unique`` suffixes every name with ``_idx``;
+    ``model_import`` / ``chain_import`` are the modules the script's model / the chain's helper come from."""
+    tag = f"_{idx}" if unique else ""
     parts = [HEADER.format(doc=f"module {idx}: {kind}")]
+    names: list[str] = []
     if kind == "packing":
         parts.append("from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence\n")
     if kind == "importer" and model_module:
-        parts.append(f"from {model_module} import Encoder0 as Encoder\n")
+        encoder = f"Encoder0_{model_module.rsplit('.m', 1)[1]}" if unique else "Encoder0"
+        parts.append(f"from {model_import or model_module} import {encoder} as Encoder\n")
+    if chain_import is not None and prev is not None:
+        parts.append(f"from {chain_import} import accuracy0_{prev}\n")
     blocks = 0
     while sum(p.count("\n") for p in parts) < 170:
         h = rng.choice([64, 128, 256])
-        parts.append(PLAIN_BLOCK.format(i=blocks, h=h))
+        i = f"{blocks}{tag}"
+        parts.append(PLAIN_BLOCK.format(i=i, h=h))
+        names.extend(n.format(i=i) for n in BLOCK_NAMES)
         blocks += 1
     if kind == "packing":
-        parts.append(PACKING_BLOCK.format(i=0, h=128))
+        parts.append(PACKING_BLOCK.format(i=f"0{tag}", h=128))
+        names.append(f"Encoder0{tag}")
     if kind == "importer":
-        parts.append(TRAIN_BLOCK.format(i=0))
-    return "".join(parts)
+        parts.append(TRAIN_BLOCK.format(i=f"0{tag}"))
+        names.append(f"train_step0{tag}")
+    if chain_import is not None and prev is not None:
+        parts.append(CHAIN_BLOCK.format(i=tag, prev=prev))
+        names.append(f"chained_accuracy{tag}")
+    return "".join(parts), names
 
 
 def generate(out: Path, files: int, packing_share: float, importer_share: float, all_packing: bool,
-             seed: int = 0) -> dict[str, int]:
+             seed: int = 0, shape: str = "flat", chain_length: int = 25) -> dict[str, int]:
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; one of {', '.join(SHAPES)}")
+    if shape != "flat":
+        return _generate_shaped(out, files, packing_share, importer_share, all_packing, seed, shape, chain_length)
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     n_packing = files if all_packing else max(1, round(files * packing_share))
@@ -138,10 +182,54 @@ def generate(out: Path, files: int, packing_share: float, importer_share: float,
             kind, model_module = "importer", f"proj.sub{(i % n_packing) % 20}.m{i % n_packing}"
         else:
             kind, model_module = "plain", None
-        text = make_file(rng, i, kind, model_module)
+        text, _ = make_file(rng, i, kind, model_module)
         (sub / f"m{i}.py").write_text(text, encoding="utf-8")
         counts[kind] += 1
         counts["lines"] += text.count("\n")
+    return counts
+
+
+def _generate_shaped(out: Path, files: int, packing_share: float, importer_share: float, all_packing: bool,
+                     seed: int, shape: str, chain_length: int) -> dict[str, int]:
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    n_packing = files if all_packing else max(1, round(files * packing_share))
+    n_import = 0 if all_packing else round(files * importer_share)
+    kinds = ["packing"] * n_packing + ["importer"] * n_import + ["plain"] * (files - n_packing - n_import)
+    rng.shuffle(kinds)
+    packers = [i for i, k in enumerate(kinds) if k == "packing"]
+    chained, hubs = shape in ("chain", "chain-hub"), shape in ("hub", "chain-hub")
+    counts = {"packing": 0, "importer": 0, "plain": 0, "lines": 0, "chain_links": 0, "hub_reexports": 0}
+    pkg = out / "proj"
+    pkg.mkdir(exist_ok=True)
+    sub_of = [i % 20 for i in range(files)]
+    exported: dict[int, list[tuple[int, list[str]]]] = {}
+    for i, kind in enumerate(kinds):
+        sub = pkg / f"sub{sub_of[i]}"
+        sub.mkdir(exist_ok=True)
+        model_module = model_import = chain_import = prev = None
+        if kind == "importer":
+            k = packers[rng.randrange(len(packers))]
+            model_module = f"proj.sub{sub_of[k]}.m{k}"
+            model_import = "proj" if hubs else model_module
+        if chained and i > 0 and (chain_length <= 0 or i % chain_length):
+            prev = i - 1
+            chain_import = f"proj.sub{sub_of[prev]}" if hubs else f"proj.sub{sub_of[prev]}.m{prev}"
+            counts["chain_links"] += 1
+        text, names = make_file(rng, i, kind, model_module, unique=True, model_import=model_import,
+                                chain_import=chain_import, prev=prev)
+        (sub / f"m{i}.py").write_text(text, encoding="utf-8")
+        exported.setdefault(sub_of[i], []).append((i, names))
+        counts[kind] += 1
+        counts["lines"] += text.count("\n")
+    top: list[str] = []
+    for s_idx in sorted(exported):  # hubs re-export everything with star imports, module by module
+        lines = [f"from .m{i} import *  # noqa: F403\n" for i, _ in exported[s_idx]] if hubs else []
+        if hubs:
+            top.append(f"from .sub{s_idx} import *  # noqa: F403\n")
+            counts["hub_reexports"] += sum(len(names) for _, names in exported[s_idx])
+        (pkg / f"sub{s_idx}" / "__init__.py").write_text("".join(lines), encoding="utf-8")
+    (pkg / "__init__.py").write_text("".join(top), encoding="utf-8")
     return counts
 
 
@@ -153,8 +241,11 @@ def main() -> None:
     ap.add_argument("--importer-share", type=float, default=0.10)
     ap.add_argument("--all-packing", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shape", choices=SHAPES, default="flat")
+    ap.add_argument("--chain-length", type=int, default=25, help="modules per import chain (0: one chain)")
     args = ap.parse_args()
-    print(generate(args.out, args.files, args.packing_share, args.importer_share, args.all_packing, args.seed))
+    print(generate(args.out, args.files, args.packing_share, args.importer_share, args.all_packing, args.seed,
+                   args.shape, args.chain_length))
 
 
 if __name__ == "__main__":

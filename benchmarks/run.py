@@ -9,6 +9,19 @@ and writes it as JSON with ``--json PATH``. Targets (none is a timed test; this 
 3. worst case (every file unpacks): per-file cost within 3x of a bare ``libcst.parse_module`` of the same files,
    and ``-j 2`` at least 1.7x faster than ``-j 1`` on 2 cores (median of paired runs);
 4. warm: an unchanged tree re-linted from the cache in under 25 % of the cold run.
+
+Tree mode (issue 16) measures local checkouts and generated trees of other shapes instead of the corpus above:
+
+    python benchmarks/run.py --tree /work/triage/src/flair --tree ... --generate chain-hub:1000 --json out.json
+
+For each tree, packlint cold (``--no-cache``) and ``ruff check --select ALL --no-cache --exit-zero`` alternate
+``--runs`` times (default 3; both run from inside the tree on ``.``) and the medians and their ratio
+packlint/ruff are reported, with one more packlint run (``--output-format json``) for files checked and parsed,
+findings, and peak RSS summed over its processes. The commit is read from the ``.real_repos_commit`` marker that
+``real_repos.py checkout`` leaves, else from git. ``--generate SHAPE[:FILES]`` (shapes of ``make_corpus.py``:
+flat, chain, hub, chain-hub; ``--chain-length``, ``--seed``) builds a tree in a temporary folder and measures it
+the same way. The load average is recorded before and after each tree: on a shared machine it is part of the
+figure.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_corpus import generate  # noqa: E402
+from make_corpus import SHAPES, generate  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -117,13 +130,131 @@ def libcst_parse_per_file(tree: Path) -> float:
                                 check=True).stdout)
 
 
+def tree_commit(tree: Path) -> str | None:
+    marker = tree / ".real_repos_commit"
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8").strip() or None
+    try:
+        proc = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def measure_tree(tree: Path, runs: int) -> dict[str, object]:
+    """packlint cold beside ruff on one tree: medians of ``runs`` alternating pairs, then one run for the counts
+    and the peak RSS. Both run from inside the tree on ``.``, as a developer would."""
+    tree = tree.resolve()
+    row: dict[str, object] = {"tree": str(tree), "name": tree.name, "commit": tree_commit(tree),
+                              "py_files": sum(1 for _ in tree.rglob("*.py")), "load_before": loadavg()}
+    pk_cmd = packlint("--no-cache", "-q", "--exit-zero", ".")
+    rf_cmd = ruff(Path(".")) if have("", "ruff") else None
+    pk, rf, pk_cpu = [], [], []
+    for _ in range(runs):
+        pk.append(timed(pk_cmd, cwd=tree)[0])
+        pk_cpu.append(LAST_CPU[0])
+        if rf_cmd is not None:
+            rf.append(timed(rf_cmd, cwd=tree)[0])
+    _, rss, out = timed(packlint("--no-cache", "--exit-zero", "--output-format", "json", "."), cwd=tree,
+                        sample_rss=True)
+    summary = json.loads(out)["summary"]
+    pk_s = statistics.median(pk)
+    rf_s = statistics.median(rf) if rf else None
+    row.update(runs=runs, packlint_s=pk_s, packlint_runs_s=pk, packlint_cpu_s=statistics.median(pk_cpu),
+               ruff_s=rf_s, ruff_runs_s=rf, ratio=(pk_s / rf_s) if rf_s else None,
+               peak_rss_mib=rss / 1024, files_checked=summary["files_checked"],
+               files_parsed=summary["files_parsed"], findings=summary["findings"], errors=summary["errors"],
+               load_after=loadavg())
+    return row
+
+
+def _fmt(v: object, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+TABLE_HEAD = ("| tree | commit | packlint s | ruff s | ratio | files parsed / checked | peak RSS MiB "
+              "| load before -> after |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+
+
+def tree_table_row(r: dict[str, object]) -> str:
+    commit = str(r["commit"])[:12] if r.get("commit") else (r.get("generated") or "-")
+    return (f"| {r['name']} | {commit} | {_fmt(r['packlint_s'])} | {_fmt(r['ruff_s'])} | {_fmt(r['ratio'])} | "
+            f"{r['files_parsed']} / {r['files_checked']} | {_fmt(r['peak_rss_mib'], 0)} | "
+            f"{r['load_before'][:1]} -> {r['load_after'][:1]} |")
+
+
+def parse_generate(spec: str) -> tuple[str, int]:
+    shape, _, files = spec.partition(":")
+    if shape not in SHAPES:
+        raise argparse.ArgumentTypeError(f"unknown shape {shape!r}; one of {', '.join(SHAPES)}")
+    try:
+        n = int(files) if files else 1000
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a file count: {files!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("the file count must be at least 1")
+    return shape, n
+
+
+def tree_mode(args: argparse.Namespace) -> dict[str, object]:
+    runs = args.runs or 3
+    report: dict[str, object] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "runs": runs,
+                                 "load_start": loadavg(), "trees": []}
+    rows: list[dict[str, object]] = report["trees"]  # type: ignore[assignment]
+    for tree in args.tree or []:
+        if not tree.is_dir():
+            raise SystemExit(f"--tree {tree}: not a folder")
+    print(TABLE_HEAD, flush=True)  # a row as each tree is done: a long run shows its progress
+    for tree in args.tree or []:
+        rows.append(measure_tree(tree, runs))
+        print(tree_table_row(rows[-1]), flush=True)
+    for shape, files in args.generate or []:
+        work = Path(tempfile.mkdtemp(prefix="packlint-bench-"))
+        try:
+            tree = work / f"generated-{shape}-{files}"
+            counts = generate(tree, files, 0.01, 0.10, all_packing=False, seed=args.seed, shape=shape,
+                              chain_length=args.chain_length)
+            row = measure_tree(tree, runs)
+            row.update(tree=None, generated=f"{shape}:{files}", seed=args.seed, chain_length=args.chain_length,
+                       corpus=counts)
+            rows.append(row)
+            print(tree_table_row(row), flush=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    report["load_end"] = loadavg()
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=None, help="runs per median (default 5; 3 in tree mode)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--tree", type=Path, action="append", metavar="PATH",
+                    help="measure this local checkout beside ruff (repeatable; tree mode)")
+    ap.add_argument("--generate", type=parse_generate, action="append", metavar="SHAPE[:FILES]",
+                    help=f"measure a generated tree of this shape ({', '.join(SHAPES)}; default 1000 files) "
+                         "beside ruff (repeatable; tree mode)")
+    ap.add_argument("--shape", choices=SHAPES, default="flat",
+                    help="shape of the corpus mode's realistic and worst-case trees (default flat)")
+    ap.add_argument("--chain-length", type=int, default=25, help="modules per import chain (0: one chain)")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    report: dict[str, object] = {"cores": os.cpu_count(), "python": sys.version.split()[0]}
+    if args.tree or args.generate:
+        report = tree_mode(args)
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return
+    args.runs = args.runs or 5
+    report: dict[str, object] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "shape": args.shape}
     work = Path(tempfile.mkdtemp(prefix="packlint-bench-"))
     try:
         empty = work / "empty"
@@ -133,7 +264,8 @@ def main() -> None:
             timed(packlint("--no-cache", str(empty)))[0] for _ in range(args.runs))
 
         real = work / "realistic"
-        report["realistic_tree"] = generate(real, args.files, 0.01, 0.10, all_packing=False)
+        report["realistic_tree"] = generate(real, args.files, 0.01, 0.10, all_packing=False, seed=args.seed,
+                                            shape=args.shape, chain_length=args.chain_length)
         pk, rf = median_pair(packlint("--no-cache", "-q", str(real)), ruff(real) if have("", "ruff") else None,
                              args.runs)
         _, rss, out = timed(packlint("--no-cache", "--output-format", "json", str(real)), sample_rss=True)
@@ -152,7 +284,8 @@ def main() -> None:
         report.update(cold_s=cold, warm_s=warm, warm_share=warm / cold)
 
         worst = work / "worst"
-        generate(worst, args.files, 0.01, 0.10, all_packing=True)
+        generate(worst, args.files, 0.01, 0.10, all_packing=True, seed=args.seed, shape=args.shape,
+                 chain_length=args.chain_length)
         j1, j2 = median_pair(packlint("--no-cache", "-q", "-j", "1", str(worst)),
                              packlint("--no-cache", "-q", "-j", "2", str(worst)), args.runs)
         report.update(worst_j1_s=j1, worst_j2_s=j2, worst_speedup=j1 / j2, worst_per_file_ms=j1 / args.files * 1000)

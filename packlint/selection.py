@@ -135,14 +135,53 @@ class _ModuleIndex:
             self.defined.setdefault(name, []).append(unit)
 
 
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+class _LazyModules(dict):
+    """Module key -> its index, built the first time it is asked for: a module no tainted name reaches is never
+    walked."""
+
+    def __init__(self, project):
+        super().__init__()
+        self.project = project
+
+    def __missing__(self, key: str) -> _ModuleIndex:
+        index = self[key] = _ModuleIndex(self.project.modules[key])
+        return index
+
+
 class _Index:
     """Every module's names, and the resolution of a mention to the units that define it."""
 
     def __init__(self, project):
         self.project = project
-        self.modules = {key: _ModuleIndex(m) for key, m in project.modules.items()}
+        self.modules = _LazyModules(project)
         self._resolved: dict[tuple[str, str], tuple[_Unit, ...]] = {}
         self._module_cache: dict[tuple[str, str], object] = {}
+        self._targets: dict[int, set[int]] = {}
+        self._by_word: dict[str, set[str]] | None = None
+
+    def targets(self, unit: _Unit) -> set[int]:
+        """The ids of the units ``unit`` mentions (once per unit)."""
+        found = self._targets.get(id(unit))
+        if found is None:
+            found = {id(t) for chain in unit.mentions for t in self.resolve(unit, chain) if t is not unit}
+            self._targets[id(unit)] = found
+        return found
+
+    def modules_using(self, names) -> list[str]:
+        """Keys of the modules whose code has one of ``names`` as a word: only they can mention those names (an
+        alias is bound by an import line that names the original). Cheap: one word scan of every text, once."""
+        if self._by_word is None:
+            self._by_word = {}
+            for key, m in self.project.modules.items():
+                for word in set(_WORD.findall(m.text)):
+                    self._by_word.setdefault(word, set()).add(key)
+        keys: set[str] = set()
+        for name in names:
+            keys |= self._by_word.get(name, set())
+        return sorted(keys)
 
     def _module(self, name: str, origin) -> object:
         key = (origin.key, name)
@@ -209,43 +248,44 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
     """Function ids worth analysing as roots, and the keys of the modules whose body is worth running (one of
     its units is tainted); see the module docstring. Other bodies still run when an analysis reads them."""
     index = _Index(project)
-    units = [u for m in index.modules.values() for u in m.units]
-    users: dict[int, list[_Unit]] = {}  # id(unit) -> units that mention it
-    constructed: dict[int, list[_Unit]] = {}  # id(unit) -> classes it constructs with arguments
+    # Seeds live in modules whose code names a source; nothing else needs indexing for them.
+    seed_modules = sorted(key for key, m in project.modules.items() if prefilter.search(m.text))
+    units = [u for key in seed_modules for u in index.modules[key].units]
     tainted: dict[int, _Unit] = {}
     why: dict[int, tuple] = {}
     seeds: dict[int, bool] = {}
     queue: list[_Unit] = []
     for unit in units:
-        seed = any(prefilter.search(w) for w in unit.words)
-        for chain in unit.mentions:
-            if not seed and any(prefilter.search(q) for q in index.qualified(unit, chain)):
-                seed = True
-            for target in index.resolve(unit, chain):
-                if target is not unit:
-                    users.setdefault(id(target), []).append(unit)
-        for chain in unit.constructs:
-            for target in index.resolve(unit, chain):
-                if target is not unit and isinstance(target.nodes[0], ast.ClassDef):
-                    constructed.setdefault(id(unit), []).append(target)
+        seed = any(prefilter.search(w) for w in unit.words) or any(
+            prefilter.search(q) for chain in unit.mentions for q in index.qualified(unit, chain))
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit
             queue.append(unit)
+    # Up: a unit that mentions a tainted unit, looked for only in the modules that have its names as words.
     while queue:
         unit = queue.pop()
-        for other in users.get(id(unit), ()):
-            if id(other) not in tainted:
-                why[id(other)] = unit
-                tainted[id(other)] = other
-                queue.append(other)
+        for key in index.modules_using(unit.defines):
+            for other in index.modules[key].units:
+                if id(other) not in tainted and id(unit) in index.targets(other):
+                    why[id(other)] = unit
+                    tainted[id(other)] = other
+                    queue.append(other)
+    constructed: dict[int, list[_Unit]] = {}  # id(unit) -> classes it constructs with arguments
+
+    def constructions(unit: _Unit) -> list[_Unit]:
+        if id(unit) not in constructed:
+            constructed[id(unit)] = [t for chain in unit.constructs for t in index.resolve(unit, chain)
+                                     if t is not unit and isinstance(t.nodes[0], ast.ClassDef)]
+        return constructed[id(unit)]
+
     # Down: classes constructed with arguments by a tainted unit (or by such a class) may hold what was passed;
     # their methods are roots, but naming such a class does not taint its users.
     receiving: dict[int, _Unit] = {}
     queue = list(tainted.values())
     while queue:
         unit = queue.pop()
-        for other in constructed.get(id(unit), ()):
+        for other in constructions(unit):
             if id(other) not in tainted and id(other) not in receiving:
                 why[id(other)] = unit
                 receiving[id(other)] = other
@@ -260,7 +300,7 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
     # Every function of a module that names a source is a root as well (cheap: such modules are few), so a fault
     # in any of them is reported like before; they taint nothing by that alone.
     sources = {u.module.key for u in units if seeds.get(id(u))}
-    sources |= {key for key, m in index.modules.items() if any(prefilter.search(w) for w in m.imported_words)}
+    sources |= {key for key in seed_modules if any(prefilter.search(w) for w in index.modules[key].imported_words)}
     sources |= {key for key, m in project.modules.items() if HAND_PADDED_RNN.search(m.text)}
     selected: set[str] = {fid for fid, info in project.functions.items() if info.module.key in sources}
     bodies: set[str] = set(sources)

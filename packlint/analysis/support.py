@@ -28,7 +28,7 @@ from packlint.analysis.values import (
 from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
-    from packlint.analysis.project import FunctionInfo, ModuleInfo
+    from packlint.analysis.program import FunctionInfo, ModuleInfo
 
 MAX_DEPTH = 6
 QUERY = "Q"  # the query axis of attention scores computed from two padded operands

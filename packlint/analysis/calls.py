@@ -180,7 +180,8 @@ class CallsMixin:
             # computes a loss from its arguments and returns something else.
             # An RNN over an unpacked batch is reported at the RNN, where the packing is missing, whoever passed
             # the batch in.
-            moves = passes_padding and ev.kind != "rnn-padding" and (
+            # A pack that misreads its data's layout is fixed at the pack, whoever passed the data in.
+            moves = passes_padding and ev.kind != "rnn-padding" and ev.status != "data-layout" and (
                 ev.kind not in ("loss", "reduce") or carries(ret, ev.key))
             if moves:
                 moved = ev.relocated(self.module.path, line, col, site, func_id)
@@ -261,9 +262,28 @@ class CallsMixin:
             # `pack(x.transpose(0, 1), lengths)`: the data is batch-major and was turned time-major only to pack,
             # so unpacking with batch_first=True restores the caller's layout on purpose
             batch_first = not batch_first
+        self.check_data_layout(data, batch_first, transposed, call)
         return Packed(trail=(), batch_first=batch_first if isinstance(batch_first, bool) else None,
                       lengths=key_of(lengths) if lengths is not None else None,
                       pack_step=self.step(call.node, "pack_padded_sequence"))
+
+    def check_data_layout(self, data: Value, batch_first: object, transposed: bool, call: "CallSite") -> None:
+        """Data known to be batch-major (``pad_sequence(..., batch_first=True)``, through an embedding) packed as
+        time-major (``batch_first`` left False) with ``enforce_sorted=False``: no error is raised (with sorting
+        enforced, the length check raises), every sequence is cut across the batch. An RNN's own
+        ``batch_first=True`` says nothing about the data, so only the data's own layout counts."""
+        layout = data.axes if isinstance(data, (PaddedInput, PaddedTarget)) else None
+        unsorted = self.arg(call, 3, "enforce_sorted")
+        if not layout or layout[0] != BATCH or batch_first is not False or transposed:
+            return
+        if unsorted is None or const_of(unsorted) is not False:
+            return
+        line, col = self.pos(call.node)
+        made = data.trail[0] if data.trail else None
+        self.emit(Event("batch-first", self.module.path, line, col, status="data-layout",
+                        subject=self.text(call.node, 60), trail=data.trail,
+                        details=(("made", f"{made.what}, line {made.line}" if made else "batch-major data"),)),
+                  call.node)
 
     def ext_target_source(self, entry: api.Callable, call: "CallSite") -> Value:
         """``pad_sequence``: a padded batch, targets or inputs as its use decides (a loss target, or an embedding

@@ -8,7 +8,19 @@ from packlint.rules.base import Rule
 
 
 def check(event: Event) -> str | None:
+    if event.status == "data-layout":
+        return (f"`{event.subject}` packs batch-major data ({event.detail('made')}) as time-major: batch_first is "
+                f"left False, and with enforce_sorted=False nothing raises; every sequence is cut across the batch")
     return f"{event.subject}; the result is then used with the packing side's layout"
+
+
+def suggest(event: Event) -> str:
+    if event.status == "data-layout":
+        return "pass batch_first=True to pack_padded_sequence (the data is (batch, time, ...))"
+    return SUGGESTION
+
+
+SUGGESTION = "pass the same batch_first to both calls, or transpose(0, 1) right after unpacking"
 
 
 RULE = Rule(
@@ -16,6 +28,7 @@ RULE = Rule(
     name="batch-first-mismatch",
     summary="pack_padded_sequence and pad_packed_sequence disagree on batch_first.",
     watches=frozenset({"batch-first"}),
-    suggestion="pass the same batch_first to both calls, or transpose(0, 1) right after unpacking",
+    suggestion=SUGGESTION,
     check=check,
+    suggest=suggest,
 )

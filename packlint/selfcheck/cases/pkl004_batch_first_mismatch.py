@@ -7,12 +7,16 @@ sequence's step. The loss here is already masked (``ignore_index`` on targets pa
 mistake left is the layout. The reference runs each sequence alone. CTC, which wants (T, B, C), is the
 deliberately time-major consumer that must stay clean.
 
+The data's own layout: a batch made batch-major by ``pad_sequence(..., batch_first=True)`` and packed with
+``batch_first`` left False (and ``enforce_sorted=False``, so nothing raises) is cut across the batch before the RNN
+sees it. With as many sequences as steps (B == T) every shape still fits.
+
 packlint lints this file in its own tests: the markers and the clean functions must agree with the rule.
 """
 
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 VOCAB, EMBED, HIDDEN, TAGS = 12, 8, 16, 5
 PAD_TAG = -100
@@ -48,6 +52,20 @@ class Tagger(nn.Module):
         logits = self.head(out)
         loss = F.cross_entropy(logits.reshape(-1, TAGS), y.reshape(-1), ignore_index=PAD_TAG)
         return loss
+
+    def bad_batch_major_data_packed_time_major(self, seqs, lengths, y):
+        tokens = pad_sequence(seqs, batch_first=True)
+        packed = pack_padded_sequence(self.embed(tokens), lengths.cpu(), enforce_sorted=False)  # expect: PKL004
+        out, _ = pad_packed_sequence(self.rnn(packed)[0])  # the same layout back: the recurrence ran across the batch
+        logits = self.head(out)
+        return F.cross_entropy(logits.reshape(-1, TAGS), y.reshape(-1), ignore_index=PAD_TAG)
+
+    def good_batch_major_data_packed_batch_first(self, seqs, lengths, y):
+        tokens = pad_sequence(seqs, batch_first=True)
+        packed = pack_padded_sequence(self.embed(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        logits = self.head(out)
+        return F.cross_entropy(logits.reshape(-1, TAGS), y.reshape(-1), ignore_index=PAD_TAG)
 
     def good_permute_after_unpacking(self, x, lengths, y):
         packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -103,6 +121,16 @@ def evaluate(lab):
     rows = lab.compare_losses(
         "PKL004", "tagging, masked CE", lab.model(Tagger), lab.function(reference_token_ce, x, lengths, y),
         lab.method("bad_unpacked_time_major", x, lengths, y), [lab.method(g, x, lengths, y) for g in goods])
+
+    square = lab.lengths([6, 2, 5, 1, 4, 3])  # six sequences, six steps: every shape fits either way
+    seqs = lab.sequences(square, 1, VOCAB, offset=35)
+    sq_x = lab.pad(seqs, 0)
+    sq_y = lab.pad(lab.sequences(square, 0, TAGS, offset=36), PAD_TAG)
+    rows += lab.compare_losses(
+        "PKL004", "batch-major data packed time-major", lab.model(Tagger),
+        lab.function(reference_token_ce, sq_x, square, sq_y),
+        lab.method("bad_batch_major_data_packed_time_major", seqs, square, sq_y),
+        [lab.method("good_batch_major_data_packed_batch_first", seqs, square, sq_y)])
 
     ctc_lengths = lab.lengths([6, 2, 9, 1, 5, 8])
     feats = lab.features(ctc_lengths, 6, offset=33)

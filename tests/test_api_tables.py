@@ -50,3 +50,9 @@ def test_every_kind_has_a_transfer_function() -> None:
         if kind in ("loss-class", "masked-loss-class", "layer", "biased-layer", "recurrent", "softmax-layer"):
             continue  # objects: their call is handled where the object is called
         assert hasattr(Interpreter, "ext_" + kind.replace("-", "_")), kind
+
+
+@pytest.mark.parametrize("qualname", sorted(api.MIXES_LAST_AXIS | api.NON_NEGATIVE_LAYERS))
+def test_layer_name_sets_exist(qualname) -> None:
+    pytest.importorskip("torch")
+    assert _resolve(qualname) is not None

@@ -72,6 +72,10 @@ _FUNCTIONAL_ELEMENTWISE = [
 ]
 _LAYERS_NO_BIAS_EFFECT = ["Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "LeakyReLU", "Identity", "Softplus"]
 _BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d"]
+#: Layers that mix every position of their last axis into each output (a Linear over an axis that holds time
+#: leaves no time axis), and layers whose outputs are >= 0 (zero padding cannot win a max after them).
+MIXES_LAST_AXIS = frozenset({"torch.nn.Linear", "torch.nn.Bilinear"})
+NON_NEGATIVE_LAYERS = frozenset({"torch.nn.ReLU", "torch.nn.ReLU6"})
 _RECURRENT = ["LSTM", "GRU", "RNN"]
 
 CALLABLES: list[Callable] = [

@@ -627,11 +627,11 @@ class CallsMixin:
         if kind in ("layer", "biased-layer") and isinstance(first, Transposed):
             return Transposed(None, of=CLEAN)
         if kind in ("layer",) and isinstance(first, Padded):
-            if qualname.rsplit(".", 1)[-1] in ("ReLU", "ReLU6"):
+            if qualname in api.NON_NEGATIVE_LAYERS:
                 return self.tensor_method(first, "relu", [], {}, call.node)
             return first
         if kind == "biased-layer" and isinstance(first, Padded) and first.axes and first.axes[-1] == TIME and \
-                qualname.rsplit(".", 1)[-1] in ("Linear", "Bilinear"):
+                qualname in api.MIXES_LAST_AXIS:
             # a Linear over an axis that holds time (`out.view(out.size(0), -1)`) mixes every step into each
             # output feature: no time axis is left
             first = replace(first, axes=first.axes[:-1] + (FEAT,))

@@ -35,6 +35,7 @@ from packlint.analysis.support import (
     loop_bound,
 )
 from packlint.analysis.values import (
+    ONE,
     AxisSize,
     NotLengths,
     PaddedRow,
@@ -834,7 +835,7 @@ class FlowMixin:
                 i += keep
                 continue
             if isinstance(idx, Const) and idx.value is None:
-                out_axes.append("1")
+                out_axes.append(ONE)
                 continue
             label = axes[i] if i < len(axes) else FEAT
             i += 1

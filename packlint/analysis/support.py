@@ -14,6 +14,7 @@ from packlint.analysis.values import (
     BATCH,
     FEAT,
     FLAT,
+    ONE,
     TIME,
     AxisSize,
     Const,
@@ -191,7 +192,7 @@ def size_of_axis(label: str) -> Value:
     """The symbolic size of an axis labelled ``label``: time is :class:`TimeLen`, a kept singleton is 1."""
     if label == TIME:
         return TimeLen()
-    if label == "1":
+    if label == ONE:
         return Const(1)
     return AxisSize(label)
 
@@ -208,9 +209,9 @@ def size_label(value: Value) -> str | None:
 def fold(labels: list[str]) -> str:
     """The label of one axis made by folding ``labels`` together: batch and time fold into the flat axis; time with
     features is still an axis over every step, padded ones included; batch with features (heads) is batch-like."""
-    labels = [a for a in labels if a != "1"]
+    labels = [a for a in labels if a != ONE]
     if not labels:
-        return "1"
+        return ONE
     if len(labels) == 1:
         return labels[0]
     has_time = TIME in labels or FLAT in labels
@@ -237,20 +238,20 @@ def _segment(src: list[str], dims: list[Value]) -> list[str] | None:
     if not dims:
         return []  # the source axes between two kept axes have size 1 (or the view would fail)
     if len(dims) == 1:
-        return [fold(src) if src else (FEAT if _is_minus_one(dims[0]) else "1")]
+        return [fold(src) if src else (FEAT if _is_minus_one(dims[0]) else ONE)]
     if not src:
-        return ["1" if singleton(d) else FEAT for d in dims]
-    tracked = [a for a in src if a not in (FEAT, "1")]
+        return [ONE if singleton(d) else FEAT for d in dims]
+    tracked = [a for a in src if a not in (FEAT, ONE)]
     if not tracked:
-        return ["1" if singleton(d) else FEAT for d in dims]  # features split into heads: (h, d)
+        return [ONE if singleton(d) else FEAT for d in dims]  # features split into heads: (h, d)
     if len(src) == 1 and sum(not singleton(d) for d in dims) == 1:
-        return [src[0] if not singleton(d) else "1" for d in dims]  # unsqueezed by a view: (B, 1, T)
+        return [src[0] if not singleton(d) else ONE for d in dims]  # unsqueezed by a view: (B, 1, T)
     minus = [i for i, d in enumerate(dims) if _is_minus_one(d)]
     if len(tracked) == 1 and len(minus) == 1:
         # `view(B, -1, h, d)`: the -1 takes the tracked axis, the written sizes split the features around it
         j, i = src.index(tracked[0]), minus[0]
         before, after = _segment(src[:j], dims[:i]), _segment(src[j + 1:], dims[i + 1:])
-        if before is None or after is None or any(a not in (FEAT, "1") for a in src[:j] + src[j + 1:]):
+        if before is None or after is None or any(a not in (FEAT, ONE) for a in src[:j] + src[j + 1:]):
             return None
         return before + [tracked[0]] + after
     return None
@@ -274,7 +275,7 @@ def reshape_axes(axes: tuple[str, ...], dims: list[Value]) -> tuple[str, ...] | 
                 break
     anchors: list[tuple[int, int]] = []
     for i, name in enumerate(names):
-        if name is None or name == "1" or src.count(name) != 1:
+        if name is None or name == ONE or src.count(name) != 1:
             continue
         j = src.index(name)
         if anchors and j <= anchors[-1][1]:

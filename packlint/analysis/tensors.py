@@ -23,6 +23,7 @@ from packlint.analysis.support import (
     swaps_batch_and_time,
 )
 from packlint.analysis.values import (
+    ONE,
     AxisSize,
     NotLengths,
     PaddedRow,
@@ -357,7 +358,7 @@ class TensorsMixin:
                 if d is None or axes[d] in (TIME, BATCH):
                     return replace(base, axes=None) if d is None else base
                 return replace(base, axes=axes[:d] + axes[d + 1:])
-            new = tuple(a for a in axes if a != "1")
+            new = tuple(a for a in axes if a != ONE)
             if new == axes and axes and axes[-1] == FEAT:
                 new = axes[:-1]
             return replace(base, axes=new)
@@ -369,7 +370,7 @@ class TensorsMixin:
             d = d + n if d < 0 else d
             if not 0 <= d < n:
                 return replace(base, axes=None)
-            return replace(base, axes=axes[:d] + ("1",) + axes[d:])
+            return replace(base, axes=axes[:d] + (ONE,) + axes[d:])
         if kind == "split":
             if base.bidirectional and name == "chunk" and pos and const_of(pos[0]) == 2:
                 return Many(replace(base, bidirectional=False))  # fwd, bwd = out.chunk(2, -1): one direction each

@@ -17,6 +17,7 @@ Trail = tuple[TrailStep, ...]
 
 # Axis labels in Padded.axes: B batch, T time, F feature (anything else), N flattened batch*time.
 BATCH, TIME, FEAT, FLAT = "B", "T", "F", "N"
+ONE = "1"  # an axis of size 1 (a kept or inserted singleton): it holds neither batch nor time
 NONZERO = "nonzero"  # pad value known to differ from 0, exact value unknown
 
 

@@ -36,8 +36,6 @@ from packlint.analysis.values import (
 )
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 
-
-
 #: Whole-program rounds before the class-attribute fixpoint is given up (see ``Project.rounds``).
 MAX_ROUNDS = 4
 

@@ -60,7 +60,7 @@ axes = st.sampled_from([None, ("B", "T", "F"), ("T", "B", "F"), ("N", "F")])
 
 padded = st.builds(Padded, trails, axes, pads, st.none() | refs, st.sampled_from([None, 0, float("-inf")]),
                    st.booleans(), st.booleans(), st.none() | steps, st.sampled_from([None, "f:lengths"]),
-                   st.lists(steps, max_size=2).map(tuple), st.booleans(), st.booleans())
+                   st.lists(steps, max_size=2).map(tuple), st.booleans(), st.booleans(), st.booleans())
 leaves = st.one_of(
     padded,
     st.builds(PaddedTarget, trails, st.sampled_from([0, -100, None]), st.none() | refs,

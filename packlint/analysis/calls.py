@@ -251,6 +251,7 @@ class Calls:
             pad_value = None
         step = self.ctx.step(call.node, "pad_packed_sequence")
         mismatch = None
+        asked_batch_first = False
         lengths = None
         if isinstance(packed, Packed):
             lengths = packed.lengths
@@ -258,10 +259,11 @@ class Calls:
                 mismatch = TrailStep(step.path, step.line, step.col,
                                      f"packed with batch_first={packed.batch_first}, unpacked with "
                                      f"batch_first={batch_first}")
+                asked_batch_first = batch_first is True
         origin = lengths or f"{self.module.path}:{step.line}"
         pad = float(pad_value) if isinstance(pad_value, (int, float)) else pad_value
         value = Padded(trail=(step,), axes=axes, pad=pad,
-                       mismatch=mismatch, lengths=lengths,
+                       mismatch=mismatch, asked_batch_first=asked_batch_first, lengths=lengths,
                        bidirectional=isinstance(packed, Packed) and packed.bidirectional)
         return TupleV((value, Lengths(origin)))
 
@@ -420,7 +422,7 @@ class Calls:
             other = call.pos_nodes[other_index] if len(call.pos_nodes) > other_index else None
             if other is not None and any(swaps_first_two_axes(n) for n in ast.walk(other)):
                 continue
-            self.ctx.emit_batch_first(side)
+            self.ctx.emit_batch_first(side, against_data=True)
 
     def length_aware_loss(self, qualname: str, call: CallSite) -> Value:
         """CTC reads only the first input_lengths[b] frames, unless it is told every sequence is T long."""

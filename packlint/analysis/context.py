@@ -77,11 +77,17 @@ class Context:
         line, col = self.pos(node)
         return (self.module.path, line, col)
 
-    def emit_batch_first(self, value: Padded) -> None:
+    def emit_batch_first(self, value: Padded, against_data: bool = False) -> None:
+        """PKL004 where a mismatched unpack is used with the packing side's layout. An unpack that asked for
+        ``batch_first=True`` after a time-major pack gives the batch-major output the code asked for: indexing or
+        feeding it batch-major is right, so only a use ``against_data`` (flattened beside a target in the data's
+        own, time-major order) is reported for it."""
+        if value.asked_batch_first and not against_data:
+            return
         step = value.mismatch
         assert step is not None
         self.emit(Event("batch-first", step.path, step.line, step.col, status="mismatch", subject=step.what,
-                        trail=value.trail))
+                        trail=value.trail, details=(("asked", value.asked_batch_first),)))
 
     def mask_ref_of(self, v: Value) -> MaskRef | None:
         """The mask a multiplication zeroes with: a derived mask, or an unknown tensor given the benefit of doubt."""

@@ -75,7 +75,10 @@ class Padded(Value):
     zeroed: a mask multiplied into it (does not sanitize a mean-reduced loss). filled: value masked_fill put at
     padded steps (-inf before max/softmax). masked: an additive mask was applied (for attention scores).
     nonneg: real values are >= 0 (after relu), so zero padding cannot win a max. mismatch: the unpack step whose
-    batch_first disagrees with its pack. lengths: origin key of the lengths it was unpacked with.
+    batch_first disagrees with its pack. asked_batch_first: that unpack asked for batch_first=True after a
+    time-major pack, so the output is batch-major as the code asked; only meeting data still in the packing side's
+    layout (a flattened target) is a clash, indexing it batch-major is right. lengths: origin key of the lengths it
+    was unpacked with.
     """
 
     trail: Trail
@@ -90,6 +93,7 @@ class Padded(Value):
     pending: tuple[TrailStep, ...] = ()
     bidirectional: bool = False
     residual: bool = False  # a difference with another tensor (`pred - y`): a hand-written loss in the making
+    asked_batch_first: bool = False
 
     def with_trail(self, step: TrailStep) -> "Padded":
         if self.trail and self.trail[-1] == step:
@@ -534,7 +538,8 @@ _MISSING = object()
 
 _FIELD_JOIN: dict[type, dict[str, object]] = {
     Padded: {"trail": _first, "axes": _or_none, "pad": _or_none, "zeroed": _mask_ref, "filled": _or_none,
-             "masked": _both, "nonneg": _both, "mismatch": _some_step, "lengths": _or_none, "pending": _step_union,
+             "masked": _both, "nonneg": _both, "mismatch": _some_step, "asked_batch_first": _both,
+             "lengths": _or_none, "pending": _step_union,
              "bidirectional": _either, "residual": _either},
     PaddedTarget: {"trail": _first, "pad": _or_none, "zeroed": _mask_ref, "axes": _or_none, "left": _either},
     PerStep: {"trail": _first, "padded": _either, "zeroed": _mask_ref, "source": _or_default},

@@ -1,7 +1,8 @@
 """The analyser's knowledge of the PyTorch API, as data.
 
 Every qualified name or tensor-method name the engine treats specially is listed here with its kind and the
-reason it is there. The interpreter (``calls.py``, ``tensors.py``) looks names up in these tables; it never compares strings of its own.
+reason it is there. The interpreter (``calls.py``, ``tensors.py``) looks names up in these tables; it never
+compares strings of its own.
 User additions from ``[tool.packlint.api]`` are merged into the same tables by :func:`extend_tables`.
 
 Kinds of callables (``Callable.kind``):

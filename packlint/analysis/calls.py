@@ -62,6 +62,7 @@ from packlint.analysis.values import (
     is_tainted,
     join,
     rekey,
+    word_data,
 )
 from packlint.diagnostics import TrailStep
 
@@ -126,7 +127,7 @@ class Calls:
                 return CLEAN
             if isinstance(base, Unknown):
                 key = f"{base.key}.{attr}" if base.key else None
-                return Unknown(key)
+                return Unknown(key, order=base.order)
             return base
         return CLEAN
 
@@ -188,7 +189,13 @@ class Calls:
             return first  # a head applied to packed .data keeps its (time-major) order
         if isinstance(first, Transposed):
             return Transposed(None, of=CLEAN)  # an embedding of time-major token ids is time-major too
-        return CLEAN
+        return self.same_rows(first)
+
+    @staticmethod
+    def same_rows(first: Value | None) -> Value:
+        """A layer's output row by row from its input's rows: whatever else is lost, the batch order is kept."""
+        order = first.order if first is not None else None
+        return Unknown(None, order=order) if order is not None else CLEAN
 
     def call_project(self, func_id: str, args: list[Value], call: CallSite) -> Value:
         line, col = self.ctx.pos(call.node)
@@ -262,10 +269,11 @@ class Calls:
                 asked_batch_first = batch_first is True
         origin = lengths or f"{self.module.path}:{step.line}"
         pad = float(pad_value) if isinstance(pad_value, (int, float)) else pad_value
+        order = packed.order if isinstance(packed, Packed) else None  # enforce_sorted=False unsorts by itself
         value = Padded(trail=(step,), axes=axes, pad=pad,
                        mismatch=mismatch, asked_batch_first=asked_batch_first, lengths=lengths,
-                       bidirectional=isinstance(packed, Packed) and packed.bidirectional)
-        return TupleV((value, Lengths(origin)))
+                       bidirectional=isinstance(packed, Packed) and packed.bidirectional, order=order)
+        return TupleV((value, Lengths(origin, order=order)))
 
     def ext_pack(self, entry: api.Callable, call: CallSite) -> Value:
         lengths = self.arg(call, 1, "lengths")
@@ -287,9 +295,29 @@ class Calls:
             # so unpacking with batch_first=True restores the caller's layout on purpose
             batch_first = not batch_first
         self.check_data_layout(data, batch_first, transposed, call)
+        if lengths is not None:
+            self.check_batch_order(data, lengths, call, "packed with the lengths")
         return Packed(trail=(), batch_first=batch_first if isinstance(batch_first, bool) else None,
                       lengths=key_of(lengths) if lengths is not None else None,
-                      pack_step=self.ctx.step(call.node, "pack_padded_sequence"))
+                      pack_step=self.ctx.step(call.node, "pack_padded_sequence"), order=data.order)
+
+    def check_batch_order(self, first: Value, second: Value, call: CallSite, meeting: str) -> None:
+        """Two batch-aligned values meet (a loss's output and target, data and its lengths, a ``zip``) in orders
+        packlint knows and that differ: one was reordered by a sort and never put back (PKL102). The order of each
+        is the word of permutations applied since the function was given the batch (``values.Value.order``)."""
+        a, b = first.order, second.order
+        if a is None or b is None or a == b:
+            return
+        sorts = {step.site: step for step in (*a, *b)}
+        trail = tuple(TrailStep(site.rsplit(":", 2)[0], int(site.rsplit(":", 2)[1]), int(site.rsplit(":", 2)[2]),
+                                f"`{step.what}` sorts the batch") for site, step in sorted(sorts.items()))
+        first_text = self.ctx.text(call.pos_nodes[0], 40) if call.pos_nodes else "the output"
+        second_text = self.ctx.text(call.pos_nodes[1], 40) if len(call.pos_nodes) > 1 else "the other side"
+        line, col = self.ctx.pos(call.node)
+        self.ctx.emit(Event("batch-order", self.module.path, line, col, status="unsorted",
+                            subject=self.ctx.text(call.node, 60), callee=meeting, trail=trail,
+                            details=(("first", first_text), ("first_order", word_data(a)), ("second", second_text),
+                                     ("second_order", word_data(b)))), call.node)
 
     def check_data_layout(self, data: Value, batch_first: object, transposed: bool, call: CallSite) -> None:
         """Data known to be batch-major (``pad_sequence(..., batch_first=True)``, through an embedding) packed as
@@ -320,8 +348,9 @@ class Calls:
         batch_first = const_of(bf) if bf is not None else False
         axes = (BATCH, TIME) if batch_first is True else (TIME, BATCH) if batch_first is False else None
         side = call.kw.get("padding_side")
-        return PaddedTarget(trail=(self.ctx.step(call.node, f"pad_sequence(padding_value={pad_value})"),), pad=pad_value,
-                            axes=axes, left=side is not None and const_of(side) == "left")
+        step = self.ctx.step(call.node, f"pad_sequence(padding_value={pad_value})")
+        return PaddedTarget(trail=(step,), pad=pad_value, axes=axes,
+                            left=side is not None and const_of(side) == "left")
 
     def as_model_input(self, batch: Value, call: CallSite) -> PaddedInput:
         """A padded batch through an embedding or another layer: a model input from here on."""
@@ -329,8 +358,8 @@ class Calls:
             return batch
         assert isinstance(batch, PaddedTarget)
         axes = batch.axes[:2] + (FEAT,) if batch.axes else None
-        return PaddedInput(trail=batch.trail + (self.ctx.step(call.node, f"{self.ctx.text(call.node.func, 30)} input"),),
-                           axes=axes, left=batch.left)
+        step = self.ctx.step(call.node, f"{self.ctx.text(call.node.func, 30)} input")
+        return PaddedInput(trail=batch.trail + (step,), axes=axes, left=batch.left)
 
     def stale_states(self, value: Value) -> list[StaleState]:
         if isinstance(value, StaleState):
@@ -548,8 +577,8 @@ class Calls:
     def ext_builtin(self, entry: api.Callable, call: CallSite) -> Value:
         if entry.qualname == "len" and call.pos and isinstance(call.pos[0], PaddedRow):
             row = call.pos[0]  # len() of a row already padded to the batch's length: T, whatever the sequence
-            return NotLengths("padded", row.trail + (self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a padded "
-                                                                          "row"),))
+            step = self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a padded row")
+            return NotLengths("padded", row.trail + (step,))
         return CLEAN
 
     def ext_float(self, entry: api.Callable, call: CallSite) -> Value:
@@ -616,6 +645,8 @@ class Calls:
         return Many(TupleV((CLEAN, self.ops.element_of(src))))
 
     def ext_zip(self, entry: api.Callable, call: CallSite) -> Value:
+        if len(call.pos) == 2:
+            self.check_batch_order(call.pos[0], call.pos[1], call, "zipped with")
         return Many(TupleV(tuple(self.ops.element_of(v) for v in call.pos)))
 
     def ext_element(self, entry: api.Callable, call: CallSite) -> Value:
@@ -635,11 +666,13 @@ class Calls:
         if kind == "recurrent":
             self.use_stale_states(call, "given as another RNN's initial state", [*call.pos[1:], *call.kw.values()])
             if isinstance(first, Packed):
-                return TupleV((replace(first, bidirectional="bidirectional" in flags), CLEAN))
+                # h_n is in the packed data's order too (PyTorch puts it back only for its own sort)
+                state = Unknown(None, order=first.order)
+                return TupleV((replace(first, bidirectional="bidirectional" in flags), state))
             if isinstance(first, Padded) or (isinstance(first, (PaddedTarget, PaddedInput)) and first.axes):
                 # a padded batch whose layout is unknown may be one step of it (`tgt[:, t]`): not followed
                 return self.recurrent_over_padding(qualname, call, flags, first)
-            return TupleV((CLEAN, CLEAN))
+            return TupleV((self.same_rows(first), self.same_rows(first)))
         if kind in ("layer", "biased-layer"):
             self.use_stale_states(call, "passed to a layer")
         if kind in ("layer", "biased-layer") and isinstance(first, (PaddedTarget, PaddedInput)):
@@ -673,6 +706,8 @@ class Calls:
             return self.method_call(first, name, CallSite(call.node, [], kw, []))
         if kind is None:
             return self.opaque_layer(call)
+        if kind in ("layer", "biased-layer"):
+            return self.same_rows(first)
         return CLEAN
 
     def loss_call(self, qualname: str, call: CallSite, obj: LossFn | None) -> Value:
@@ -698,6 +733,8 @@ class Calls:
         callee = self.ctx.text(call.node.func, 40)
         subj = self.ctx.text(call.pos_nodes[entry.pred_arg]) if len(call.pos_nodes) > entry.pred_arg else "input"
         self.check_flattened_layout(pred, target, call, entry)
+        if len(call.pos) > max(entry.pred_arg, entry.target_arg):
+            self.check_batch_order(pred, target, call, "scored against")
         if verdict.status == "zeroed":
             if reduction == "none":
                 return PerStep(trail=verdict.trail, padded=False, zeroed=MaskRef("unknown"))

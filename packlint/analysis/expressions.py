@@ -31,6 +31,7 @@ from packlint.analysis.values import (
     Padded,
     PaddedRow,
     PaddedTarget,
+    Perm,
     PerStep,
     Ranked,
     SliceIndex,
@@ -40,6 +41,8 @@ from packlint.analysis.values import (
     Value,
     ZeroClass,
     Zeroed,
+    compose_order,
+    inverse_order,
     join,
 )
 
@@ -138,6 +141,12 @@ class Expressions:
         name = target.value.id
         base = self.lookup(name)
         indices = [self.eval_index(el) for el in self.index_nodes(target)]
+        at = self.ops.batch_axis(value)
+        perm = indices[at] if at < len(indices) else None
+        if isinstance(perm, Perm) and not isinstance(value, (TupleV, Many, DictV)):
+            # y[perm] = out puts out's rows back where perm took them from: y holds out in perm's inverse order
+            self.frame.env[name] = replace(value, order=compose_order(value.order, inverse_order(perm.word or None)))
+            return
         masks = [v for v in indices if isinstance(v, Mask)]
         if isinstance(base, Fresh) and isinstance(value, Const) and value.value == 0:
             if masks:  # mask = ones_like(tags); mask[tags == PAD] = 0

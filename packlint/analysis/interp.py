@@ -14,8 +14,8 @@ The parts form a stack; each reads only the parts below it, so the pipeline read
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from packlint.analysis.calls import Calls
 from packlint.analysis.context import Context

@@ -6,9 +6,9 @@ syntax or call anything."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
-from collections.abc import Iterable
 
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
@@ -68,6 +68,7 @@ from packlint.analysis.values import (
     Value,
     Zeroed,
     ZeroedReduce,
+    compose_order,
     is_tainted,
     join,
 )
@@ -97,6 +98,8 @@ class Operations:
             return [value] * n  # unpacking a padded tensor along its first axis (e.g. chunk results)
         if isinstance(value, ShapeOf) and value.axes is not None and len(value.axes) == n:
             return [size_of_axis(a) for a in value.axes]  # b, t, _ = x.shape
+        if isinstance(value, Unknown) and value.order:
+            return [Unknown(None, order=value.order)] * n  # (h_n, c_n) of a sorted batch: both in its order
         return [CLEAN] * n
 
     def join_all(self, values: Iterable[Value]) -> Value:
@@ -135,12 +138,27 @@ class Operations:
         return NotLengths("batch-sizes", (step,) if step else ())
 
     def subscript(self, base: Value, indices: list[Value], node: ast.AST) -> Value:
+        result = self.index(base, indices, node)
+        if result.order is not None and not isinstance(base, (TupleV, Many, DictV, Loader)):
+            at = self.batch_axis(base)
+            picked = indices[at] if at < len(indices) else None
+            if isinstance(picked, (Unknown, Many, TupleV)) and not isinstance(picked, Perm):
+                # rows picked by indices packlint cannot name (an inverse built by hand in a loop, a list):
+                # the order that comes out is not known
+                return replace(result, order=None)
+        return result
+
+    def index(self, base: Value, indices: list[Value], node: ast.AST) -> Value:
+        """``base[indices]`` (see :meth:`subscript`, which also settles the batch order)."""
         if any(isinstance(v, NotLengths) for v in indices):
             for v in indices:
                 if isinstance(v, NotLengths) and v.delta is not None and v.delta < 0:
                     self.ctx.emit_not_lengths(v, "index", node)  # out[arange(B), x - 1]: one step per sequence
             # the index is still a tensor index (a gather), whatever it holds
             indices = [Unknown(None) if isinstance(v, NotLengths) else v for v in indices]
+        reordered = self.reorder(base, indices, node)
+        if reordered is not None:
+            return reordered
         single = indices[0] if len(indices) == 1 else None
         if isinstance(base, NotLengths):
             if all(isinstance(v, (SliceIndex, EllipsisIndex)) or (isinstance(v, Const) and v.value is None)
@@ -222,6 +240,8 @@ class Operations:
             return base
         if isinstance(base, Perm):
             return base
+        if isinstance(base, Unknown) and base.order and all(isinstance(v, Const) for v in indices):
+            return Unknown(None, order=base.order)  # h_n[-1] of a sorted batch: the last layer, still in that order
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if masks:
                 return Dropped(masks[0].ref)
@@ -231,7 +251,8 @@ class Operations:
                    for v in indices):
                 return base
             if key_of(base):  # an element of it: `lengths[i]` stays tied to the lengths it was read from
-                return Item(f"{key_of(base)}[{self.ctx.text(node.slice, 24) if hasattr(node, 'slice') else ''}]", of=base)
+                where = self.ctx.text(node.slice, 24) if hasattr(node, "slice") else ""
+                return Item(f"{key_of(base)}[{where}]", of=base)
             return Unknown(None)
         if isinstance(base, Packed):
             if isinstance(single, Const) and single.value == 1:
@@ -243,6 +264,32 @@ class Operations:
     def keeps_axis(index: Value) -> bool:
         """An index element that keeps its axis: a slice, ``...``, or ``None`` (a new axis)."""
         return isinstance(index, (SliceIndex, EllipsisIndex)) or (isinstance(index, Const) and index.value is None)
+
+    @staticmethod
+    def batch_axis(value: Value) -> int:
+        """Where a value's batch axis is: from its known axes, else the first (``x[perm]`` reorders rows)."""
+        axes = getattr(value, "axes", None)
+        if isinstance(axes, tuple) and BATCH in axes:
+            return axes.index(BATCH)
+        return 0
+
+    def reorder(self, base: Value, indices: list[Value], node: ast.AST) -> Value | None:
+        """``x[perm]`` (``out[:, perm]`` time-major): the batch reordered by a sort permutation, every other fact
+        kept; ``p[q]`` composes two permutations (``idx[idx]`` is not an inverse). None when no index is one."""
+        if isinstance(base, (TupleV, Many, DictV, Loader)):
+            return None
+        at = self.batch_axis(base)
+        perm = indices[at] if at < len(indices) else None
+        if isinstance(base, Perm) and len(indices) == 1 and isinstance(perm, Perm):
+            word = compose_order(base.word, perm.word) if base.word and perm.word else None
+            return Perm(word=word or ()) if word else Perm()
+        if not isinstance(perm, Perm) or any(isinstance(v, Perm) for k, v in enumerate(indices) if k != at):
+            return None
+        moved = replace(base, order=compose_order(base.order, perm.word or None))
+        rest = [SliceIndex() if k == at else v for k, v in enumerate(indices)]
+        if all(self.keeps_axis(v) for v in rest):
+            return moved
+        return self.subscript(moved, rest, node)
 
     def subscript_padded(self, base: Padded, indices: list[Value], node: ast.AST) -> Value:
         """Indexing a padded tensor: slices keep padding, ``[:, -1]`` reads a padded step, a gather is clean."""
@@ -291,8 +338,9 @@ class Operations:
                     one_row = any(isinstance(v, Const) and isinstance(v.value, int) and axes[k] == BATCH
                                   for k, v in enumerate(indices[:len(axes)]) if k < len(axes))
                     if idx.value == -1 and not one_row:  # out[1, -1] reads one named row: not "the last steps"
-                        self.ctx.emit(Event("last-step", *self.ctx.loc(node), status="padded", subject=self.ctx.text(node),
-                                        trail=base.trail, details=(("layout", "".join(axes)),)))
+                        self.ctx.emit(Event("last-step", *self.ctx.loc(node), status="padded",
+                                            subject=self.ctx.text(node), trail=base.trail,
+                                            details=(("layout", "".join(axes)),)))
                         if base.mismatch is not None:
                             self.ctx.emit_batch_first(base)
                     clean = True
@@ -322,8 +370,9 @@ class Operations:
         """Each sequence's step at ``lengths - 1`` of a bidirectional output: right for the forward half only. The
         finding stands unless the features are then cut to one half (``[:, :H]``)."""
         step = self.ctx.step(node, "gathered at lengths - 1")
-        self.ctx.emit(Event("last-step", step.path, step.line, step.col, status="bidirectional", subject=self.ctx.text(node),
-                        trail=base.trail, details=(("layout", "".join(base.axes or ())),)))
+        self.ctx.emit(Event("last-step", step.path, step.line, step.col, status="bidirectional",
+                            subject=self.ctx.text(node), trail=base.trail,
+                            details=(("layout", "".join(base.axes or ())),)))
         return BidirGathered(step)
 
     def sequence_op(self, left: Value, right: Value) -> Value:

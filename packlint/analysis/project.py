@@ -470,7 +470,7 @@ class Project:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
                 out.append(self._annotated(info, p) or _literal_default(default) or
-                           Unknown(f"{info.qualname}:{p.arg}"))
+                           Unknown(f"{info.qualname}:{p.arg}", order=()))  # the batch in the order it is given
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:

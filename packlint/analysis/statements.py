@@ -6,24 +6,30 @@ from __future__ import annotations
 
 import ast
 import time
-from typing import TYPE_CHECKING
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from packlint.analysis.events import Event
 from packlint.analysis.support import CallSite, TimeBudgetExceeded, inplace_target, loop_bound
 from packlint.analysis.values import (
     CLEAN,
     ClassRef,
     Const,
+    DictV,
     ExtObj,
     FuncRef,
     Instance,
     Many,
+    Perm,
     TupleV,
     Unknown,
     Value,
     join,
     same_facts,
+    word_data,
 )
+from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
     from packlint.analysis.calls import Calls
@@ -37,6 +43,7 @@ class Statements:
     """Runs the statements of one function body, joining branches and iterating loops to a fixpoint."""
 
     def __init__(self, ctx: Context, ops: Operations, tensors: TensorEffects, calls: Calls, exprs: Expressions):
+        self.ctx = ctx
         self.ops = ops
         self.tensors = tensors
         self.calls = calls
@@ -79,6 +86,7 @@ class Statements:
             value = self.exprs.eval(stmt.value) if stmt.value is not None else Const(None)
             if stmt.value is not None:
                 self.return_stale_states(stmt, value)
+                value = self.returned_order(stmt, value)
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
             self.frame.ended = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -229,6 +237,33 @@ class Statements:
                 continue
             out[k] = v if old is None else join(old, v)
         return out
+
+    def returned_order(self, stmt: ast.Return, value: Value) -> Value:
+        """A function that sorts the batch it was given (``x[perm]`` before packing) and returns one tensor still in
+        that order hands its callers rows they cannot match with their own batch: PKL102 here, where the inverse
+        belongs. Returning the permutation or the sorted lengths beside it leaves the bookkeeping to the caller
+        (not reported); once reported, the returned order is no longer known, so callers do not report it again."""
+        func = self.frame.func
+        order = value.order
+        if func is None or not order or isinstance(value, (TupleV, Many, DictV, Perm, Const)):
+            return value
+        first, last = func.node.lineno, getattr(func.node, "end_lineno", func.node.lineno)
+
+        def made_here(site: str) -> bool:
+            path, line, _ = site.rsplit(":", 2)
+            return path == self.module.path and first <= int(line) <= last
+
+        if not any(made_here(step.site) for step in order):
+            return value
+        sorts = {step.site: step for step in order}
+        trail = tuple(TrailStep(site.rsplit(":", 2)[0], int(site.rsplit(":", 2)[1]), int(site.rsplit(":", 2)[2]),
+                                f"`{step.what}` sorts the batch") for site, step in sorted(sorts.items()))
+        line, col = self.ctx.pos(stmt)
+        self.ctx.emit(Event("batch-order", self.module.path, line, col, status="returned",
+                            subject=self.ctx.text(stmt.value, 60), callee=func.qualname, trail=trail,
+                            details=(("first", self.ctx.text(stmt.value, 40)), ("first_order", word_data(order)))),
+                      stmt)
+        return replace(value, order=None)
 
     def return_stale_states(self, stmt: ast.Return, value: Value) -> None:
         """A function returning the final state of an RNN it ran itself (an encoder returning ``h_n``) uses it as

@@ -58,6 +58,7 @@ from packlint.analysis.values import (
     PaddedRow,
     PaddedTarget,
     Perm,
+    PermStep,
     PerStep,
     ShapeOf,
     StaleState,
@@ -69,6 +70,8 @@ from packlint.analysis.values import (
     Value,
     Zeroed,
     ZeroedReduce,
+    compose_order,
+    inverse_order,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +93,10 @@ class TensorEffects:
             return Numel()
         if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
             return MaskFrac()
+        if name in ("index_select", "index_copy") and not isinstance(base, (TupleV, Many, DictV)):
+            reordered = self.reorder_method(base, name, call)
+            if reordered is not None:
+                return reordered
         if isinstance(base, BidirGathered):
             return base if self.tables.methods.get(name) in ("keep", "squeeze", "unsqueeze", "reshape") else CLEAN
         if name.startswith("new_") and name in ("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"):
@@ -134,8 +141,8 @@ class TensorEffects:
             return self.not_lengths_method(base, name, kind, call)
         if isinstance(base, PaddedRow):
             if name in ("size", "numel", "__len__") and (not call.pos or const_of(call.pos[0]) in (0, -1)):
-                return NotLengths("padded", base.trail + (self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a "
-                                                                               "padded row"),))
+                step = self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a padded row")
+                return NotLengths("padded", base.trail + (step,))
             return CLEAN
         if isinstance(base, Packed):
             if name in ("to", "cuda", "cpu"):
@@ -170,7 +177,7 @@ class TensorEffects:
                 return CLEAN
             return base
         if name in ("sort", "argsort") and isinstance(base, (Unknown, Lengths, Perm)):
-            return Perm() if name == "argsort" else TupleV((Unknown(key_of(base)), Perm()))
+            return self.sorted_by(base, name, call)
         if isinstance(base, Perm):
             return base
         if isinstance(base, Zeroed):
@@ -208,8 +215,40 @@ class TensorEffects:
                 return base
             if isinstance(base, Fresh):
                 return base if kind not in ("reduce", "opaque") else CLEAN
-            return Unknown(None)
+            return Unknown(None, order=base.order if kind != "reduce" or self.dim_arg(call) is not None else None)
         return CLEAN
+
+    def sorted_by(self, base: Value, name: str, call: CallSite) -> Value:
+        """``lengths.sort(descending=True)`` / ``argsort``: the batch permutation it makes, named by its site, and
+        the sorted values in that order. Sorting a permutation gives its inverse (``perm.sort()[1]``,
+        ``perm.argsort()``). A sort along another axis than the batch's (``dim=1``) is not a batch order."""
+        dim = self.dim_arg(call)
+        if dim not in (None, 0, -1):
+            return Perm() if name == "argsort" else TupleV((Unknown(key_of(base)), Perm()))
+        if isinstance(base, Perm):
+            inverse = Perm(word=inverse_order(base.word) or ()) if base.word else Perm()
+            return inverse if name == "argsort" else TupleV((CLEAN, inverse))
+        line, col = self.ctx.pos(call.node)
+        site = f"{self.ctx.module.path}:{line}:{col}"
+        descending = const_of(call.kw.get("descending", call.pos[1] if len(call.pos) > 1 else Const(False)))
+        step = PermStep(f"{key_of(base) or site}:{'descending' if descending is True else 'ascending'}", site,
+                        self.ctx.text(call.node, 40))
+        perm = Perm(word=(step,))
+        if name == "argsort":
+            return perm
+        return TupleV((Unknown(key_of(base), order=compose_order(base.order, (step,))), perm))
+
+    def reorder_method(self, base: Value, name: str, call: CallSite) -> Value | None:
+        """``x.index_select(0, perm)`` reorders the batch like ``x[perm]``; ``y.index_copy(0, perm, src)`` puts
+        ``src``'s rows back where ``perm`` took them from (``src`` in the order of ``perm``'s inverse)."""
+        if len(call.pos) < 2 or not isinstance(call.pos[1], Perm) or \
+                const_of(call.pos[0]) != self.ops.batch_axis(base):
+            return None
+        word = call.pos[1].word or None
+        if name == "index_select":
+            return replace(base, order=compose_order(base.order, word))
+        src = call.pos[2] if len(call.pos) > 2 else CLEAN
+        return replace(src, order=compose_order(src.order, inverse_order(word)))
 
     def not_lengths_method(self, base: NotLengths, name: str, kind: str | None, call: CallSite) -> Value:
         """Methods on lengths that are not per-sequence lengths: shape and dtype moves keep them, ``sub(1)`` is an
@@ -239,8 +278,9 @@ class TensorEffects:
             if base.padded:
                 if dim is not None:
                     return base
-                self.ctx.emit(Event("reduce", *self.ctx.loc(call.node), status="padded", subject=self.ctx.text(call.node, 60),
-                                callee=name, reason=base.source, trail=base.trail), call.node)
+                self.ctx.emit(Event("reduce", *self.ctx.loc(call.node), status="padded",
+                                    subject=self.ctx.text(call.node, 60), callee=name, reason=base.source,
+                                    trail=base.trail), call.node)
                 return LossOut(frozenset({self.frame.events[-1].key}))
             return CLEAN
         if kind == "masked-fill" and call.pos:

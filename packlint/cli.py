@@ -46,6 +46,7 @@ def main() -> None:
     packlint rules            the rule table
     packlint explain PKL001   a rule's page
     packlint selfcheck        prove each rule on real tensors (needs torch)
+    packlint server           the language server, for editors (docs/editors.md)
     """
 
 
@@ -257,6 +258,14 @@ def selfcheck_cmd(rules: tuple[str, ...], device: str, output_format: str) -> No
             sys.exit(EXIT_ERROR)
         codes.append(found.code)
     sys.exit(run_selfcheck(codes or None, device=device, output_format=output_format))
+
+
+@main.command("server")
+def server_cmd() -> None:
+    """Run the language server on stdin/stdout, for editors (needs pygls: pip install 'packlint[server]')."""
+    from packlint.server import serve  # lazy: only the server needs pygls, and it checks for it first
+
+    sys.exit(serve())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,9 @@ class Finding:
     #: 0 outside notebooks; in a notebook, the 1-based cell number, and `line`/`end_line` count
     #: within that cell (set by `SourceText.relocate`).
     cell: int = 0
+    #: 1-based column just past the flagged expression, on `end_line` (or `line` when that is None); None when
+    #: unknown (a finding moved to the call site that passed the padding in). Editors underline up to it.
+    end_col: int | None = None
 
     def sort_key(self) -> tuple:
         return (self.path, self.cell, self.line, self.col, 0, self.code, self.message)

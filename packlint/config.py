@@ -237,8 +237,8 @@ def _best(selectors: Iterable[str], code: str, name: str) -> int:
     return max((_specificity(s, code, name) for s in selectors), default=0)
 
 
-#: The code of packlint's own failures: a problem, always reported, so neither selectable nor ignorable, and never
-#: offered as a did-you-mean for a mistyped rule.
+#: The code of packlint's own failures: a problem, always reported, so it cannot be selected (ignoring it is allowed
+#: and changes nothing, as documented for problems), and it is never offered as a did-you-mean for a mistyped rule.
 INTERNAL_ERROR_CODE = "PKL900"
 
 
@@ -246,7 +246,10 @@ def _check_selector(selector: str, source: str, key: str, known: Mapping[str, st
     """Return the selector (codes upper-cased) or raise ConfigError naming the key."""
     internal = known.get(INTERNAL_ERROR_CODE, "internal-error")
     known = {code: name for code, name in known.items() if code != INTERNAL_ERROR_CODE}
+    selecting = key.rsplit(".", 1)[-1].lstrip("-") in ("select", "extend-select")
     if isinstance(selector, str) and (selector.upper() == INTERNAL_ERROR_CODE or selector == internal):
+        if not selecting:
+            return INTERNAL_ERROR_CODE if selector.upper() == INTERNAL_ERROR_CODE else selector
         raise ConfigError(f"{source}: '{selector}' in '{key}' is not a rule: {INTERNAL_ERROR_CODE} ({internal}) "
                           f"names files packlint failed on, which are always reported and cannot be selected")
     if not isinstance(selector, str) or not selector:

@@ -194,7 +194,8 @@ async def test_malformed_requests_and_vanished_files_do_not_stop_it(project) -> 
     assert len((await diagnostics(client, uri, 1)).diagnostics) == 1
     # bytes that are not JSON, a request whose params do not fit its method, a method nobody has
     await _raw(client, b"{not json")
-    await _raw(client, b'{"jsonrpc": "2.0", "id": 9001, "method": "textDocument/codeAction", "params": {"textDocument": 5}}')
+    await _raw(client, b'{"jsonrpc": "2.0", "id": 9001, "method": "textDocument/codeAction", '
+                       b'"params": {"textDocument": 5}}')
     await _raw(client, b'{"jsonrpc": "2.0", "id": 9002, "method": "packlint/nothing", "params": null}')
     # a code action for a document that was never opened: nothing to offer
     ghost = (root / "ghost.py").as_uri()

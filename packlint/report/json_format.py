@@ -11,7 +11,8 @@
 does not bump it). Problems are a separate `errors` list because they are not rule violations
 and are never filtered by rule selection. `cell` is null outside notebooks; in a notebook, `line`
 counts within that cell. `end_line`/`end_col` end the flagged expression (`end_col` is 1-based and
-exclusive, in characters); both are null when unknown (a finding moved to the call that passed padding in). `errors[].code` is "PKL900" for internal errors, null otherwise.
+exclusive, in characters); both are null when unknown (a finding moved to the call that passed
+padding in). `errors[].code` is "PKL900" for internal errors, null otherwise.
 `load` reads this format back into a LintResult (used by tests and tools).
 
 Named json_format.py rather than json.py so that no import in this package can ever pick it up

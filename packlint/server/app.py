@@ -19,7 +19,6 @@ import asyncio
 import logging
 import os
 import threading
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -117,7 +116,7 @@ class PacklintServer(LanguageServer):
                     if other != uri and path in read:
                         self.schedule(other, self.debounce, cascade=False)
         except Exception as exc:  # noqa: BLE001 - a failed lint is logged, the server keeps serving
-            self.log(f"packlint: linting {uri} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            self.log(f"packlint: linting {uri} failed: {type(exc).__name__}: {exc}")
 
 
 def _path(uri: str) -> str | None:

@@ -222,3 +222,23 @@ def test_explain_pages_when_long_at_a_terminal(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(cli, "_paging", lambda text: True)
     result = run("explain", "PKL001")
     assert result.exit_code == 0 and result.stdout == "" and paged[0].startswith("PKL001: unmasked-loss")
+
+
+def test_the_pager_is_for_a_terminal_and_a_page_taller_than_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import shutil
+
+    import packlint.cli as cli
+
+    class Stdout:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((80, 10)))
+    monkeypatch.setattr(sys, "stdout", Stdout(True))
+    assert cli._paging("line\n" * 10) and not cli._paging("line\n" * 9)
+    monkeypatch.setattr(sys, "stdout", Stdout(False))
+    assert not cli._paging("line\n" * 100)

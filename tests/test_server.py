@@ -142,6 +142,17 @@ async def test_open_publishes_the_cross_file_finding_with_its_trail(project) -> 
 
 
 @pytest.mark.asyncio
+async def test_columns_are_counted_in_utf16_units(project) -> None:
+    client, root = project
+    line = '    return {"\U0001f60b": 0} and F.cross_entropy(logits.reshape(-1, 5), y.reshape(-1))'
+    text = TRAIN.replace(TRAIN.splitlines()[LOSS_LINE - 1], line)
+    uri = open_doc(client, root / "train.py", text)
+    (found,) = (await diagnostics(client, uri, 1)).diagnostics
+    before = line[: line.index("F.cross_entropy")]
+    assert found.range.start.character == len(before.encode("utf-16-le")) // 2 == len(before) + 1
+
+
+@pytest.mark.asyncio
 async def test_unsaved_buffers_take_the_place_of_files_on_disk(project) -> None:
     client, root = project
     train = open_doc(client, root / "train.py", TRAIN)

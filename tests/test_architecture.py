@@ -16,6 +16,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "packlint"
 # (importer, imported): lazy on purpose, and why
 LAZY = {
     ("packlint.cli", "packlint.selfcheck"): "the self-check needs torch; linting must not import it",
+    ("packlint.cli", "packlint.server"): "only the language server needs pygls (an optional extra)",
+    ("packlint.server", "packlint.server.app"): "imported once pygls is known to be installed",
     ("packlint.report", "packlint.source"): "only the full format reads source lines",
     ("packlint.report", "packlint.rules"): "reporters work without the rule registry",
     ("packlint.selfcheck", "packlint.selfcheck.lab"): "tensors: imported when a rule runs",
@@ -108,7 +110,7 @@ def test_function_level_imports_are_only_the_listed_lazy_ones() -> None:
 def test_the_cli_talks_to_the_engine_and_the_reporters() -> None:
     top, lazy = GRAPH["packlint.cli"]
     allowed = {"packlint", "packlint.config", "packlint.engine", "packlint.report", "packlint.rules",
-               "packlint.docs_pages", "packlint.selfcheck"}
+               "packlint.docs_pages", "packlint.selfcheck", "packlint.server"}
     assert top | lazy <= allowed, sorted((top | lazy) - allowed)
 
 

@@ -169,7 +169,7 @@ class Calls:
         if attr_callee or isinstance(callee, Unknown):
             # a module held in an attribute, a parameter or a local: layers keep the time axis
             return self.opaque_layer(call)
-        self.project.note_unresolved(self.module.path)
+        self.project.note_unresolved(self.module.path, *self.ctx.pos(call.node), self.ctx.text(call.node.func))
         return CLEAN
 
     def opaque_layer(self, call: CallSite) -> Value:
@@ -228,7 +228,7 @@ class Calls:
         if entry is None:
             if qualname.startswith("torch.nn.") and qualname.rsplit(".", 1)[-1][:1].isupper():
                 return ExtObj(qualname)
-            self.project.note_unresolved(self.module.path)
+            self.project.note_unresolved(self.module.path, *self.ctx.pos(call.node), qualname)
             return CLEAN
         handler = getattr(self, "ext_" + entry.kind.replace("-", "_"))
         return handler(entry, call)

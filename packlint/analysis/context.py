@@ -51,6 +51,9 @@ class Context:
             end = getattr(node, "end_lineno", None)
             if end is not None and end != event.line:
                 event = replace(event, end_line=end)
+            end_col = getattr(node, "end_col_offset", None)
+            if end is not None and end_col is not None:
+                event = replace(event, end_col=self.module.column(end, end_col))
         self.frame.events.append(event)
 
     def wrong_lengths(self, value: Value, time_len: ast.AST | None = None) -> NotLengths | None:

@@ -77,6 +77,10 @@ class Project:
         return self.program.functions
 
     @property
+    def reported_paths(self) -> set[str]:
+        return self.program.reported_paths
+
+    @property
     def classes(self) -> dict[str, ClassInfo]:
         return self.program.classes
 

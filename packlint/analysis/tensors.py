@@ -156,9 +156,10 @@ class TensorEffects:
             axes = (base.axes[1], base.axes[0]) + base.axes[2:] if base.axes else None
             return replace(base, axes=axes, transposed=not base.transposed)
         if isinstance(base, (StaleState, PaddedInput)):
-            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(): still the same state or batch
+            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(), relu(proj(x)): element-wise and
+            # shape moves keep the same state or padded batch
             if kind in ("keep", "reshape", "flatten", "reshape-unknown", "squeeze", "unsqueeze", "transpose",
-                        "permute", "transpose2d", None):
+                        "permute", "transpose2d", "nonneg", "keep-nonzero", None):
                 return base
             return CLEAN
         if isinstance(base, PaddedTarget):

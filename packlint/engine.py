@@ -35,10 +35,10 @@ from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.selection import functions_that_can_matter
 from packlint.source import decode_with_encoding
-from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
+from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
-__all__ = ["Options", "SourceFile", "add_noqa", "discover", "lint_paths", "lint_sources", "lint_stdin",
-           "load_files"]
+__all__ = ["Options", "SourceFile", "add_noqa", "discover", "fix_findings", "lint_paths", "lint_sources",
+           "lint_stdin", "load_files"]
 
 
 @dataclass
@@ -399,6 +399,21 @@ def lint_stdin(data: bytes, filename: str | None, options: Options, src: Iterabl
         root, name, is_pkg, file = "", "__stdin__", False, ""
     f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file)
     return lint_sources([f, *dependencies([f], ImportGraph(index), options.max_bytes)], options, index=index)
+
+
+def add_noqa(findings: list[Finding]) -> tuple[int, list[str]]:
+    """Write a ``# noqa`` for every finding (``packlint.fixes.noqa``); returns the codes added and the files left
+    alone, as ``path: not edited: reason`` lines."""
+    from packlint.fixes.noqa import add_noqa as write_noqa  # edits only: a lint run never loads the editors
+
+    return write_noqa(findings)
+
+
+def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool):
+    """Apply the fixes the findings offer (``packlint.fixes.apply``); returns its ``FixOutcome``."""
+    from packlint.fixes.apply import fix_findings as apply  # LibCST: imported only when something is edited
+
+    return apply(findings, unsafe=unsafe, write=write)
 
 
 def default_jobs(files_to_parse: int) -> int:

@@ -846,7 +846,8 @@ class FlowMixin:
                     halved = True  # out[:, :, :H]: one direction of a bidirectional output
                 if idx.last_only and label == TIME:  # out[:, -1:, :]
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                                    trail=base.trail, details=(("layout", "".join(axes)),
+                                                               ("bidirectional", base.bidirectional))))
                     clean = True
                 out_axes.append(label)
                 continue
@@ -858,7 +859,8 @@ class FlowMixin:
                                   for k, v in enumerate(indices[:len(axes)]) if k < len(axes))
                     if idx.value == -1 and not one_row:  # out[1, -1] reads one named row: not "the last steps"
                         self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
-                                        trail=base.trail, details=(("layout", "".join(axes)),)))
+                                        trail=base.trail, details=(("layout", "".join(axes)),
+                                                                   ("bidirectional", base.bidirectional))))
                         if base.mismatch is not None:
                             self.emit_batch_first(base)
                     clean = True

@@ -230,6 +230,16 @@ class TensorsMixin:
             return AxisSize(BATCH)  # the most sequences running at any step: the batch size
         return CLEAN
 
+    def mask_operand(self, node: ast.AST) -> str | None:
+        """The name of the mask in ``(loss * mask).mean()``: the operand of the product that is bound to a mask,
+        when exactly one is (a fix divides by its sum instead); None for any other shape."""
+        receiver = node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
+        if not (isinstance(receiver, ast.BinOp) and isinstance(receiver.op, ast.Mult)):
+            return None
+        names = [side.id for side in (receiver.left, receiver.right)
+                 if isinstance(side, ast.Name) and isinstance(self.frame.env.get(side.id), Mask)]
+        return names[0] if len(names) == 1 else None
+
     def perstep_method(self, base: PerStep, name: str, kind: str | None, call: "CallSite") -> Value:
         if kind == "reduce":
             dim = self.dim_arg(call)
@@ -238,7 +248,7 @@ class TensorsMixin:
                 if name == "mean":
                     self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
                                     subject=self.text(call.node, 60), callee=name, trail=base.trail,
-                                    details=(("partial", dim is not None),)))
+                                    details=(("partial", dim is not None), ("mask", self.mask_operand(call.node)))))
                     return ZeroedReduce("mean", step, base.trail) if dim is None else CLEAN
                 return ZeroedReduce("sum", step, base.trail) if dim is None and name == "sum" else CLEAN
             if base.padded:
@@ -282,7 +292,8 @@ class TensorsMixin:
             if d is not None and axes[d] == TIME:
                 if index == -1:  # out.select(1, -1)
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                                    trail=base.trail, details=(("layout", "".join(axes)),
+                                                               ("bidirectional", base.bidirectional))))
                 return CLEAN
             return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider, ScopeProvider
 
-from packlint.fixes.splice import Edit
+from packlint.fixes.splice import Edit, text_edit
 
 
 class Code:
@@ -53,12 +53,16 @@ class Code:
         return self.module.code_for_node(node)
 
     def replace(self, node: cst.CSTNode, new: cst.CSTNode) -> Edit:
-        """The edit that puts ``new`` where ``node`` is. The range LibCST reports leaves out the node's own
-        parentheses, so they stay in the file and the new node is written without any of its own."""
-        r = self.positions[node]
-        if getattr(new, "lpar", None):
-            new = new.with_changes(lpar=[], rpar=[])
-        return Edit((r.start.line, r.start.column), (r.end.line, r.end.column), self.module.code_for_node(new))
+        """The edit that puts ``new`` where ``node`` is (keeping ``node``'s own parentheses).
+
+        The module is rendered with the node replaced and compared with the original: a node rendered alone would
+        lose the indentation of the block around it on its continuation lines, which only the whole module knows.
+        """
+        if getattr(node, "lpar", None) and hasattr(new, "lpar"):
+            new = new.with_changes(lpar=node.lpar, rpar=node.rpar)
+        old_code = self.module.code
+        new_code = self.module.deep_replace(node, new).code
+        return text_edit(old_code, new_code)
 
     def parent(self, node: cst.CSTNode):
         return self.parents.get(node)
@@ -135,9 +139,12 @@ def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Ca
     if not args:
         return call.with_changes(args=[arg])
     last = args[-1]
-    if last.comma is not cst.MaybeSentinel.DEFAULT and isinstance(last.comma, cst.Comma):
-        # `f(\n    x,\n)`: the new argument takes the old one's place before the closing bracket
-        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=last.comma.whitespace_after))
-        return call.with_changes(args=[*args, arg.with_changes(comma=cst.Comma())])
+    if isinstance(last.comma, cst.Comma):
+        # `f(\n    x,\n)`: one argument a line; the new one goes last, with the same trailing comma, and the
+        # line break before the closing bracket moves after it
+        between = args[-2].comma.whitespace_after if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) \
+            else call.whitespace_before_args
+        args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=between))
+        return call.with_changes(args=[*args, arg.with_changes(comma=last.comma)])
     args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
     return call.with_changes(args=[*args, arg])

@@ -40,9 +40,7 @@ def fix(code: Code, finding: Finding) -> Edit | None:
     ratio = cst.BinaryOperation(left=total(product), operator=cst.Divide(
         whitespace_before=cst.SimpleWhitespace(" "), whitespace_after=cst.SimpleWhitespace(" ")),
         right=total(cst.Name(mask)))
-    parent = code.parent(call)
-    if isinstance(parent, _BINDS_TIGHTER) or call.lpar:
+    if isinstance(code.parent(call), _BINDS_TIGHTER):
         # `2 / (l * m).mean()` must not become `2 / (l * m).sum() / m.sum()`
-        edit = code.replace(call, ratio)
-        return Edit(edit.start, edit.end, f"({edit.text})" if not call.lpar else edit.text)
+        ratio = ratio.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return code.replace(call, ratio)

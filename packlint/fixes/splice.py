@@ -44,3 +44,25 @@ def apply_edits(text: str, edits: list[Edit]) -> tuple[str, list[Edit]]:
     for a, b, new in reversed(applied):
         out = out[:a] + new + out[b:]
     return out, skipped
+
+
+def text_edit(old: str, new: str) -> Edit:
+    """The one edit that turns ``old`` into ``new``: the span between their common prefix and common suffix."""
+    limit = min(len(old), len(new))
+    head = 0
+    while head < limit and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
+        tail += 1
+    return Edit(position(old, head), position(old, len(old) - tail), new[head:len(new) - tail])
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    """(1-based line, 0-based column) of a character offset, with Python's line breaks."""
+    line, start = 1, 0
+    for m in _LINE_BREAK.finditer(text, 0, offset):
+        if m.end() > offset:
+            break
+        line, start = line + 1, m.end()
+    return line, offset - start

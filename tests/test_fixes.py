@@ -322,3 +322,22 @@ def test_fixed_forms_match_the_reference_on_tensors() -> None:
     real_mean = torch.cat([loss[i, :n] for i, n in enumerate(lengths.tolist())]).mean()
     assert torch.allclose((loss * mask).sum() / mask.sum(), real_mean)
     assert not torch.allclose((loss * mask).mean(), real_mean)
+
+
+# --- docs -------------------------------------------------------------------------------------------------------
+
+
+def test_rules_offering_a_fix_have_a_fixer_and_a_labelled_fix_section() -> None:
+    from packlint.docs_pages import page_for
+    from packlint.fixes.apply import FIXERS
+    from packlint.rules import registry
+
+    offering = {r.code for r in registry() if r.fix is not None}
+    assert offering == set(FIXERS)
+    for rule in registry():
+        page = page_for(rule.code)
+        section = page.split("\n## Fix\n", 1)[1].split("\n## ", 1)[0]
+        if rule.code in FIXERS:
+            assert "**safe**" in section or "**unsafe**" in section, rule.code
+        else:
+            assert "No automatic fix" in section, rule.code

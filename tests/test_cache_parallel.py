@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from packlint.cache import ResultCache
 from packlint.cli import main
 from packlint.engine import Options, lint_paths
 
@@ -91,9 +90,6 @@ def test_cached_run_parses_nothing(tmp_path: Path) -> None:
     assert warm.findings == cold.findings and warm.files_checked == cold.files_checked
 
 
-RESULTS_FILE = ResultCache(Path("/nonexistent")).file.name  # results-v<format>.json
-
-
 def test_corrupt_or_foreign_cache_is_ignored_and_rebuilt(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(_tree(tmp_path, LOSSES_BAD))
     expected = run("--no-cache", ".").stdout
@@ -101,10 +97,10 @@ def test_corrupt_or_foreign_cache_is_ignored_and_rebuilt(tmp_path: Path, monkeyp
     cache = tmp_path / ".packlint_cache"
     cache.mkdir()
     for junk in ("{not json", json.dumps({"packlint": "0.0.0-other", "entries": {}}), json.dumps([1, 2])):
-        (cache / RESULTS_FILE).write_text(junk, encoding="utf-8")
+        (cache / "results-v1.json").write_text(junk, encoding="utf-8")
         result = run(".")
         assert result.exit_code == 1 and result.stdout == expected
-        assert json.loads((cache / RESULTS_FILE).read_text(encoding="utf-8"))["entries"]
+        assert json.loads((cache / "results-v1.json").read_text(encoding="utf-8"))["entries"]
 
 
 def test_config_change_invalidates(tmp_path: Path, monkeypatch) -> None:

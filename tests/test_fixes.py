@@ -341,3 +341,11 @@ def test_rules_offering_a_fix_have_a_fixer_and_a_labelled_fix_section() -> None:
             assert "**safe**" in section or "**unsafe**" in section, rule.code
         else:
             assert "No automatic fix" in section, rule.code
+
+
+def test_fixes_survive_the_cache(tmp_path: Path) -> None:
+    p = write(tmp_path, PKL004)
+    cold = CliRunner().invoke(main, ["--diff", str(p)])
+    assert (tmp_path / ".packlint_cache").is_dir()
+    warm = CliRunner().invoke(main, ["--diff", str(p)])
+    assert cold.exit_code == warm.exit_code == 1 and warm.stdout == cold.stdout and "batch_first=True" in warm.stdout

@@ -158,7 +158,7 @@ def test_add_noqa_never_changes_the_ast_of_generated_programs() -> None:
 
     stats: collections.Counter = collections.Counter()
 
-    @settings(max_examples=60, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=25, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
     @given(source=hypothesmith.from_grammar(), picks=st.lists(st.integers(min_value=0), min_size=1, max_size=4))
     def check(source: str, picks: list[int]) -> None:
@@ -178,4 +178,4 @@ def test_add_noqa_never_changes_the_ast_of_generated_programs() -> None:
 
     check()
     print(f"\n[noqa] {dict(sorted(stats.items()))}")
-    assert stats["programs"] >= 30 and stats["added"] > 0
+    assert stats["programs"] >= 12 and stats["added"] > 0

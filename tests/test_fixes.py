@@ -195,6 +195,32 @@ def test_pkl009_concatenates_both_directions_as_an_unsafe_fix(tmp_path: Path) ->
     assert diff == ["return torch.cat([h_n[-2], h_n[-1]], 1)"]
 
 
+ATTENTION = HEADER + """
+
+def attend(gru, x, lengths, query):
+    out, _ = pad_packed_sequence(gru(pack_padded_sequence(x, lengths, batch_first=True))[0], batch_first=True)
+    scores = torch.bmm(out, query.unsqueeze(2)).squeeze(2)  # (B, T)
+    weights = F.softmax(scores, dim=1)
+    return (weights.unsqueeze(-1) * out).sum(1)
+"""
+
+
+def test_pkl006_masks_the_scores_from_the_lengths(tmp_path: Path) -> None:
+    new, diff = fix_and_check(tmp_path, ATTENTION, code="PKL006")
+    assert diff == ['weights = F.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)[None, :] '
+                    '>= lengths.to(scores.device)[:, None], float("-inf")), dim=1)']
+
+
+def test_pkl006_no_fix_without_lengths_in_scope_or_for_an_expression(tmp_path: Path) -> None:
+    for text in (ATTENTION.replace("F.softmax(scores, dim=1)", "F.softmax(scores * 2, dim=1)"),
+                 ATTENTION.replace("x, lengths, query", "x, batch, query").replace(
+                     "pack_padded_sequence(x, lengths", "pack_padded_sequence(x, batch['lengths']")):
+        p = write(tmp_path, text)
+        assert "PKL006" in run(str(p)).stdout
+        run("--fix", str(p))
+        assert p.read_text(encoding="utf-8") == text
+
+
 def test_no_fix_where_h_n_is_not_bound(tmp_path: Path) -> None:
     text = LAST_STEP.replace("BIDIRECTIONAL", "False").replace("SINK", "out[:, -1]").replace(
         "(h_n, c_n)", "_")
@@ -317,6 +343,11 @@ def test_fixed_forms_match_the_reference_on_tensors() -> None:
         else:
             reference = torch.cat([out[rows, lengths - 1, :6], out[:, 0, 6:]], 1)
             assert torch.allclose(torch.cat([h_n[-2], h_n[-1]], 1), reference, atol=1e-6)
+    scores = torch.randn(3, 5)
+    fixed = torch.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)[None, :]
+                                             >= lengths.to(scores.device)[:, None], float("-inf")), dim=1)
+    for i, n in enumerate(lengths.tolist()):  # PKL006's fix: a softmax over the real steps, 0 on padding
+        assert torch.allclose(fixed[i, :n], torch.softmax(scores[i, :n], 0)) and not fixed[i, n:].any()
     loss = torch.rand(3, 5)
     mask = (torch.arange(5)[None, :] < lengths[:, None]).float()
     real_mean = torch.cat([loss[i, :n] for i, n in enumerate(lengths.tolist())]).mean()
@@ -349,3 +380,30 @@ def test_fixes_survive_the_cache(tmp_path: Path) -> None:
     assert (tmp_path / ".packlint_cache").is_dir()
     warm = CliRunner().invoke(main, ["--diff", str(p)])
     assert cold.exit_code == warm.exit_code == 1 and warm.stdout == cold.stdout and "batch_first=True" in warm.stdout
+
+
+def test_fixing_the_fixture_tree_removes_exactly_the_fixed_findings(tmp_path: Path) -> None:
+    """Every fix offered on the fixtures, applied at once: each file still parses, each fixed finding is gone, and
+    no finding appears that was not there before (compared per file and code: a fix may move lines)."""
+    import collections
+    import shutil
+
+    from packlint.fixes.apply import FIXERS
+
+    root = Path(__file__).resolve().parent.parent / "fixtures"
+    tree = tmp_path / "fixtures"
+    for code in FIXERS:  # the folders of the rules that have fixes
+        shutil.copytree(root / code, tree / code)
+
+    def per_file_and_code(stdout: str) -> collections.Counter:
+        return collections.Counter((line.split(":")[0], line.split()[1]) for line in stdout.splitlines())
+
+    before = per_file_and_code(run(str(tree)).stdout)
+    result = run("--fix", "--unsafe-fixes", str(tree))
+    fixed = int(result.stderr.split("Fixed ", 1)[1].split()[0])
+    after = per_file_and_code(result.stdout)
+    assert fixed >= 20, result.stderr
+    assert not after - before, after - before
+    assert sum(before.values()) - sum(after.values()) == fixed
+    for path in tree.rglob("*.py"):
+        ast.parse(path.read_text(encoding="utf-8"))

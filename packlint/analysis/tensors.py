@@ -230,6 +230,19 @@ class TensorsMixin:
             return AxisSize(BATCH)  # the most sequences running at any step: the batch size
         return CLEAN
 
+    def name_of_lengths(self, origin: str | None) -> str | None:
+        """A local name bound, here, to the lengths the padded value was packed with (a fix builds its mask from
+        it); None when no name is, or the origin is unknown. The first in name order, so the answer is stable."""
+        if origin is None:
+            return None
+        for name in sorted(self.frame.env):
+            if name == "_":
+                continue  # a throwaway name, however it is bound now
+            value = self.frame.env[name]
+            if isinstance(value, (Lengths, Unknown)) and key_of(value) == origin:
+                return name
+        return None
+
     def mask_operand(self, node: ast.AST) -> str | None:
         """The name of the mask in ``(loss * mask).mean()``: the operand of the product that is bound to a mask,
         when exactly one is (a fix divides by its sum instead); None for any other shape."""
@@ -396,7 +409,9 @@ class TensorsMixin:
                     step = self.step(node, f"{name} over padded steps")
                     self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
                                     subject=self.text(node, 60),
-                                    trail=base.trail))
+                                    trail=base.trail,
+                                    details=(("layout", "".join(axes) if axes else ""),
+                                             ("lengths", self.name_of_lengths(base.lengths)))))
                     # pad unknown: the leak is reported here once, not again at every pooling of these weights
                     return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
                 if kind == "log-softmax":  # log-probabilities over time, padded ones at -inf: still masked

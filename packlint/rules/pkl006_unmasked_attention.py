@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from packlint.analysis.events import Event
+from packlint.diagnostics import Fix
 from packlint.rules.base import Rule, origin
 
 
 def check(event: Event) -> str | None:
     return (f"softmax over time of scores from a padded output (`{event.subject}`, {origin(event)}) gives padded "
             f"steps attention weight")
+
+
+#: score layouts the fix can build a mask for: the mask's indexing, per layout, puts time and batch in place
+FIXABLE_LAYOUTS = ("BT", "TB", "BT1", "TB1")
+
+
+def fix(event: Event) -> Fix | None:
+    """``masked_fill`` of the padded steps with ``-inf`` before the softmax, the mask built from the lengths the
+    engine saw bound to a name here (``packlint.fixes.pkl006``). Safe: only the padded steps' weights change
+    (to 0); the real steps' weights are renormalised over the real steps, which is what attention meant."""
+    lengths, layout = event.detail("lengths"), event.detail("layout")
+    if not isinstance(lengths, str) or layout not in FIXABLE_LAYOUTS:
+        return None
+    return Fix(safe=True, title=f"mask the scores past {lengths} with -inf before the softmax",
+               facts=(("lengths", lengths), ("layout", layout)))
 
 
 RULE = Rule(
@@ -18,4 +34,5 @@ RULE = Rule(
     watches=frozenset({"softmax"}),
     suggestion="scores.masked_fill(~mask, float('-inf')) before the softmax, with mask built from the lengths",
     check=check,
+    fix=fix,
 )

@@ -195,6 +195,30 @@ def test_pkl009_concatenates_both_directions_as_an_unsafe_fix(tmp_path: Path) ->
     assert diff == ["return torch.cat([h_n[-2], h_n[-1]], 1)"]
 
 
+POOLING = HEADER + """
+
+def pool(gru, x, lengths):
+    out, _ = pad_packed_sequence(gru(pack_padded_sequence(x, lengths, batch_first=True))[0], batch_first=True)
+    return POOL
+"""
+
+
+@pytest.mark.parametrize("pool, expected", [
+    ("out.mean(1)", "return out.masked_fill(torch.arange(out.size(1), device=out.device)[None, :, None] >= "
+                    "torch.as_tensor(lengths, device=out.device)[:, None, None], 0.0).sum(1) / "
+                    "torch.as_tensor(lengths, device=out.device)[:, None]"),
+    ("2 * torch.mean(out, dim=1)", "return 2 * (out.masked_fill(torch.arange(out.size(1), device=out.device)"
+                                   "[None, :, None] >= torch.as_tensor(lengths, device=out.device)[:, None, None], "
+                                   "0.0).sum(1) / torch.as_tensor(lengths, device=out.device)[:, None])"),
+    ("out.max(dim=1).values", "return out.masked_fill(torch.arange(out.size(1), device=out.device)[None, :, None] "
+                              ">= torch.as_tensor(lengths, device=out.device)[:, None, None], "
+                              'float("-inf")).max(dim=1).values'),
+])
+def test_pkl005_masked_mean_and_max(tmp_path: Path, pool: str, expected: str) -> None:
+    new, diff = fix_and_check(tmp_path, POOLING.replace("POOL", pool), code="PKL005")
+    assert diff == [expected]
+
+
 ATTENTION = HEADER + """
 
 def attend(gru, x, lengths, query):
@@ -208,7 +232,7 @@ def attend(gru, x, lengths, query):
 def test_pkl006_masks_the_scores_from_the_lengths(tmp_path: Path) -> None:
     new, diff = fix_and_check(tmp_path, ATTENTION, code="PKL006")
     assert diff == ['weights = F.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)[None, :] '
-                    '>= lengths.to(scores.device)[:, None], float("-inf")), dim=1)']
+                    '>= torch.as_tensor(lengths, device=scores.device)[:, None], float("-inf")), dim=1)']
 
 
 def test_pkl006_no_fix_without_lengths_in_scope_or_for_an_expression(tmp_path: Path) -> None:
@@ -221,29 +245,41 @@ def test_pkl006_no_fix_without_lengths_in_scope_or_for_an_expression(tmp_path: P
         assert p.read_text(encoding="utf-8") == text
 
 
-def test_no_fix_where_h_n_is_not_bound(tmp_path: Path) -> None:
+def test_pkl003_gathers_at_lengths_minus_1_without_h_n(tmp_path: Path) -> None:
+    text = LAST_STEP.replace("BIDIRECTIONAL", "False").replace("SINK", "out[:, -1]").replace("(h_n, c_n)", "_")
+    new, diff = fix_and_check(tmp_path, text, code="PKL003")
+    assert diff == ["return out[torch.arange(out.size(0), device=out.device), "
+                    "torch.as_tensor(lengths, device=out.device) - 1]"]
+
+
+def test_no_fix_where_neither_h_n_nor_the_lengths_are_bound(tmp_path: Path) -> None:
     text = LAST_STEP.replace("BIDIRECTIONAL", "False").replace("SINK", "out[:, -1]").replace(
-        "(h_n, c_n)", "_")
+        "(h_n, c_n)", "_").replace("x, lengths):", "x, batch):").replace(
+        "pack_padded_sequence(x, lengths", "pack_padded_sequence(x, batch['lengths']")
     p = write(tmp_path, text)
+    assert "PKL003" in run(str(p)).stdout
     result = run("--fix", "--unsafe-fixes", str(p))
     assert result.exit_code == 1 and "PKL003" in result.stdout and "Fixed 0 findings." in result.stderr
     assert p.read_text(encoding="utf-8") == text
 
 
-def test_no_fix_where_the_output_is_rebound(tmp_path: Path) -> None:
+GATHER = ("return out[torch.arange(out.size(0), device=out.device), "
+          "torch.as_tensor(lengths, device=out.device) - 1]")
+
+
+def test_no_h_n_where_the_output_is_rebound(tmp_path: Path) -> None:
+    """``out = torch.relu(out)`` between: ``h_n`` is no longer the value read; the gather still is."""
     text = LAST_STEP.replace("BIDIRECTIONAL", "False").replace("SINK", "out[:, -1]").replace(
         "        return out[:, -1]", "        out = torch.relu(out)\n        return out[:, -1]")
-    p = write(tmp_path, text)
-    run("--fix", "--unsafe-fixes", str(p))
-    assert p.read_text(encoding="utf-8") == text
+    new, diff = fix_and_check(tmp_path, text, code="PKL003")
+    assert diff == [GATHER]
 
 
 def test_lstm_state_tuple_bound_as_one_name_is_not_taken_for_h_n(tmp_path: Path) -> None:
     """``y, h = lstm(...)`` binds the (h_n, c_n) pair: ``h[-1]`` would be c_n."""
     text = LAST_STEP.replace("BIDIRECTIONAL", "False").replace("SINK", "out[:, -1]").replace("(h_n, c_n)", "h_n")
-    p = write(tmp_path, text)
-    run("--fix", "--unsafe-fixes", str(p))
-    assert p.read_text(encoding="utf-8") == text
+    new, diff = fix_and_check(tmp_path, text, code="PKL003")
+    assert diff == [GATHER]
 
 
 def test_encoding_bom_and_crlf_are_kept(tmp_path: Path) -> None:
@@ -343,9 +379,19 @@ def test_fixed_forms_match_the_reference_on_tensors() -> None:
         else:
             reference = torch.cat([out[rows, lengths - 1, :6], out[:, 0, 6:]], 1)
             assert torch.allclose(torch.cat([h_n[-2], h_n[-1]], 1), reference, atol=1e-6)
+    out = torch.randn(3, 5, 4)
+    padded_steps = torch.arange(out.size(1), device=out.device)[None, :, None] >= torch.as_tensor(
+        lengths, device=out.device)[:, None, None]
+    mean = out.masked_fill(padded_steps, 0.0).sum(1) / torch.as_tensor(lengths, device=out.device)[:, None]
+    peak = out.masked_fill(padded_steps, float("-inf")).max(dim=1).values
+    for i, n in enumerate(lengths.tolist()):  # PKL005's fix: mean and max over the real steps
+        assert torch.allclose(mean[i], out[i, :n].mean(0)) and torch.equal(peak[i], out[i, :n].max(0).values)
+    gathered = out[torch.arange(out.size(0), device=out.device), torch.as_tensor(lengths, device=out.device) - 1]
+    assert torch.equal(gathered, torch.stack([out[i, n - 1] for i, n in enumerate(lengths.tolist())]))  # PKL003
     scores = torch.randn(3, 5)
     fixed = torch.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)[None, :]
-                                             >= lengths.to(scores.device)[:, None], float("-inf")), dim=1)
+                                             >= torch.as_tensor(lengths, device=scores.device)[:, None],
+                                             float("-inf")), dim=1)
     for i, n in enumerate(lengths.tolist()):  # PKL006's fix: a softmax over the real steps, 0 on padding
         assert torch.allclose(fixed[i, :n], torch.softmax(scores[i, :n], 0)) and not fixed[i, n:].any()
     loss = torch.rand(3, 5)

@@ -847,7 +847,8 @@ class FlowMixin:
                 if idx.last_only and label == TIME:  # out[:, -1:, :]
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
                                     trail=base.trail, details=(("layout", "".join(axes)),
-                                                               ("bidirectional", base.bidirectional))))
+                                                               ("bidirectional", base.bidirectional),
+                                                               ("lengths", self.name_of_lengths(base.lengths)))))
                     clean = True
                 out_axes.append(label)
                 continue
@@ -860,7 +861,8 @@ class FlowMixin:
                     if idx.value == -1 and not one_row:  # out[1, -1] reads one named row: not "the last steps"
                         self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
                                         trail=base.trail, details=(("layout", "".join(axes)),
-                                                                   ("bidirectional", base.bidirectional))))
+                                                                   ("bidirectional", base.bidirectional),
+                                                                   ("lengths", self.name_of_lengths(base.lengths)))))
                         if base.mismatch is not None:
                             self.emit_batch_first(base)
                     clean = True

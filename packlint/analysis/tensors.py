@@ -306,7 +306,8 @@ class TensorsMixin:
                 if index == -1:  # out.select(1, -1)
                     self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
                                     trail=base.trail, details=(("layout", "".join(axes)),
-                                                               ("bidirectional", base.bidirectional))))
+                                                               ("bidirectional", base.bidirectional),
+                                                               ("lengths", self.name_of_lengths(base.lengths)))))
                 return CLEAN
             return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:
@@ -541,7 +542,8 @@ class TensorsMixin:
                         callee=func or op, trail=base.trail,
                         details=(("op", op), ("pad", base.pad), ("zeroed", base.zeroed is not None),
                                  ("filled", base.filled), ("nonneg", base.nonneg), ("masked", base.masked),
-                                 ("layout", "".join(base.axes or ())))))
+                                 ("layout", "".join(base.axes or ())),
+                                 ("lengths", self.name_of_lengths(base.lengths)))))
 
     def matmul(self, a: Value, b: Value) -> Value:
         """Scores keep the time axis of the padded operand: ``bmm(out, q)`` (B,T,1); ``bmm(q, out^T)`` (B,1,T)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from packlint.diagnostics import Finding
-from packlint.fixes import documents, ignore_index, pkl003, pkl004, pkl006, pkl007, pkl009
+from packlint.fixes import documents, ignore_index, pkl003, pkl004, pkl005, pkl006, pkl007, pkl009
 from packlint.fixes.edits import Code, Edit
 from packlint.fixes.splice import apply_edits
 
@@ -23,6 +23,7 @@ FIXERS: dict[str, Callable[[Code, Finding], Edit | None]] = {
     "PKL002": ignore_index.fix,
     "PKL003": pkl003.fix,
     "PKL004": pkl004.fix,
+    "PKL005": pkl005.fix,
     "PKL006": pkl006.fix,
     "PKL007": pkl007.fix,
     "PKL009": pkl009.fix,

@@ -2,9 +2,8 @@
 lengths in scope.
 
 ``F.softmax(scores, dim=1)`` (also ``torch.softmax``, ``scores.softmax``) becomes
-``F.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)[None, :]
->= lengths.to(scores.device)[:, None], float("-inf")), dim=1)`` for batch-first scores, with the indexing turned
-round for time-major ones and a trailing ``None`` for ``(B, T, 1)`` scores. Offered where the scores are a plain
+``F.softmax(scores.masked_fill(<padded steps>, float("-inf")), dim=1)``, the padded steps built by ``masks`` for
+the scores' layout (``(B, T)``, ``(T, B)``, ``(B, T, 1)``...). Offered where the scores are a plain
 name (so they are not computed twice), the engine saw a name bound to the lengths they were packed with (the
 finding's ``lengths`` fact) and the layout (``layout``), and ``torch`` is imported. Safe: the padded steps get
 weight 0 and the real steps share all of it.
@@ -15,21 +14,13 @@ from __future__ import annotations
 import libcst as cst
 
 from packlint.diagnostics import Finding
+from packlint.fixes import masks
 from packlint.fixes.edits import Code, Edit, imports_module, positional
-
-#: per layout: the time axis (for ``size``), and how the time index and the lengths are indexed to broadcast
-_BROADCAST = {
-    "BT": (1, "[None, :]", "[:, None]"),
-    "TB": (0, "[:, None]", "[None, :]"),
-    "BT1": (1, "[None, :, None]", "[:, None, None]"),
-    "TB1": (0, "[:, None, None]", "[None, :, None]"),
-}
-
 
 def fix(code: Code, finding: Finding) -> Edit | None:
     lengths = finding.fix.fact("lengths") if finding.fix else None
     layout = finding.fix.fact("layout") if finding.fix else None
-    if not isinstance(lengths, str) or layout not in _BROADCAST:
+    if not isinstance(lengths, str) or not masks.usable(layout):
         return None
     call = code.node_at(finding.line, finding.col, cst.Call, _is_softmax)
     if call is None or not imports_module(code, call, "torch"):
@@ -39,11 +30,8 @@ def fix(code: Code, finding: Finding) -> Edit | None:
     scores = call.func.value if method else (positional(call)[0].value if positional(call) else None)
     if not isinstance(scores, cst.Name) or scores.lpar:
         return None
-    time, index_time, index_lengths = _BROADCAST[layout]
     s = scores.value
-    masked = cst.parse_expression(
-        f"{s}.masked_fill(torch.arange({s}.size({time}), device={s}.device){index_time} >= "
-        f"{lengths}.to({s}.device){index_lengths}, float(\"-inf\"))")
+    masked = cst.parse_expression(f"{s}.masked_fill({masks.padded_steps(s, lengths, layout)}, float(\"-inf\"))")
     if method:
         new = call.with_changes(func=call.func.with_changes(value=masked))
     else:

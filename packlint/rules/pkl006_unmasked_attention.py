@@ -12,16 +12,12 @@ def check(event: Event) -> str | None:
             f"steps attention weight")
 
 
-#: score layouts the fix can build a mask for: the mask's indexing, per layout, puts time and batch in place
-FIXABLE_LAYOUTS = ("BT", "TB", "BT1", "TB1")
-
-
 def fix(event: Event) -> Fix | None:
     """``masked_fill`` of the padded steps with ``-inf`` before the softmax, the mask built from the lengths the
     engine saw bound to a name here (``packlint.fixes.pkl006``). Safe: only the padded steps' weights change
     (to 0); the real steps' weights are renormalised over the real steps, which is what attention meant."""
     lengths, layout = event.detail("lengths"), event.detail("layout")
-    if not isinstance(lengths, str) or layout not in FIXABLE_LAYOUTS:
+    if not isinstance(lengths, str) or not isinstance(layout, str) or not layout:
         return None
     return Fix(safe=True, title=f"mask the scores past {lengths} with -inf before the softmax",
                facts=(("lengths", lengths), ("layout", layout)))

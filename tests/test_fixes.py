@@ -171,6 +171,15 @@ def test_ignore_index_negative_pad_is_safe_and_keeps_the_call_layout(tmp_path: P
                     "        ignore_index=-1,\n    )"]
 
 
+def test_ignore_index_goes_to_the_loss_not_to_a_call_on_its_result(tmp_path: Path) -> None:
+    loss = "F.cross_entropy(out.reshape(-1, out.size(-1)), tags.reshape(-1))"
+    text = IGNORE_INDEX.replace("PAD", "-1").replace(
+        "F.cross_entropy(\n        out.reshape(-1, out.size(-1)),\n        tags.reshape(-1),\n    )", f"{loss}.mean()")
+    assert f"{loss}.mean()" in text
+    new, diff = fix_and_check(tmp_path, text, code="PKL001")
+    assert diff == [f"return {loss[:-1]}, ignore_index=-1).mean()"]
+
+
 def test_ignore_index_zero_pad_is_unsafe(tmp_path: Path) -> None:
     text = IGNORE_INDEX.replace("PAD", "0")
     p = write(tmp_path, text)

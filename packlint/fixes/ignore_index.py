@@ -13,22 +13,29 @@ from __future__ import annotations
 import libcst as cst
 
 from packlint.diagnostics import Finding
-from packlint.fixes.edits import Code, Edit, keyword, with_keyword
+from packlint.fixes.edits import Code, Edit, keyword, positional, with_keyword
 
 
 def fix(code: Code, finding: Finding) -> Edit | None:
     pad = finding.fix.fact("ignore_index") if finding.fix else None
     if not isinstance(pad, int) or isinstance(pad, bool):
         return None
-    call = code.node_at(finding.line, finding.col, cst.Call,
-                        lambda c: not any(a.star for a in c.args) and (
-                            keyword(c, "reduction") is None or _reduction_is_reducing(c)))
+    call = code.node_at(finding.line, finding.col, cst.Call, _is_loss_call)
     if call is None:
         return None
     value: cst.BaseExpression = cst.Integer(str(abs(pad)))
     if pad < 0:
         value = cst.UnaryOperation(operator=cst.Minus(), expression=value)
     return code.replace(call, with_keyword(call, "ignore_index", value))
+
+
+def _is_loss_call(call: cst.Call) -> bool:
+    """A loss called with its output and target (``F.cross_entropy(x, y)`` or by keyword), not a call on its
+    result that starts at the same place (``F.cross_entropy(x, y).item()``), and reducing."""
+    given = len(positional(call)) + sum(1 for a in call.args if a.keyword is not None and
+                                        a.keyword.value in ("input", "target"))
+    return given >= 2 and not any(a.star for a in call.args) and (
+        keyword(call, "reduction") is None or _reduction_is_reducing(call))
 
 
 def _reduction_is_reducing(call: cst.Call) -> bool:

@@ -12,10 +12,11 @@ import libcst as cst
 
 from packlint.diagnostics import Finding
 from packlint.fixes.edits import Code, Edit, keyword, literal_bool, positional, with_keyword
+from packlint.fixes.rnn_state import names_unpack
 
 
 def fix(code: Code, finding: Finding) -> Edit | None:
-    call = code.node_at(finding.line, finding.col, cst.Call)
+    call = code.node_at(finding.line, finding.col, cst.Call, lambda c: names_unpack(code, c.func))
     if call is None or any(a.star for a in call.args):
         return None
     given = keyword(call, "batch_first")

@@ -16,7 +16,7 @@ from packlint.fixes.rnn_state import final_state_for
 
 
 def fix(code: Code, finding: Finding) -> Edit | None:
-    sink = code.node_at(finding.line, finding.col, cst.Subscript)
+    sink = code.node_at(finding.line, finding.col, cst.Subscript, lambda s: isinstance(s.value, cst.Name))
     if sink is None:
         return None
     items = [e.slice for e in sink.slice]

@@ -85,18 +85,20 @@ def _unpack_call(code: Code, statement: cst.Assign, name: str) -> cst.Call | Non
         return None
     if not isinstance(call, cst.Call) or any(a.star for a in call.args):
         return None
-    return call if _names_unpack(code, call.func) else None
+    return call if names_unpack(code, call.func) else None
 
 
-def _names_unpack(code: Code, func: cst.BaseExpression) -> bool:
+def names_unpack(code: Code, func: cst.BaseExpression) -> bool:
     """``pad_packed_sequence``, spelled as imported or as an attribute; an alias (``as unpack``) counts when the
-    name is bound only by ``from ... import pad_packed_sequence as unpack``."""
+    name is bound only by ``from ... import pad_packed_sequence as unpack``; a name bound otherwise never does."""
     if isinstance(func, cst.Attribute):
         return func.attr.value == "pad_packed_sequence"
     if not isinstance(func, cst.Name):
         return False
     found = code.bindings(func, func.value)
-    return bool(found) and all(
+    if not found:
+        return func.value == "pad_packed_sequence"  # imported where this code cannot see (another notebook cell)
+    return all(
         isinstance(a.node, cst.ImportFrom) and not isinstance(a.node.names, cst.ImportStar) and any(
             code.code(alias.name) == "pad_packed_sequence" and (
                 alias.asname.name.value if alias.asname else "pad_packed_sequence") == func.value

@@ -141,8 +141,9 @@ class SourceText:
         if end_line is not None:
             end_cell, end_in_cell = self.locate(end_line)
             end_line = end_in_cell if end_cell == cell else None
+        end_col = record.end_col if end_line is not None or record.end_line is None else None
         trail = tuple(self._relocate_step(step) for step in record.trail)
-        return replace(record, cell=cell, line=line, end_line=end_line, trail=trail)
+        return replace(record, cell=cell, line=line, end_line=end_line, end_col=end_col, trail=trail)
 
     def _relocate_step(self, step: TrailStep) -> TrailStep:
         if step.path != self.path or step.cell:

@@ -241,8 +241,8 @@ def attend(gru, x, lengths, query):
 
 def test_pkl006_masks_the_scores_from_the_lengths(tmp_path: Path) -> None:
     new, diff = fix_and_check(tmp_path, ATTENTION, code="PKL006")
-    assert diff == ['weights = F.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)[None, :] '
-                    '>= torch.as_tensor(lengths, device=scores.device)[:, None], float("-inf")), dim=1)']
+    assert diff == ['weights = F.softmax(scores.masked_fill(torch.arange(scores.size(1), device=scores.device)'
+                    '[None, :] >= torch.as_tensor(lengths, device=scores.device)[:, None], float("-inf")), dim=1)']
 
 
 def test_pkl006_no_fix_without_lengths_in_scope_or_for_an_expression(tmp_path: Path) -> None:

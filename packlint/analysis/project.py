@@ -36,8 +36,6 @@ from packlint.analysis.values import (
 )
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 
-
-
 #: Whole-program rounds before the class-attribute fixpoint is given up (see ``Project.rounds``).
 MAX_ROUNDS = 4
 
@@ -425,9 +423,12 @@ class Project:
         summaries.used(replace(summary, height=-1))  # a root is not a call below its user
         return summary.result
 
-    def note_unresolved(self, path: str) -> None:
-        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
+    def note_unresolved(self, path: str, line: int = 0, col: int = 0, callee: str = "") -> None:
+        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same, and
+        where it is and what it calls (``--statistics --list-unresolved``)."""
         self.summaries.count("unresolved", path)
+        if line:
+            self.summaries.count("unresolved-call", f"{path}\0{line}\0{col}\0{callee}")
 
     def note_loop_bound(self, path: str) -> None:
         """Count a loop whose fixpoint was not reached within its bound (``--statistics``)."""
@@ -436,6 +437,15 @@ class Project:
     @property
     def unresolved_by_path(self) -> dict[str, int]:
         return self.summaries.totals("unresolved")
+
+    @property
+    def unresolved_sites(self) -> list[tuple[str, int, int, str]]:
+        """Each unresolved call once: (path, line, column, what it calls), sorted."""
+        sites = []
+        for key in self.summaries.totals("unresolved-call"):
+            path, line, col, callee = key.split("\0", 3)
+            sites.append((path, int(line), int(col), callee))
+        return sorted(sites)
 
     @property
     def loop_bounds_by_path(self) -> dict[str, int]:
@@ -472,7 +482,7 @@ class Project:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
                 out.append(self._annotated(info, p) or _literal_default(default) or
-                           Unknown(f"{info.qualname}:{p.arg}"))
+                           Unknown(f"{info.qualname}:{p.arg}", order=()))  # the batch in the order it is given
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:

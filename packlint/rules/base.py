@@ -39,7 +39,7 @@ class Rule:
         return Finding(path=event.path, line=event.line, col=event.col, code=self.code, name=self.name,
                        message=message, suggestion=self.suggest(event) if self.suggest else self.suggestion,
                        trail=event.trail,
-                       end_line=event.end_line,
+                       end_line=event.end_line, end_col=event.end_col,
                        fix=self.fix(event) if self.fix is not None and not event.via else None)
 
 

@@ -508,3 +508,16 @@ def test_fixed_selfcheck_case_matches_the_reference(tmp_path: Path, code: str) -
     assert rows
     for row in rows:
         assert not row.error and row.bad.deviation <= row.good_tolerance, (row.case, row.quantity, row.bad)
+
+
+def test_json_output_says_which_fix_is_offered_and_reads_back(tmp_path: Path) -> None:
+    from packlint.report.json_format import load
+
+    p = write(tmp_path, PKL007)
+    result = run("--output-format", "json", str(p))
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["fix"] == {"applicability": "unsafe", "message": finding["fix"]["message"],
+                              "facts": {"mask": "mask"}}
+    assert "rescales" in finding["fix"]["message"]
+    (back,) = load(result.stdout).findings
+    assert back.fix is not None and not back.fix.safe and back.fix.fact("mask") == "mask"

@@ -521,3 +521,17 @@ def test_json_output_says_which_fix_is_offered_and_reads_back(tmp_path: Path) ->
     assert "rescales" in finding["fix"]["message"]
     (back,) = load(result.stdout).findings
     assert back.fix is not None and not back.fix.safe and back.fix.fact("mask") == "mask"
+
+
+def test_a_file_that_cannot_be_written_is_reported_not_counted(tmp_path: Path, monkeypatch) -> None:
+    p = write(tmp_path, PKL004)
+
+    def refuse(self, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    result = run("--fix", str(p))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"error: {p}: not edited: cannot write: Permission denied" in result.stderr
+    assert "Fixed 0 findings." in result.stderr and "PKL004" in result.stdout
+    assert p.read_text(encoding="utf-8") == PKL004

@@ -60,6 +60,7 @@ def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool) -> FixOu
         except documents.NotEditable as exc:
             outcome.problems.append(f"{path}: not edited: {exc}")
             continue
+        fixed_here: list[Finding] = []
         for cell, group in _by_cell(by_path[path]).items():
             piece = doc.pieces.get(cell)
             if piece is None:
@@ -67,16 +68,17 @@ def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool) -> FixOu
             fixed, problem = _fix_piece(piece, group)
             if problem:
                 outcome.problems.append(f"{path}{f':cell {cell}' if cell else ''}: not edited: {problem}")
-            outcome.fixed.extend(fixed)
+            fixed_here.extend(fixed)
         if not doc.changed:
             continue
-        outcome.diff += doc.diff()
         if write:
             try:
                 documents.write(doc)
             except documents.NotEditable as exc:
                 outcome.problems.append(f"{path}: not edited: {exc}")
                 continue
+        outcome.diff += doc.diff()
+        outcome.fixed.extend(fixed_here)
         outcome.changed.append(path)
     outcome.fixed.sort(key=lambda f: f.sort_key())
     return outcome

@@ -193,6 +193,8 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     # Net` against the root), then the file's own folder
     roots = [config.root / s for s in config.src] + [Path(config.root)]
     editing = [flag for flag in ("add_noqa", "fix", "diff") if opts.get(flag)]
+    if opts.get("unsafe_fixes") and not (opts.get("fix") or opts.get("diff")):
+        click.echo("warning: --unsafe-fixes does nothing without --fix or --diff", err=True)
     if len(editing) > 1 or (editing and stdin):
         names = " and ".join(f"--{flag.replace('_', '-')}" for flag in editing)
         click.echo(f"error: {names} {'cannot be combined' if len(editing) > 1 else 'needs files, not stdin'}",

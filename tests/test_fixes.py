@@ -303,6 +303,8 @@ def test_encoding_bom_and_crlf_are_kept(tmp_path: Path) -> None:
 
 def test_editing_flags_refuse_stdin_and_each_other(tmp_path: Path) -> None:
     p = write(tmp_path, PKL004)
+    alone = run("--unsafe-fixes", str(p))
+    assert alone.exit_code == 1 and "--unsafe-fixes does nothing without --fix or --diff" in alone.stderr
     for args in (["--fix", "--diff", str(p)], ["--fix", "--add-noqa", str(p)], ["--fix", "-"]):
         result = run(*args)
         assert result.exit_code == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.output

@@ -351,6 +351,8 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
         needed, skipped = list(files), 0
     else:
         needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
+    if not options.select_all:
+        needed, skipped = _with_linted_dependencies(files, needed, skipped, graph)
     wanted = {os.path.abspath(p) for p in explicit}
     if wanted:
         have = {id(f) for f in needed}
@@ -399,6 +401,24 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result, graph
+
+
+def _with_linted_dependencies(files: list[SourceFile], needed: list[SourceFile], skipped: int,
+                              graph: ImportGraph) -> tuple[list[SourceFile], int]:
+    """Files of the run that a selected file imports are analysed and reported as selected files: a padded batch
+    handed to a model in another file of the run is a finding in that file, whether the folder or every file was
+    named. (Read only as a dependency, its findings would be dropped.)"""
+    if not needed:
+        return needed, skipped
+    by_key = {f.key: f for f in files}
+    have = {f.key for f in needed}
+    extra: dict[str, SourceFile] = {}
+    for f in needed:
+        for key in graph.closure(f.key):
+            if key in by_key and key not in have and key not in extra:
+                extra[key] = by_key[key]
+    ordered = [f for f in files if f.key in extra]  # discovery order, as selection keeps it
+    return needed + ordered, skipped - len(ordered)
 
 
 def _lint_misses(misses: list[SourceFile], graph: ImportGraph, options: Options) -> LintResult:

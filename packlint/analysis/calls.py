@@ -211,8 +211,11 @@ class Calls:
             # An RNN over an unpacked batch is reported at the RNN, where the packing is missing, whoever passed
             # the batch in.
             # A pack that misreads its data's layout is fixed at the pack, whoever passed the data in.
-            moves = passes_padding and ev.kind != "rnn-padding" and ev.status != "data-layout" and (
-                ev.kind not in ("loss", "reduce") or carries(ret, ev.key))
+            # Any of them in a file that is not being linted (pre-commit passed only the caller) is reported at
+            # the call, the last place the user sees.
+            unseen = ev.path not in self.project.reported_paths
+            moves = passes_padding and (unseen or ev.kind != "rnn-padding" and ev.status != "data-layout" and (
+                ev.kind not in ("loss", "reduce") or carries(ret, ev.key)))
             if moves:
                 moved = ev.relocated(self.module.path, line, col, site, func_id)
                 ret = rekey(ret, ev.key, moved.key)

@@ -77,6 +77,10 @@ class Project:
         return self.program.functions
 
     @property
+    def reported_paths(self) -> set[str]:
+        return self.program.reported_paths
+
+    @property
     def classes(self) -> dict[str, ClassInfo]:
         return self.program.classes
 
@@ -538,7 +542,8 @@ class Project:
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
              depth: int, root: bool = False) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
-        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
+        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id),
+                      root=root)
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
         self._active.append(info.func_id)

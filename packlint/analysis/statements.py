@@ -266,13 +266,12 @@ class Statements:
         return replace(value, order=None)
 
     def return_stale_states(self, stmt: ast.Return, value: Value) -> None:
-        """A function returning the final state of an RNN it ran itself (an encoder returning ``h_n``) uses it as
-        the sequence's encoding; a helper returning a state it was given only passes it on."""
-        func = self.frame.func
-        if func is None:
+        """A state that stepped through padding, returned by a function analysed on its own, is handed out as the
+        sequence's encoding (an encoder returning ``h_n`` of a batch it padded). Analysed for one caller, the
+        function only passes the state up: that caller's use of it decides (a decoder's final state that the
+        training step discards is not reported)."""
+        if self.frame.func is None or not self.frame.root:
             return
-        first, last = func.node.lineno, getattr(func.node, "end_lineno", func.node.lineno)
-        own = [s for s in self.calls.stale_states(value) if s.rnn is not None and s.rnn.path == self.module.path and
-               first <= s.rnn.line <= last]
+        own = [s for s in self.calls.stale_states(value) if s.rnn is not None]
         if own:
             self.calls.use_stale_states(CallSite(stmt, own, {}, []), "returned as the encoding", own)

@@ -17,7 +17,12 @@ from packlint.resolver import ModuleIndex, imported_names, scan_imports
 # hand (PKL008); row writes alone are too common (every collate of fairseq) to select a module and its importers.
 _ROW_FILL = r"\w\[\s*\w+\s*,\s*:\s*[\w.()\[\]]+\s*\]\s*=[^=]"
 _HAND_PADDED_RNN = r"(?s:\A(?=.*\b(?:LSTM|GRU|RNN)\().*?" + _ROW_FILL + ")"
-PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence|" + _HAND_PADDED_RNN)
+#: Token rows padded by hand in Python before they become a tensor: `ids + [PAD] * (n - len(ids))`,
+#: `while len(ids) < n: ids.append(PAD)`. The function holding it is a source (``selection.py``).
+_LIST_PADDING = r"\+\s*\[[^\[\]\n]{1,40}\]\s*\*\s*\(?\s*[\w.\[\]'\"]+\s*-\s*len\(|\bwhile\s+len\(\s*[\w.]+\s*\)\s*<"
+LIST_PADDING = re.compile(_LIST_PADDING)
+PREFILTER = re.compile(r"pad_packed_sequence|pack_padded_sequence|pad_sequence|PackedSequence|" + _HAND_PADDED_RNN +
+                       "|" + _LIST_PADDING)
 #: A whole module that may pad a batch by hand for its own RNN: no single name in it is the source, so the name
 #: selection (``selection.py``) takes every function of such a module as a root.
 HAND_PADDED_RNN = re.compile(_HAND_PADDED_RNN)

@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 
 from packlint.analysis.names import dotted
-from packlint.imports import HAND_PADDED_RNN
+from packlint.imports import HAND_PADDED_RNN, LIST_PADDING
 from packlint.resolver import bindings as stmt_bindings, imported_names, stmt_from_ast
 
 __all__ = ["functions_that_can_matter"]
@@ -244,6 +244,18 @@ class _Index:
         return out
 
 
+def _pads_lists(unit: _Unit) -> bool:
+    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches."""
+    if not LIST_PADDING.search(unit.module.text):
+        return False
+    lines = unit.module.text.splitlines()
+    for node in unit.nodes:
+        first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or len(lines)
+        if LIST_PADDING.search("\n".join(lines[first - 1:last])):
+            return True
+    return False
+
+
 def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str], set[str]]:
     """Function ids worth analysing as roots, and the keys of the modules whose body is worth running (one of
     its units is tainted); see the module docstring. Other bodies still run when an analysis reads them."""
@@ -257,7 +269,8 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
     queue: list[_Unit] = []
     for unit in units:
         seed = any(prefilter.search(w) for w in unit.words) or any(
-            prefilter.search(q) for chain in unit.mentions for q in index.qualified(unit, chain))
+            prefilter.search(q) for chain in unit.mentions for q in index.qualified(unit, chain)) or \
+            _pads_lists(unit)
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit

@@ -341,6 +341,10 @@ def neutralise_magics(source: str) -> str:
         lines.pop()
     if not lines:
         return ""
+    lead = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+    if lead and lines[0].strip():
+        # IPython removes the first line's indentation from every line of the cell (` !tts ...` runs)
+        lines = [ln[len(lead):] if ln.startswith(lead) else ln for ln in lines]
     first = lines[0].lstrip()
     if first.startswith("%%"):
         name = first[2:].split(maxsplit=1)[0] if first[2:].split() else ""

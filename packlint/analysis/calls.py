@@ -573,9 +573,21 @@ class Calls:
     def ext_loader(self, entry: api.Callable, call: CallSite) -> Value:
         collate = call.kw.get("collate_fn")
         if collate is None:
-            return Loader(CLEAN)
+            return Loader(self.default_collate(call))
         element = self.call_value(collate, CallSite(call.node, [Many(CLEAN)], {}, []), attr_callee=False)
         return Loader(element)
+
+    def default_collate(self, call: CallSite) -> Value:
+        """A loader without ``collate_fn`` stacks what the dataset's ``__getitem__`` returns: rows padded up front
+        (``ids + [PAD] * (n - len(ids))``, or rows of a tensor padded in ``__init__``) come out as a padded batch."""
+        dataset = call.pos[0] if call.pos else call.kw.get("dataset")
+        if not isinstance(dataset, Instance):
+            return CLEAN
+        getitem = self.project.lookup_method(dataset.class_id, "__getitem__")
+        if not getitem:
+            return CLEAN
+        item = self.call_project(getitem, [dataset, Unknown(None)], CallSite(call.node, [Unknown(None)], {}, []))
+        return _stacked(item)
 
     def ext_builtin(self, entry: api.Callable, call: CallSite) -> Value:
         if entry.qualname == "len" and call.pos and isinstance(call.pos[0], PaddedRow):
@@ -601,6 +613,13 @@ class Calls:
         if call.pos and isinstance(call.pos[0], Many) and isinstance(call.pos[0].elem, NotLengths) and \
                 entry.qualname.startswith("torch."):
             return call.pos[0].elem  # torch.tensor([len(r) for r in rows]): a tensor of those lengths
+        if call.pos and isinstance(call.pos[0], Many) and isinstance(call.pos[0].elem, PaddedRow) and \
+                entry.qualname.startswith("torch."):
+            # torch.tensor([ids + [PAD] * (n - len(ids)) for ...]): a batch padded by hand, batch-major; what it
+            # is (model input or target) is decided where it is used, as for pad_sequence
+            row = call.pos[0].elem
+            step = self.ctx.step(call.node, f"`{self.ctx.text(call.node.func, 30)}` of padded rows")
+            return PaddedTarget(trail=row.trail + (step,), pad=row.pad, axes=(BATCH, TIME))
         return call.pos[0] if call.pos else CLEAN
 
     def ext_finfo(self, entry: api.Callable, call: CallSite) -> Value:
@@ -786,3 +805,18 @@ class Calls:
                 return self.call_extobj(base.qualname, call, base.flags)
             return CLEAN
         return self.tensors.call_method(base, name, call)
+
+
+def _stacked(item: Value) -> Value:
+    """The default collate of one dataset item: rows padded to one length stack into a padded batch (B, T);
+    tuples and dicts stack field by field; anything else is not followed."""
+    if isinstance(item, TupleV):
+        return TupleV(tuple(_stacked(v) for v in item.items))
+    if isinstance(item, DictV):
+        return DictV(tuple((k, _stacked(v)) for k, v in item.items), None)
+    if isinstance(item, PaddedRow):
+        return PaddedTarget(trail=item.trail, pad=item.pad, axes=(BATCH, TIME))
+    if isinstance(item, PaddedTarget) and item.axes is None:
+        return replace(item, axes=(BATCH, TIME))  # `self.x[i]` of ids padded in __init__: rows, stacked again
+    return CLEAN
+

@@ -8,7 +8,7 @@ import ast
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from packlint.analysis.support import MODULE_RETURNS_SELF, CallSite, compare_literals, is_neg_large, key_of
+from packlint.analysis.support import MODULE_RETURNS_SELF, CallSite, compare_literals, const_of, is_neg_large, key_of
 from packlint.analysis.values import (
     BATCH,
     CLEAN,
@@ -334,7 +334,8 @@ class Expressions:
         if isinstance(node.op, ast.Add) and isinstance(fill, ast.BinOp) and isinstance(fill.op, ast.Mult) and \
                 isinstance(fill.left, ast.List) and len(fill.left.elts) == 1:
             # `row + [PAD] * (max_len - len(row))`: a row padded by hand to the batch's length
-            return PaddedRow((self.ctx.step(node, f"`{self.ctx.text(node, 40)}` pads the row"),))
+            return PaddedRow((self.ctx.step(node, f"`{self.ctx.text(node, 40)}` pads the row"),),
+                             pad=const_of(self.eval(fill.left.elts[0])))
         return self.ops.binop(type(node.op), left, right, node)
 
     def eval_Compare(self, node: ast.Compare) -> Value:

@@ -72,7 +72,7 @@ class ConfigChains:
 
     def __init__(self) -> None:
         self._folders: dict[str, tuple[str, ...]] = {}
-        self.files: set[str] = set()  # every candidate looked at, for the run manifest's stamps
+        self.seen: dict[str, str | None] = {}  # every candidate looked at, as found: the run manifest records them
 
     def of(self, folder: str) -> tuple[str, ...]:
         found = self._folders.get(folder)
@@ -82,8 +82,8 @@ class ConfigChains:
             own = []
             for name in CONFIG_NAMES:
                 path = os.path.join(folder, name)
-                self.files.add(path)
-                own.append(f"{path}\0{stamp(path)}")
+                self.seen[path] = stamp(path)
+                own.append(f"{path}\0{self.seen[path]}")
             found = self._folders[folder] = tuple(own) + above
         return found
 
@@ -111,17 +111,38 @@ def stamp(path: str) -> str | None:
     """What a path holds now: a digest of a file's bytes, of a folder's listing, or None when it is missing."""
     try:
         if os.path.isdir(path):
-            with os.scandir(path) as entries:
-                names = sorted(f"{e.name}{'/' if e.is_dir() else ''}" for e in entries)
-            return "dir:" + digest(*names)
+            return _listing_stamp(*_listing(path))
         with open(path, "rb") as f:
             return "file:" + hashlib.sha256(f.read()).hexdigest()
     except OSError:
         return None
 
 
-def stamps(paths: Iterable[str]) -> dict[str, str | None]:
-    return {p: stamp(p) for p in sorted(set(paths))}
+def _listing(folder: str) -> tuple[list[str], list[str]]:
+    """(files, sub-folders) of a folder, as the module index lists them (an entry that cannot be examined is
+    left out, a link to a folder is a folder)."""
+    files: list[str] = []
+    dirs: list[str] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                (dirs if entry.is_dir() else files).append(entry.name)
+            except OSError:
+                continue
+    return files, dirs
+
+
+def _listing_stamp(files: Iterable[str], dirs: Iterable[str]) -> str:
+    return "dir:" + digest(*sorted([*files, *(f"{d}/" for d in dirs)]))
+
+
+def folder_stamp(folder: str, files: Iterable[str], dirs: Iterable[str]) -> str | None:
+    """The stamp of a folder as the run saw it (the module index's own listing, not a new one: a module created
+    while the run went on must not be recorded as seen); None for a folder that was missing and still is."""
+    files, dirs = list(files), list(dirs)
+    if not files and not dirs and not os.path.isdir(folder):
+        return None
+    return _listing_stamp(files, dirs)
 
 
 def unchanged(recorded: object) -> bool:
@@ -131,10 +152,10 @@ def unchanged(recorded: object) -> bool:
     return all(stamp(path) == value for path, value in recorded.items())
 
 
-def settled(paths: Iterable[str], started_ns: int, margin_ns: int = 2_000_000_000) -> bool:
-    """True when none of ``paths`` was modified after the run began (less a margin for coarse file-system clocks):
-    then what the run read is what is on disk, and a manifest of it can be recorded."""
-    for p in paths:
+def settled(files: Iterable[str], started_ns: int, margin_ns: int = 2_000_000_000) -> bool:
+    """True when none of ``files`` was modified after the run began (less a margin for coarse file-system
+    clocks): then their content now is what the run read, and a manifest of it can be recorded."""
+    for p in files:
         try:
             if os.stat(p).st_mtime_ns >= started_ns - margin_ns:
                 return False

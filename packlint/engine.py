@@ -308,13 +308,15 @@ def _lint_paths_now(paths: list[Path], options: Options, problems: list[FileProb
     configs = cachekeys.ConfigChains()
     result, graph, inputs = _lint_paths(paths, options, problems, index, explicit, cache, configs)
     if run_key is not None and not result.problems:
-        # stamped by content: every file read, every folder listed (a new module there changes what an import
-        # finds) and every configuration that could apply
+        # stamped by content: every file read, every folder as the module index listed it (a new module there
+        # changes what an import finds) and every configuration that could apply, as it was read
         configs.for_files(os.path.abspath(p) for p in paths)
-        read = ({os.path.abspath(p) for p in paths} | set(graph.read) | inputs | set(index.tree.folders)
-                | configs.files)
+        read = {os.path.abspath(p) for p in paths} | set(graph.read) | inputs
         if cachekeys.settled(read, started):
-            cache.put(run_key, {"stamps": cachekeys.stamps(read), "result": cache_records.encode(result)})
+            stamps = {p: cachekeys.stamp(p) for p in read}
+            stamps.update((d, cachekeys.folder_stamp(d, *index.tree.listing(d))) for d in index.tree.folders)
+            stamps.update(configs.seen)
+            cache.put(run_key, {"stamps": dict(sorted(stamps.items())), "result": cache_records.encode(result)})
     return result
 
 

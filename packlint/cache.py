@@ -31,6 +31,14 @@ class ResultCache:
         self.dir = Path(root) / CACHE_DIR
         self.entries = self.dir / f"v{FORMAT}"
 
+    def prepare(self) -> None:
+        """Make the cache folder before the run lists any folder, so that making it later does not change the
+        listing of the folder that holds it (the run manifest records listings)."""
+        try:
+            self._make_dirs(self.entries)
+        except OSError:
+            pass
+
     def _file(self, key: str) -> Path:
         return self.entries / key[:2] / f"{key}.json"
 

@@ -294,6 +294,8 @@ def _lint_paths_now(paths: list[Path], options: Options, problems: list[FileProb
     run_key = None
     cache = ResultCache(options.cache_root) if options.cache_root is not None else None
     started = time.time_ns()
+    if cache is not None:
+        cache.prepare()
     if cache is not None and not problems:
         notebooks = any(Path(p).suffix == ".ipynb" for p in paths)
         run_key = cachekeys.digest("run", *cachekeys.environment(options.fingerprint, notebooks),

@@ -23,7 +23,6 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable
 
-from packlint import __version__
 from packlint import files as discovery
 from packlint import cache as cache_records
 from packlint import cachekeys
@@ -353,9 +352,12 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit,
     if cache is not None:
         configs = configs or cachekeys.ConfigChains()
         missed = []
+        env: dict[bool, tuple[str, ...]] = {}  # with and without the readers' part, each computed once
         for i, (_, inputs) in enumerate(units):
-            env = cachekeys.environment(options.fingerprint, any(f.file.endswith(".ipynb") for f in inputs))
-            keys.append(cachekeys.group_key(env, inputs, configs))
+            notebooks = any(f.file.endswith(".ipynb") for f in inputs)
+            if notebooks not in env:
+                env[notebooks] = cachekeys.environment(options.fingerprint, notebooks)
+            keys.append(cachekeys.group_key(env[notebooks], inputs, configs))
             stored = cache.get(keys[i])
             hit = cache_records.decode(stored) if stored is not None else None
             if hit is None:

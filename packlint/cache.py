@@ -8,6 +8,9 @@ What goes into a key is ``packlint.cachekeys``'s business; this module stores an
 Layout: ``.packlint_cache/v2/<first two hex digits>/<key>.json``, with a ``.gitignore`` inside the cache folder
 (like ruff's). An entry that is missing, unreadable, not JSON, or written for another key is a miss and is
 rewritten; ``--no-cache`` turns the cache off; deleting the folder at any time is safe.
+
+Entries no run has read or written for ``MAX_AGE_DAYS`` are deleted, by a sweep that runs at most once a day (a
+hit refreshes its entry's modification time), so the folder does not grow without bound as files are edited.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,6 +26,10 @@ from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
 
 CACHE_DIR = ".packlint_cache"
 FORMAT = 2  # bump when what an entry holds changes shape; older entries then sit in another folder, unread
+MAX_AGE_DAYS = 30
+_DAY_S = 24 * 3600
+_SWEPT = ".swept"  # its modification time: when old entries were last deleted
+_FORMAT_1 = "results-v1.json"  # the single shared file of format 1, deleted on sight
 
 
 class ResultCache:
@@ -31,13 +39,37 @@ class ResultCache:
         self.dir = Path(root) / CACHE_DIR
         self.entries = self.dir / f"v{FORMAT}"
 
-    def prepare(self) -> None:
+    def prepare(self, now: float | None = None) -> None:
         """Make the cache folder before the run lists any folder, so that making it later does not change the
-        listing of the folder that holds it (the run manifest records listings)."""
+        listing of the folder that holds it (the run manifest records listings); sweep old entries once a day."""
         try:
             self._make_dirs(self.entries)
+            (self.dir / _FORMAT_1).unlink(missing_ok=True)
+            self._sweep(time.time() if now is None else now)
         except OSError:
             pass
+
+    def _sweep(self, now: float) -> None:
+        """Delete entries untouched for ``MAX_AGE_DAYS``, at most once a day. Another run reading an entry being
+        deleted sees a miss and recomputes it, so sweeping needs no lock."""
+        marker = self.dir / _SWEPT
+        try:
+            if now - marker.stat().st_mtime < _DAY_S:
+                return
+        except FileNotFoundError:
+            pass
+        marker.touch()
+        os.utime(marker, (now, now))
+        cutoff = now - MAX_AGE_DAYS * _DAY_S
+        for shard in self.entries.iterdir():
+            if not shard.is_dir():
+                continue
+            for entry in shard.iterdir():
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        entry.unlink()
+                except OSError:
+                    continue
 
     def _file(self, key: str) -> Path:
         return self.entries / key[:2] / f"{key}.json"
@@ -50,6 +82,10 @@ class ResultCache:
             return None
         if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("value"), dict):
             return None
+        try:
+            os.utime(self._file(key))  # used: the sweep keeps it
+        except OSError:
+            pass
         return data["value"]
 
     def put(self, key: str, value: dict) -> None:

@@ -266,3 +266,23 @@ def test_an_unchanged_old_tree_is_answered_by_the_run_manifest_without_loading_a
     with times_kept(work):
         (work / "main.py").write_text(BUILDS.replace("pool=False", "pool=0"), encoding="utf-8")
     assert same_as_uncached(".") == ""
+
+
+def test_entries_unused_for_a_month_are_swept_at_most_once_a_day(work: Path) -> None:
+    (work / "bad.py").write_text(BAD, encoding="utf-8")
+    cache = work / ".packlint_cache"
+    expected = run(".").stdout
+    assert expected.startswith("bad.py:7:12: PKL001 ")
+    (cache / "results-v1.json").write_text('{"packlint": "0.0", "entries": {}}', encoding="utf-8")
+    stale = cache / "v2" / "ff" / ("f" * 64 + ".json")
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"key": "old", "value": {}}', encoding="utf-8")
+    os.utime(stale, (OLD, OLD))
+    assert run(".").stdout == expected
+    assert stale.exists()  # swept already today (the first run made the marker)
+    assert not (cache / "results-v1.json").exists()  # the shared file of the old format is deleted on sight
+    os.utime(cache / ".swept", (OLD, OLD))
+    assert run(".").stdout == expected
+    assert not stale.exists()
+    assert [p for p in cache.rglob("*.json")], "the entries of this run are kept"
+    assert run(".").stdout == expected

@@ -63,7 +63,7 @@ def load_files(paths: Iterable[Path], *, report: bool = True, max_bytes: int = 5
         if isinstance(src, FileProblem):
             problems.append(src)
             continue
-        size = code_size(src.text, max_bytes)
+        size = code_size(src, p, max_bytes)
         if size > max_bytes and scan_bytes is None:
             problems.append(too_large(os.fspath(p), size, max_bytes))
             continue
@@ -88,12 +88,18 @@ def _read(path: Path, max_bytes: int, debug: bool):
                            f"packlint failed while reading the file: {type(exc).__name__}: {exc}")
 
 
-def code_size(text: str, limit: int) -> int:
-    """Bytes of code to parse (UTF-8; for a notebook, its code cells only, not its outputs). Exact whenever it
-    could be over ``limit``; below a quarter of the limit in characters it is the character count (no encoding
-    takes more than four bytes a character), which spares encoding every file of a run."""
-    if len(text) * 4 <= limit:
+def code_size(src, path, limit: int) -> int:
+    """Bytes of code to parse: a file's size, or for a notebook the UTF-8 size of its code cells (its outputs are
+    never parsed). Exact whenever it could be over ``limit``; a text under a quarter of the limit in characters
+    (and a BOM) is under it whatever its encoding, and its character count spares a system call per file."""
+    text = src.text
+    if len(text) * 4 + 4 <= limit:
         return len(text)
+    if not getattr(src, "is_notebook", False):
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            pass
     return len(text.encode("utf-8", errors="surrogatepass"))
 
 

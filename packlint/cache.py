@@ -49,6 +49,21 @@ class ResultCache:
         except OSError:
             pass
 
+    def clock(self) -> int | None:
+        """The file system's own time now, in nanoseconds (the modification time of a file made for the purpose),
+        or None when the cache folder cannot be written. A file whose modification time is not before it may have
+        changed after this moment, whatever the granularity of the file system's clock (the way git tells racily
+        clean files)."""
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".clock-")
+        except OSError:
+            return None
+        try:
+            return os.fstat(fd).st_mtime_ns
+        finally:
+            os.close(fd)
+            _remove(tmp)
+
     def _sweep(self, now: float) -> None:
         """Delete entries untouched for ``MAX_AGE_DAYS``, at most once a day. Another run reading an entry being
         deleted sees a miss and recomputes it, so sweeping needs no lock."""

@@ -17,7 +17,8 @@ already runs on. The trade-off: editing one file re-checks its whole group, neve
 
 The whole-run manifest is checked by content, never by modification time: every file it read is hashed again and
 every folder it listed is listed again (a new module changes what an import finds). Only its recording looks at
-times: a run whose inputs changed while it ran records no manifest.
+times: a run whose files may have changed while it ran (modified at or after its start, by the file system's own
+clock) records no manifest.
 """
 
 from __future__ import annotations
@@ -152,12 +153,15 @@ def unchanged(recorded: object) -> bool:
     return all(stamp(path) == value for path, value in recorded.items())
 
 
-def settled(files: Iterable[str], started_ns: int, margin_ns: int = 2_000_000_000) -> bool:
-    """True when none of ``files`` was modified after the run began (less a margin for coarse file-system
-    clocks): then their content now is what the run read, and a manifest of it can be recorded."""
+def settled(files: Iterable[str], started_ns: int | None) -> bool:
+    """True when every one of ``files`` was last modified before the run began (``started_ns``, read from the file
+    system's own clock, see ``ResultCache.clock``): then their content now is what the run read, and a manifest of
+    it can be recorded. Without a clock nothing is settled."""
+    if started_ns is None:
+        return False
     for p in files:
         try:
-            if os.stat(p).st_mtime_ns >= started_ns - margin_ns:
+            if os.stat(p).st_mtime_ns >= started_ns:
                 return False
         except OSError:
             continue  # missing: its stamp says so

@@ -1,8 +1,9 @@
 """Orchestration: the one place that composes the pipeline, top to bottom.
 
 paths -> files (``files.discover``) -> decoded sources named by the module index (``loading``, ``resolver``) ->
-the files that can matter and their import closures (``imports``) -> cache lookups (``cache``) -> groups of files
-analysed as one project each, possibly in processes (``parallel``) -> rule findings, with suppressions applied.
+the files that can matter and their import closures (``imports``) -> import-connected groups, each answered from
+the cache (keys: ``cachekeys``, storage: ``cache``) or analysed as one project, possibly in processes
+(``parallel``) -> rule findings, with suppressions applied.
 The command line talks to this module and to the reporters only.
 
 The engine owns the per-file failure boundary: a file that cannot be read, decoded or parsed becomes a
@@ -292,9 +293,10 @@ def _lint_paths_now(paths: list[Path], options: Options, problems: list[FileProb
     src = [Path(s) for s in src]
     run_key = None
     cache = ResultCache(options.cache_root) if options.cache_root is not None else None
-    started = time.time_ns()
+    started = None
     if cache is not None:
         cache.prepare()
+        started = cache.clock()
     if cache is not None and not problems:
         notebooks = any(Path(p).suffix == ".ipynb" for p in paths)
         run_key = cachekeys.digest("run", *cachekeys.environment(options.fingerprint, notebooks),

@@ -286,3 +286,22 @@ def test_entries_unused_for_a_month_are_swept_at_most_once_a_day(work: Path) -> 
     assert not stale.exists()
     assert [p for p in cache.rglob("*.json")], "the entries of this run are kept"
     assert run(".").stdout == expected
+
+
+def test_a_file_edited_while_a_run_reads_the_tree_is_checked_again_by_the_next_run(work: Path, monkeypatch
+                                                                                  ) -> None:
+    """The edit lands after the run read main.py and before it records what it read: the run's own answer is
+    about the old text, so nothing may record the new text as answered."""
+    (work / "model.py").write_text(ENCODER, encoding="utf-8")
+    (work / "main.py").write_text(BUILDS, encoding="utf-8")
+    backdate(work)
+    real = packlint.engine.select_needed
+
+    def edit_meanwhile(*args, **kwargs):
+        (work / "main.py").write_text(BUILDS.replace("pool=False", "pool=True"), encoding="utf-8")
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(packlint.engine, "select_needed", edit_meanwhile)
+        assert run(".").stdout == ""  # what the files held when they were read
+    assert same_as_uncached(".").startswith("model.py:15:20: PKL005 ")

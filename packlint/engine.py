@@ -299,8 +299,9 @@ def _lint_paths_now(paths: list[Path], options: Options, problems: list[FileProb
         started = cache.clock()
     if cache is not None and not problems:
         notebooks = any(Path(p).suffix == ".ipynb" for p in paths)
-        run_key = cachekeys.digest("run", *cachekeys.environment(options.fingerprint, notebooks),
-                                   *sorted(os.path.abspath(p) for p in paths), "\0explicit",
+        # the paths as given and the current folder too: every path the report prints is relative to them
+        run_key = cachekeys.digest("run", *cachekeys.environment(options.fingerprint, notebooks), os.getcwd(),
+                                   *sorted(f"{os.fspath(p)}\0{os.path.abspath(p)}" for p in paths), "\0explicit",
                                    *sorted(str(e) for e in explicit), "\0src", *sorted(str(s) for s in src))
         run = cache.get(run_key)
         if run is not None and cachekeys.unchanged(run.get("stamps")):

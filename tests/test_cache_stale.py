@@ -305,3 +305,14 @@ def test_a_file_edited_while_a_run_reads_the_tree_is_checked_again_by_the_next_r
         m.setattr(packlint.engine, "select_needed", edit_meanwhile)
         assert run(".").stdout == ""  # what the files held when they were read
     assert same_as_uncached(".").startswith("model.py:15:20: PKL005 ")
+
+
+def test_the_same_tree_linted_from_another_folder_prints_its_own_paths(work: Path, monkeypatch) -> None:
+    (work / "pyproject.toml").write_text("[tool.packlint]\n", encoding="utf-8")
+    (work / "sub").mkdir()
+    (work / "sub" / "bad.py").write_text(BAD, encoding="utf-8")
+    backdate(work)
+    assert same_as_uncached("sub").startswith("sub/bad.py:7:12: PKL001 ")
+    monkeypatch.chdir(work / "sub")
+    assert same_as_uncached(".").startswith("bad.py:7:12: PKL001 ")
+    assert f"padded since {work / 'sub' / 'bad.py'}:6" in same_as_uncached(str(work / "sub"))

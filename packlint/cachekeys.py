@@ -89,10 +89,15 @@ class ConfigChains:
         return found
 
     def for_files(self, files: Iterable[str]) -> list[str]:
-        """The chains of the folders of ``files`` (absolute paths), each distinct candidate once, sorted."""
+        """The chains of the folders of ``files`` (absolute paths), each distinct candidate once, sorted. A file
+        reached through a link has the chain of its real folder too (the per-file configuration is looked up
+        from there)."""
         out: set[str] = set()
         for f in files:
             out.update(self.of(os.path.dirname(os.path.abspath(f))))
+            real = os.path.dirname(os.path.realpath(f))
+            if real != os.path.dirname(os.path.abspath(f)):
+                out.update(self.of(real))
         return sorted(out)
 
 

@@ -138,7 +138,8 @@ def encode(result: LintResult) -> dict:
     """A result's records and counts as plain JSON data (files_parsed is not kept: a cached answer parses none)."""
     return {"findings": [asdict(f) for f in result.findings], "problems": [asdict(p) for p in result.problems],
             "warnings": list(result.warnings), "files_checked": result.files_checked,
-            "unresolved": dict(result.unresolved_by_path), "bounds": dict(result.bounds_by_path)}
+            "unresolved": dict(result.unresolved_by_path), "bounds": dict(result.bounds_by_path),
+            "unresolved_sites": [list(site) for site in result.unresolved_sites]}
 
 
 def decode(value: dict) -> LintResult | None:
@@ -150,7 +151,9 @@ def decode(value: dict) -> LintResult | None:
                           problems=[FileProblem(**d) for d in value["problems"]],
                           warnings=[str(w) for w in value["warnings"]], files_checked=int(value["files_checked"]),
                           unresolved_calls=sum(unresolved.values()), unresolved_by_path=unresolved,
-                          bounds_hit=sum(bounds.values()), bounds_by_path=bounds)
+                          bounds_hit=sum(bounds.values()), bounds_by_path=bounds,
+                          unresolved_sites=[(str(p), int(line), int(col), str(call))
+                                            for p, line, col, call in value["unresolved_sites"]])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 

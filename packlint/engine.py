@@ -36,10 +36,10 @@ from packlint.parsing import ParseFailure, parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.selection import functions_that_can_matter
-from packlint.source import SCAN_FACTOR, decode_with_encoding
+from packlint.source import SCAN_FACTOR, decode_with_encoding, read_source
 from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
 
-__all__ = ["Options", "SourceFile", "add_noqa", "discover", "lint_paths", "lint_sources", "lint_stdin",
+__all__ = ["Options", "SourceFile", "add_noqa", "discover", "is_excluded", "lint_paths", "lint_sources", "lint_stdin",
            "load_files"]
 
 
@@ -83,8 +83,9 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
         try:
             tree = parse(f.text)
         except ParseFailure as exc:
-            if f.report:
-                result.problems.append(FileProblem(f.path, "syntax-error", exc.message, exc.line, exc.col))
+            if f.report:  # in a notebook, at its cell and line there (`cell 3:2:7`)
+                result.problems.append(_relocate(f, FileProblem(f.path, "syntax-error", exc.message, exc.line,
+                                                                exc.col)))
             continue
         result.files_parsed += 1
         name = f.module
@@ -114,6 +115,8 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
                                  if path in by_path and by_path[path].report and path not in silenced}
     result.unresolved_calls = sum(result.unresolved_by_path.values())
+    result.unresolved_sites = [s for s in project.unresolved_sites
+                               if s[0] in by_path and by_path[s[0]].report and s[0] not in silenced]
     result.bounds_by_path = {path: n for path, n in project.loop_bounds_by_path.items()
                              if path in by_path and by_path[path].report and path not in silenced}
     result.bounds_hit = sum(result.bounds_by_path.values())
@@ -275,6 +278,11 @@ def discover(paths: Iterable[Path], **settings) -> tuple[list[Path], list[FilePr
     return discovery.discover(paths, **settings)
 
 
+def is_excluded(path: str | Path, **settings) -> bool:
+    """Whether ``--force-exclude`` drops ``path`` (``packlint.files.is_excluded``; the path need not exist)."""
+    return discovery.is_excluded(path, **settings)
+
+
 def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None,
                src: Iterable[Path] = (), explicit: Iterable[Path] = ()) -> LintResult:
     """Read, decode and lint the given files (already discovered), reading the tree modules they import.
@@ -335,6 +343,8 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit,
         needed, skipped = list(files), 0
     else:
         needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
+    if not options.select_all:
+        needed, skipped = _with_linted_dependencies(files, needed, skipped, graph)
     wanted = {os.path.abspath(p) for p in explicit}
     if wanted:
         have = {id(f) for f in needed}
@@ -380,6 +390,24 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit,
     return result, graph, {f.file for _, inputs in units for f in inputs if f.file}
 
 
+def _with_linted_dependencies(files: list[SourceFile], needed: list[SourceFile], skipped: int,
+                              graph: ImportGraph) -> tuple[list[SourceFile], int]:
+    """Files of the run that a selected file imports are analysed and reported as selected files: a padded batch
+    handed to a model in another file of the run is a finding in that file, whether the folder or every file was
+    named. (Read only as a dependency, its findings would be dropped.)"""
+    if not needed:
+        return needed, skipped
+    by_key = {f.key: f for f in files}
+    have = {f.key for f in needed}
+    extra: dict[str, SourceFile] = {}
+    for f in needed:
+        for key in graph.closure(f.key):
+            if key in by_key and key not in have and key not in extra:
+                extra[key] = by_key[key]
+    ordered = [f for f in files if f.key in extra]  # discovery order, as selection keeps it
+    return needed + ordered, skipped - len(ordered)
+
+
 def _units(needed: list[SourceFile], graph: ImportGraph, options: Options
            ) -> list[tuple[list[SourceFile], list[SourceFile]]]:
     """The files to analyse, as (reported files, every file of their analysis) per import-connected group: the
@@ -419,6 +447,7 @@ def _store(cache: ResultCache, fresh: LintResult, keyed: list) -> None:
     for key, (group, _) in keyed:
         paths = {f.path for f in group}
         part = LintResult(findings=[x for x in fresh.findings if x.path in paths],
+                          unresolved_sites=[x for x in fresh.unresolved_sites if x[0] in paths],
                           problems=[x for x in fresh.problems if x.path in paths],
                           warnings=[w for w in fresh.warnings if any(w.startswith(f"{p}:") for p in paths)],
                           files_checked=len(group),
@@ -438,20 +467,34 @@ def lint_group(files: list[SourceFile], graph: ImportGraph, options: Options) ->
     return lint_sources(files + dependencies(files, graph, options.max_bytes), options, index=graph.index)
 
 
+#: Where source piped in without ``--stdin-filename`` is taken to live: a module of the current folder, so that
+#: ``cat train.py | packlint -`` resolves ``from model import Tagger`` as ``packlint train.py`` would.
+STDIN_MODULE = "__stdin__.py"
+
+
 def lint_stdin(data: bytes, filename: str | None, options: Options, src: Iterable[Path] = ()) -> LintResult:
-    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this); its
-    imports resolve as the file's would on disk, against the same roots as ``lint_paths``."""
+    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this), or as
+    ``-`` in the current folder; its imports resolve as the file's would on disk, against the same roots as
+    ``lint_paths``. A ``filename`` ending in ``.ipynb`` is read as a notebook, positions in cells."""
     shown = filename or "-"
-    decoded = decode_with_encoding(data, shown)
+    where = filename or STDIN_MODULE
+    notebook = None
+    if where.endswith(".ipynb"):
+        notebook = read_source(Path(where), max_bytes=options.max_bytes,
+                               reader=lambda _path, _limit: data)
+        if isinstance(notebook, FileProblem):
+            return LintResult(problems=[replace(notebook, path=shown)], files_checked=1)
+        notebook = replace(notebook, path=shown)
+        decoded = (notebook.text, notebook.encoding)
+    else:
+        decoded = decode_with_encoding(data, shown)
     if isinstance(decoded, FileProblem):
         return LintResult(problems=[decoded], files_checked=1)
     index = ModuleIndex(src)
-    if filename:
-        root, name, is_pkg = index.module_of(filename)
-        file = os.path.abspath(filename)
-    else:
-        root, name, is_pkg, file = "", "__stdin__", False, ""
-    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file)
+    root, name, is_pkg = index.module_of(where)
+    file = os.path.abspath(where)
+    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file,
+                   source=notebook)
     return lint_sources([f, *dependencies([f], ImportGraph(index), options.max_bytes)], options, index=index)
 
 

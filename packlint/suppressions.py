@@ -75,6 +75,18 @@ def add_noqa(findings: list[Finding], read=None, write=None) -> int:
     return added
 
 
+def with_noqa(line: str, codes: set[str]) -> str | None:
+    """``line`` (without its line break) with ``# noqa: CODES`` appended, merged into an existing ``# noqa``
+    comment the way ``add_noqa`` merges; None when nothing needs adding (a bare ``# noqa`` or every code already
+    there). The editor's "add noqa" action writes exactly this line."""
+    existing = noqa_codes(line)
+    if existing is not None and (not existing or codes <= existing):
+        return None
+    merged = sorted((existing or set()) | codes)
+    base = _NOQA.sub("", line).rstrip() if existing is not None else line.rstrip()
+    return f"{base}  # noqa: {', '.join(merged)}"
+
+
 def comments(text: str) -> dict[int, str]:
     """Line -> comment text, from the tokenizer: a ``# noqa`` inside a string is not a suppression. Files without
     the word ``noqa`` are not tokenized at all."""

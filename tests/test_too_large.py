@@ -65,14 +65,16 @@ def test_over_the_configured_limit_but_never_parsed(small_limit: Path) -> None:
     assert "too-large" not in result.output
 
 
-def test_a_table_imported_by_a_linted_module_is_read_only_and_not_a_problem(small_limit: Path) -> None:
+def test_a_table_outside_the_run_imported_by_a_linted_module_is_read_only_and_not_a_problem(small_limit: Path
+                                                                                            ) -> None:
     (small_limit / "good.py").write_text("from table import TABLE\n" + GOOD, encoding="utf-8")
-    result = run(".")
+    result = run("good.py")
     assert result.exit_code == 1, result.output
     assert result.stdout.startswith("good.py:8:12: PKL001 ") and "too-large" not in result.output
 
 
-@pytest.mark.parametrize("how", ["names the packing API", "imports a padding module", "named explicitly"])
+@pytest.mark.parametrize("how", ["names the packing API", "imports a padding module", "named explicitly",
+                                 "imported by a linted file of the run"])
 def test_a_file_that_must_be_parsed_is_too_large(small_limit: Path, how: str) -> None:
     path = small_limit / "table.py"
     args = ["."]
@@ -80,6 +82,8 @@ def test_a_file_that_must_be_parsed_is_too_large(small_limit: Path, how: str) ->
         path.write_text("from torch.nn.utils.rnn import pad_packed_sequence\n" + path.read_text(), encoding="utf-8")
     elif how == "imports a padding module":
         path.write_text("from good import step\n" + path.read_text(), encoding="utf-8")
+    elif how == "imported by a linted file of the run":  # its findings would be reported: it is analysed
+        (small_limit / "good.py").write_text(GOOD + "from table import TABLE\n", encoding="utf-8")
     else:
         args = ["table.py", "good.py"]
     size = len(path.read_bytes())

@@ -141,6 +141,7 @@ class Program:
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
         self._found: dict[tuple[str, str], ModuleInfo | None] = {}
+        self.reported_paths: set[str] = set()  # the files whose findings are shown (the linted paths)
 
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
                    report: bool = True, root: str = "", file: str = "") -> ModuleInfo:
@@ -151,6 +152,8 @@ class Program:
             key = f"{key}@{path}"
             info.key = key
         self.modules[key] = info
+        if report:
+            self.reported_paths.add(path)
         self.by_name.setdefault(name, []).append(info)
         if file:
             self.by_file.setdefault(file, info)

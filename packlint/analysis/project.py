@@ -36,8 +36,6 @@ from packlint.analysis.values import (
 )
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 
-
-
 #: Whole-program rounds before the class-attribute fixpoint is given up (see ``Project.rounds``).
 MAX_ROUNDS = 4
 
@@ -77,6 +75,10 @@ class Project:
     @property
     def functions(self) -> dict[str, FunctionInfo]:
         return self.program.functions
+
+    @property
+    def reported_paths(self) -> set[str]:
+        return self.program.reported_paths
 
     @property
     def classes(self) -> dict[str, ClassInfo]:
@@ -425,9 +427,12 @@ class Project:
         summaries.used(replace(summary, height=-1))  # a root is not a call below its user
         return summary.result
 
-    def note_unresolved(self, path: str) -> None:
-        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
+    def note_unresolved(self, path: str, line: int = 0, col: int = 0, callee: str = "") -> None:
+        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same, and
+        where it is and what it calls (``--statistics --list-unresolved``)."""
         self.summaries.count("unresolved", path)
+        if line:
+            self.summaries.count("unresolved-call", f"{path}\0{line}\0{col}\0{callee}")
 
     def note_loop_bound(self, path: str) -> None:
         """Count a loop whose fixpoint was not reached within its bound (``--statistics``)."""
@@ -436,6 +441,15 @@ class Project:
     @property
     def unresolved_by_path(self) -> dict[str, int]:
         return self.summaries.totals("unresolved")
+
+    @property
+    def unresolved_sites(self) -> list[tuple[str, int, int, str]]:
+        """Each unresolved call once: (path, line, column, what it calls), sorted."""
+        sites = []
+        for key in self.summaries.totals("unresolved-call"):
+            path, line, col, callee = key.split("\0", 3)
+            sites.append((path, int(line), int(col), callee))
+        return sorted(sites)
 
     @property
     def loop_bounds_by_path(self) -> dict[str, int]:
@@ -472,7 +486,7 @@ class Project:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
                 out.append(self._annotated(info, p) or _literal_default(default) or
-                           Unknown(f"{info.qualname}:{p.arg}"))
+                           Unknown(f"{info.qualname}:{p.arg}", order=()))  # the batch in the order it is given
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:
@@ -528,7 +542,8 @@ class Project:
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
              depth: int, root: bool = False) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
-        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
+        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id),
+                      root=root)
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
         self._active.append(info.func_id)

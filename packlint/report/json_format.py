@@ -1,7 +1,7 @@
 """The JSON format: one object, stable keys, for scripts and editors.
 
     {"version": 1, "packlint_version": "0.1.0",
-     "findings": [{"path", "line", "col", "end_line", "cell", "code", "name", "severity",
+     "findings": [{"path", "line", "col", "end_line", "end_col", "cell", "code", "name", "severity",
                    "message", "suggestion", "url", "trail": [{"path", "line", "col", "cell", "what"}]}],
      "errors": [{"path", "line", "col", "cell", "kind", "code", "message"}],
      "summary": {"findings", "errors", "files_checked", "files_with_findings",
@@ -10,7 +10,9 @@
 `version` is the format's version, bumped when a key changes meaning or disappears (adding keys
 does not bump it). Problems are a separate `errors` list because they are not rule violations
 and are never filtered by rule selection. `cell` is null outside notebooks; in a notebook, `line`
-counts within that cell. `errors[].code` is "PKL900" for internal errors, null otherwise.
+counts within that cell. `end_line`/`end_col` end the flagged expression (`end_col` is 1-based and
+exclusive, in characters); both are null when unknown (a finding moved to the call that passed
+padding in). `errors[].code` is "PKL900" for internal errors, null otherwise.
 `load` reads this format back into a LintResult (used by tests and tools).
 
 Named json_format.py rather than json.py so that no import in this package can ever pick it up
@@ -37,7 +39,8 @@ def _finding(f: Finding, cwd) -> dict[str, Any]:
         "path": display_path(f.path, cwd),
         "line": f.line,
         "col": f.col,
-        "end_line": f.end_line,
+        "end_line": f.end_line if f.end_line is not None or f.end_col is None else f.line,
+        "end_col": f.end_col,
         "cell": f.cell or None,
         "code": f.code,
         "name": f.name,
@@ -126,6 +129,7 @@ def load(text: str) -> LintResult:
                 for s in f.get("trail", [])
             ),
             end_line=f.get("end_line"),
+            end_col=f.get("end_col"),
             cell=f.get("cell") or 0,
         )
         for f in data["findings"]

@@ -35,7 +35,7 @@ class Rule:
         return Finding(path=event.path, line=event.line, col=event.col, code=self.code, name=self.name,
                        message=message, suggestion=self.suggest(event) if self.suggest else self.suggestion,
                        trail=event.trail,
-                       end_line=event.end_line)
+                       end_line=event.end_line, end_col=event.end_col)
 
 
 def origin(event: Event) -> str:

@@ -11,12 +11,17 @@ def check(event: Event) -> str | None:
     if event.status == "data-layout":
         return (f"`{event.subject}` packs batch-major data ({event.detail('made')}) as time-major: batch_first is "
                 f"left False, and with enforce_sorted=False nothing raises; every sequence is cut across the batch")
+    if event.detail("asked"):
+        return (f"{event.subject}; the output is batch-major as asked, but it is flattened beside a target still "
+                f"in the packed data's time-major order, so steps and sequences are paired wrongly")
     return f"{event.subject}; the result is then used with the packing side's layout"
 
 
 def suggest(event: Event) -> str:
     if event.status == "data-layout":
         return "pass batch_first=True to pack_padded_sequence (the data is (batch, time, ...))"
+    if event.detail("asked"):
+        return "flatten the target batch-major too (`target.t().reshape(-1)`), or unpack time-major like the pack"
     return SUGGESTION
 
 

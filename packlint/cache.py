@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
+from packlint.diagnostics import FileProblem, Finding, Fix, LintResult, TrailStep
 
 CACHE_DIR = ".packlint_cache"
 FORMAT = 2  # bump when what an entry holds changes shape; older entries then sit in another folder, unread
@@ -161,4 +161,6 @@ def decode(value: dict) -> LintResult | None:
 def _finding(d: dict) -> Finding:
     d = dict(d)
     d["trail"] = tuple(TrailStep(**s) for s in d.get("trail", ()))
+    fix = d["fix"]  # a finding cached before findings carried fixes has no key: a miss (KeyError), not a lost fix
+    d["fix"] = Fix(fix["safe"], fix["title"], tuple((k, v) for k, v in fix.get("facts", ()))) if fix else None
     return Finding(**d)

@@ -24,7 +24,7 @@ import click
 from packlint import __version__
 from packlint.config import ConfigError, find_config, load_config
 from packlint.docs_pages import for_terminal, page_for
-from packlint.engine import Options, add_noqa, discover, is_excluded, lint_paths, lint_stdin
+from packlint.engine import Options, add_noqa, discover, fix_findings, is_excluded, lint_paths, lint_stdin
 from packlint.report import display_path, get_reporter, summary_line, use_color
 from packlint.rules import INTERNAL_ERROR, find_rule, known_rules, registry
 
@@ -104,14 +104,17 @@ def main() -> None:
 @click.option("--debug", is_flag=True, help="Print the traceback of internal errors to stderr.")
 @click.option("--select-all-files", is_flag=True,
               help="Debug: parse every file and analyse every function (no selection); findings must not change.")
-@click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to every statement with a finding.")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes, then report what is left.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, apply the unsafe fixes too.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing (exit 1 if any).")
 @click.option("--stdin-filename", default=None, help="The path to report for source read from stdin (PATH `-`).")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
           output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs,
           file_timeout, debug, select_all_files, add_noqa, stdin_filename, show_files, show_settings,
-          list_unresolved) -> None:
+          list_unresolved, **edits) -> None:
     """Lint PATHS (files or folders; default: the current folder; `-`: stdin)."""
     if not paths and stdin_filename is not None:
         paths = (Path("-"),)  # as ruff: a name for stdin and no path means read stdin
@@ -121,7 +124,7 @@ def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, exten
                     output_file=output_file, config_file=config_file, color=color, exit_zero=exit_zero, quiet=quiet,
                     statistics=statistics, no_cache=no_cache, jobs=jobs, file_timeout=file_timeout, debug=debug,
                     select_all_files=select_all_files, add_noqa=add_noqa, stdin_filename=stdin_filename, show_files=show_files,
-                    show_settings=show_settings, list_unresolved=list_unresolved)
+                    show_settings=show_settings, list_unresolved=list_unresolved, **edits)
         code = _check(paths or (Path("."),), opts)
     except click.exceptions.Exit:
         raise
@@ -192,6 +195,14 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     # configuration's folder), then the project root (linting a sub-folder still resolves `from models.net import
     # Net` against the root), then the file's own folder
     roots = [config.root / s for s in config.src] + [Path(config.root)]
+    editing = [flag for flag in ("add_noqa", "fix", "diff") if opts.get(flag)]
+    if opts.get("unsafe_fixes") and not (opts.get("fix") or opts.get("diff")):
+        click.echo("warning: --unsafe-fixes does nothing without --fix or --diff", err=True)
+    if len(editing) > 1 or (editing and stdin):
+        names = " and ".join(f"--{flag.replace('_', '-')}" for flag in editing)
+        click.echo(f"error: {names} {'cannot be combined' if len(editing) > 1 else 'needs files, not stdin'}",
+                   err=True)
+        return EXIT_ERROR
     if stdin:
         result = lint_stdin(sys.stdin.buffer.read(), opts["stdin_filename"], options, src=roots)
     else:
@@ -199,9 +210,23 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if opts["add_noqa"]:
-        added = add_noqa(result.findings)
+        added, left_alone = add_noqa(result.findings)
+        for line in left_alone:
+            click.echo(f"error: {line}", err=True)
         click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
-        return EXIT_ERROR if result.problems else EXIT_CLEAN
+        return EXIT_ERROR if result.problems or left_alone else EXIT_CLEAN
+    if opts.get("fix") or opts.get("diff"):
+        outcome = fix_findings(result.findings, unsafe=bool(opts.get("unsafe_fixes")), write=bool(opts.get("fix")))
+        for line in outcome.problems:
+            click.echo(f"error: {line}", err=True)
+        if opts.get("diff"):
+            return _report_diff(outcome, result)
+        if outcome.changed:  # report what is left: lint the edited files again
+            result = lint_paths(files, options, problems, src=roots, explicit=[p for p in paths if p.is_file()])
+        click.echo(_fix_summary(outcome, "Fixed"), err=True)
+        edit_failed = bool(outcome.problems)
+    else:
+        edit_failed = False
 
     fmt = config.output_format or "text"
     colored = False
@@ -221,10 +246,29 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
         click.echo(text.rstrip("\n"), color=colored if not opts["statistics"] else None)
     if not opts["quiet"] and fmt in ("text", "concise", "full"):
         click.echo(summary_line(result), err=True)
-    code = result.exit_code
+    code = EXIT_ERROR if edit_failed else result.exit_code
     if opts["exit_zero"] and code == EXIT_FINDINGS:
         return EXIT_CLEAN
     return code
+
+
+def _report_diff(outcome, result) -> int:
+    """``--diff``: the diff on stdout, a count on stderr; exit 1 when there is something to fix."""
+    if outcome.diff:
+        click.echo(outcome.diff, nl=False)
+    click.echo(_fix_summary(outcome, "Would fix"), err=True)
+    if result.problems or outcome.problems:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if outcome.fixed else EXIT_CLEAN
+
+
+def _fix_summary(outcome, verb: str) -> str:
+    n = len(outcome.fixed)
+    line = f"{verb} {n} finding{'s' if n != 1 else ''}."
+    if outcome.unsafe_left:
+        line += (f" {outcome.unsafe_left} more fix{'es' if outcome.unsafe_left != 1 else ''} available with "
+                 f"--unsafe-fixes.")
+    return line
 
 
 def _per_file_rules(base, overrides):

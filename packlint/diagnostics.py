@@ -26,6 +26,28 @@ class TrailStep:
 
 
 @dataclass(frozen=True)
+class Fix:
+    """A change a rule offers at its finding, as plain data: whether it is safe, one line saying what it does,
+    and the facts the engine knew there that the code alone does not show (``facts``, name -> str/int/float/bool).
+
+    The rule decides whether a fix is offered and what it needs; ``packlint.fixes`` turns it into an edit of the
+    file, and declines where the code is not in the shape the fix expects. Kept as data so a finding stays
+    picklable and cacheable, and nothing here imports LibCST. Safe: only what padded positions contribute
+    changes; unsafe (applied with ``--unsafe-fixes`` only): it rests on an assumption or changes real steps too.
+    """
+
+    safe: bool
+    title: str
+    facts: tuple[tuple[str, object], ...] = ()
+
+    def fact(self, name: str, default: object = None) -> object:
+        for k, v in self.facts:
+            if k == name:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
 class Finding:
     """A rule violation at a position (1-based line and column), with the trail that explains it."""
 
@@ -44,6 +66,8 @@ class Finding:
     #: 1-based column just past the flagged expression, on `end_line` (or `line` when that is None); None when
     #: unknown (a finding moved to the call site that passed the padding in). Editors underline up to it.
     end_col: int | None = None
+    #: the fix the rule offers here (``--fix``, ``--diff``), or None
+    fix: Fix | None = None
 
     def sort_key(self) -> tuple:
         return (self.path, self.cell, self.line, self.col, 0, self.code, self.message)

@@ -37,10 +37,10 @@ from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.selection import functions_that_can_matter
 from packlint.source import SCAN_FACTOR, decode_with_encoding, read_source
-from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
+from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
-__all__ = ["Options", "SourceFile", "add_noqa", "discover", "is_excluded", "lint_paths", "lint_sources", "lint_stdin",
-           "load_files"]
+__all__ = ["Options", "SourceFile", "add_noqa", "discover", "fix_findings", "is_excluded", "lint_paths",
+           "lint_sources", "lint_stdin", "load_files"]
 
 
 @dataclass
@@ -131,7 +131,9 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
             result.warnings.extend(noqa_warnings(f.path, f.text, known))
     seen: set[tuple] = set()
     broken: set[tuple[str, str]] = set()  # (path, rule code) pairs whose check raised
-    comment_maps: dict[str, dict[int, str]] = {}
+    comment_maps: dict[str, object] = {}
+    kept: dict[tuple, int] = {}  # finding key -> its index in result.findings
+    conflicting: set[tuple] = set()  # keys whose analyses offered different fixes: none is offered
     for ev in events:
         src = by_path.get(ev.path)
         if src is None or not src.report or ev.path in failed or ev.path in silenced:
@@ -151,6 +153,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
                 continue
             key = (finding.path, finding.line, finding.col, finding.code)
             if key in seen:
+                _merge_fix(result.findings, kept, conflicting, key, finding.fix)
                 continue
             seen.add(key)
             if not _enabled(options, finding):
@@ -159,10 +162,33 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
                 comment_maps[src.path] = comments(src.text)
             if suppressed(comment_maps[src.path], finding):
                 continue
+            kept[key] = len(result.findings)
             result.findings.append(_relocate_finding(src, rule, ev, finding))
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
+
+
+def _merge_fix(findings: list[Finding], kept: dict[tuple, int], conflicting: set[tuple], key: tuple,
+               fix) -> None:
+    """One finding seen from several analyses of its function (as a root, and from each caller): the fix that
+    knows the most facts stands (a fact a fix needs, like a name bound to the lengths, may be visible in one
+    context only); fixes whose known facts disagree cancel, so the result never depends on which analysis came
+    first."""
+    at = kept.get(key)
+    if fix is None or at is None or key in conflicting:
+        return
+    current = findings[at].fix
+    if current is None or (_extends(fix, current) and not _extends(current, fix)):
+        findings[at] = replace(findings[at], fix=fix)
+    elif not _extends(current, fix):
+        conflicting.add(key)
+        findings[at] = replace(findings[at], fix=None)
+
+
+def _extends(a, b) -> bool:
+    """Whether fix ``a`` knows every fact ``b`` knows, with the same values (a fact of None is unknown)."""
+    return a.safe == b.safe and all(v is None or a.fact(k) == v for k, v in b.facts)
 
 
 @contextmanager
@@ -496,6 +522,21 @@ def lint_stdin(data: bytes, filename: str | None, options: Options, src: Iterabl
     f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file,
                    source=notebook)
     return lint_sources([f, *dependencies([f], ImportGraph(index), options.max_bytes)], options, index=index)
+
+
+def add_noqa(findings: list[Finding]) -> tuple[int, list[str]]:
+    """Write a ``# noqa`` for every finding (``packlint.fixes.noqa``); returns the codes added and the files left
+    alone, as ``path: not edited: reason`` lines."""
+    from packlint.fixes.noqa import add_noqa as write_noqa  # edits only: a lint run never loads the editors
+
+    return write_noqa(findings)
+
+
+def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool):
+    """Apply the fixes the findings offer (``packlint.fixes.apply``); returns its ``FixOutcome``."""
+    from packlint.fixes.apply import fix_findings as apply  # LibCST: imported only when something is edited
+
+    return apply(findings, unsafe=unsafe, write=write)
 
 
 def default_jobs(files_to_parse: int) -> int:

@@ -751,10 +751,15 @@ class Calls:
             # classes, so padded positions compete with the real ones in the softmax
             steps_are_classes = entry.ignore_index and isinstance(pred, Padded) and pred.axes is not None and \
                 len(pred.axes) == 2 and pred.axes[1] == TIME
+            # the target's padding value where an ignore_index written at this call could drop it (a fix's fact)
+            target_pad = int(target.pad) if entry.ignore_index and obj is None and isinstance(
+                target, PaddedTarget) and isinstance(target.pad, (int, float)) and not isinstance(
+                target.pad, bool) and float(target.pad).is_integer() else None
             self.ctx.emit(Event("loss", self.module.path, line, col, status=verdict.status, subject=subj, callee=callee,
                             reason=verdict.reason, trail=verdict.trail,
                             details=(("target", self.ctx.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
-                                      entry.target_arg else "target"), ("steps_are_classes", steps_are_classes))),
+                                      entry.target_arg else "target"), ("steps_are_classes", steps_are_classes),
+                                     ("target_pad", target_pad))),
                       call.node)
             return LossOut(frozenset({self.frame.events[-1].key}))
         if reduction == "none":

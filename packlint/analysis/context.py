@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
-from packlint.analysis.values import Many, Mask, MaskRef, NotLengths, Padded, TimeLen, Unknown, Value
+from packlint.analysis.values import Lengths, Many, Mask, MaskRef, NotLengths, Padded, TimeLen, Unknown, Value
 from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
@@ -75,6 +75,20 @@ class Context:
         step = self.step(node, f"used as lengths ({consumer})")
         self.emit(Event("lengths", step.path, step.line, step.col, status=value.kind, subject=self.text(node, 60),
                         callee=consumer, trail=value.trail + (step,), details=(("consumer", consumer),)), node)
+
+    def name_of_lengths(self, origin: str | None) -> str | None:
+        """A local name bound, here, to the lengths the padded value was packed with (a fix builds its mask from
+        it); None when no name is, or the origin is unknown. The first in name order, so the answer is stable."""
+        if origin is None:
+            return None
+        for name in sorted(self.frame.env):
+            if name == "_":
+                continue  # a throwaway name, however it is bound now
+            value = self.frame.env[name]
+            key = value.origin if isinstance(value, Lengths) else value.key if isinstance(value, Unknown) else None
+            if key == origin:
+                return name
+        return None
 
     def loc(self, node: ast.AST) -> tuple[str, int, int]:
         line, col = self.pos(node)

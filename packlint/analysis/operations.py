@@ -327,7 +327,9 @@ class Operations:
                     halved = True  # out[:, :, :H]: one direction of a bidirectional output
                 if idx.last_only and label == TIME:  # out[:, -1:, :]
                     self.ctx.emit(Event("last-step", *self.ctx.loc(node), status="padded", subject=self.ctx.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                                    trail=base.trail, details=(("layout", "".join(axes)),
+                                                               ("bidirectional", base.bidirectional),
+                                                               ("lengths", self.ctx.name_of_lengths(base.lengths)))))
                     clean = True
                 out_axes.append(label)
                 continue
@@ -340,7 +342,9 @@ class Operations:
                     if idx.value == -1 and not one_row:  # out[1, -1] reads one named row: not "the last steps"
                         self.ctx.emit(Event("last-step", *self.ctx.loc(node), status="padded",
                                             subject=self.ctx.text(node), trail=base.trail,
-                                            details=(("layout", "".join(axes)),)))
+                                            details=(("layout", "".join(axes)),
+                                                     ("bidirectional", base.bidirectional),
+                                                     ("lengths", self.ctx.name_of_lengths(base.lengths)))))
                         if base.mismatch is not None:
                             self.ctx.emit_batch_first(base)
                     clean = True

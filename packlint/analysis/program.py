@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from packlint.analysis.events import Event
 from packlint.analysis.values import Top, Unknown, Value, join
@@ -36,6 +37,10 @@ class FunctionInfo:
         return params[0].arg
 
 
+#: Methods whose ``self.x`` values are an instance's constructed attributes.
+CONSTRUCTORS = frozenset({"__init__", "setup", "build", "_build"})
+
+
 @dataclass
 class ClassInfo:
     class_id: str
@@ -50,6 +55,29 @@ class ClassInfo:
     site_attrs: dict[str, Value] = field(default_factory=dict)
     attrs_done: bool = False
     attrs_before: dict[str, Value] | None = None
+
+    @cached_property
+    def reassigned(self) -> frozenset[str]:
+        """Attributes a method other than a constructor sets (``self.size = len(items)``, ``self.idx += n``): their
+        constructor values are only where they start, so they are neither a construction's own facts nor
+        constants to decide branches on."""
+        out: set[str] = set()
+        for item in self.node.body:
+            if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name in CONSTRUCTORS:
+                continue
+            args = item.args.posonlyargs + item.args.args
+            if not args:
+                continue
+            me = args[0].arg
+            for node in ast.walk(item):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                    node, (ast.AugAssign, ast.AnnAssign)) else []
+                for target in targets:
+                    for part in ast.walk(target):
+                        if isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name) and \
+                                part.value.id == me:
+                            out.add(part.attr)
+        return frozenset(out)
 
     def merged_attrs(self) -> dict[str, Value]:
         """Every construction's view of each attribute, joined; a root analysis's unknown (a parameter with no

@@ -17,10 +17,11 @@ from packlint.analysis.events import Event
 from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
 from packlint.analysis.placement import place
-from packlint.analysis.program import ClassInfo, FunctionInfo, ModuleInfo, Program
+from packlint.analysis.program import CONSTRUCTORS, ClassInfo, FunctionInfo, ModuleInfo, Program
 from packlint.analysis.summaries import Summaries, Summary
 from packlint.analysis.values import (
     CLEAN,
+    TOP,
     BoundMethod,
     ClassRef,
     Const,
@@ -306,7 +307,7 @@ class Project:
 
     def _record_constructor_attrs(self, info: FunctionInfo, frame: Frame, root: bool) -> None:
         """After a constructor ran, its final ``self.x`` values (joined over its branches) are the attributes."""
-        if info.class_id is None or info.node.name not in ("__init__", "setup", "build", "_build"):
+        if info.class_id is None or info.node.name not in CONSTRUCTORS:
             return
         self_name = info.self_name
         if self_name is None:
@@ -320,8 +321,10 @@ class Project:
         for key, value in frame.env.items():
             if key.startswith(prefix) and "." not in key[len(prefix):]:
                 attr = key[len(prefix):]
+                if attr in owner.reassigned and isinstance(value, Const):
+                    value = TOP  # a counter or flag another method sets again: where it starts, not a constant
                 table[attr] = join(table.get(attr), value)
-                if isinstance(value, _DECIDING):
+                if isinstance(value, _DECIDING) and attr not in owner.reassigned:
                     own[attr] = value
         if self.summaries.stack:
             self.summaries.stack[-1].constructed = tuple(sorted(own.items()))

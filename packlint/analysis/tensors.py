@@ -156,9 +156,10 @@ class TensorEffects:
             axes = (base.axes[1], base.axes[0]) + base.axes[2:] if base.axes else None
             return replace(base, axes=axes, transposed=not base.transposed)
         if isinstance(base, (StaleState, PaddedInput)):
-            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(): still the same state or batch
+            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(), relu(proj(x)): element-wise and
+            # shape moves keep the same state or padded batch
             if kind in ("keep", "reshape", "flatten", "reshape-unknown", "squeeze", "unsqueeze", "transpose",
-                        "permute", "transpose2d", None):
+                        "permute", "transpose2d", "nonneg", "keep-nonzero", None):
                 return base
             return CLEAN
         if isinstance(base, PaddedTarget):
@@ -264,6 +265,16 @@ class TensorEffects:
             return AxisSize(BATCH)  # the most sequences running at any step: the batch size
         return CLEAN
 
+    def mask_operand(self, node: ast.AST) -> str | None:
+        """The name of the mask in ``(loss * mask).mean()``: the operand of the product that is bound to a mask,
+        when exactly one is (a fix divides by its sum instead); None for any other shape."""
+        receiver = node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
+        if not (isinstance(receiver, ast.BinOp) and isinstance(receiver.op, ast.Mult)):
+            return None
+        names = [side.id for side in (receiver.left, receiver.right)
+                 if isinstance(side, ast.Name) and isinstance(self.frame.env.get(side.id), Mask)]
+        return names[0] if len(names) == 1 else None
+
     def perstep_method(self, base: PerStep, name: str, kind: str | None, call: CallSite) -> Value:
         if kind == "reduce":
             dim = self.dim_arg(call)
@@ -272,7 +283,7 @@ class TensorEffects:
                 if name == "mean":
                     self.ctx.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
                                     subject=self.ctx.text(call.node, 60), callee=name, trail=base.trail,
-                                    details=(("partial", dim is not None),)))
+                                    details=(("partial", dim is not None), ("mask", self.mask_operand(call.node)))))
                     return ZeroedReduce("mean", step, base.trail) if dim is None else CLEAN
                 return ZeroedReduce("sum", step, base.trail) if dim is None and name == "sum" else CLEAN
             if base.padded:
@@ -317,7 +328,9 @@ class TensorEffects:
             if d is not None and axes[d] == TIME:
                 if index == -1:  # out.select(1, -1)
                     self.ctx.emit(Event("last-step", *self.ctx.loc(node), status="padded", subject=self.ctx.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                                    trail=base.trail, details=(("layout", "".join(axes)),
+                                                               ("bidirectional", base.bidirectional),
+                                                               ("lengths", self.ctx.name_of_lengths(base.lengths)))))
                 return CLEAN
             return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:
@@ -420,7 +433,9 @@ class TensorEffects:
                     step = self.ctx.step(node, f"{name} over padded steps")
                     self.ctx.emit(Event("softmax", step.path, step.line, step.col, status="padded",
                                     subject=self.ctx.text(node, 60),
-                                    trail=base.trail))
+                                    trail=base.trail,
+                                    details=(("layout", "".join(axes) if axes else ""),
+                                             ("lengths", self.ctx.name_of_lengths(base.lengths)))))
                     # pad unknown: the leak is reported here once, not again at every pooling of these weights
                     return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
                 if kind == "log-softmax":  # log-probabilities over time, padded ones at -inf: still masked
@@ -550,4 +565,5 @@ class TensorEffects:
                         callee=func or op, trail=base.trail,
                         details=(("op", op), ("pad", base.pad), ("zeroed", base.zeroed is not None),
                                  ("filled", base.filled), ("nonneg", base.nonneg), ("masked", base.masked),
-                                 ("layout", "".join(base.axes or ())))))
+                                 ("layout", "".join(base.axes or ())),
+                                 ("lengths", self.ctx.name_of_lengths(base.lengths)))))

@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Any
 
 from packlint import __version__
-from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
+from packlint.diagnostics import FileProblem, Finding, Fix, LintResult, TrailStep
 from packlint.report import DOCS_URL, display_path
 
 FORMAT_VERSION = 1
@@ -48,6 +48,10 @@ def _finding(f: Finding, cwd) -> dict[str, Any]:
         "message": f.message,
         "suggestion": f.suggestion,
         "url": DOCS_URL.format(code=f.code),
+        # what `--fix` (safe) or `--fix --unsafe-fixes` (unsafe) would do here, with the facts it rests on; null
+        # when no fix is offered
+        "fix": {"applicability": "safe" if f.fix.safe else "unsafe", "message": f.fix.title,
+                "facts": dict(f.fix.facts)} if f.fix is not None else None,
         "trail": [
             {
                 "path": display_path(s.path, cwd),
@@ -107,6 +111,13 @@ def render(
     return json.dumps(to_dict(result, cwd=cwd), indent=2, ensure_ascii=False) + "\n"
 
 
+def _fix(d: dict | None) -> Fix | None:
+    if not isinstance(d, dict):
+        return None
+    return Fix(safe=d.get("applicability") == "safe", title=str(d.get("message", "")),
+               facts=tuple((str(k), v) for k, v in (d.get("facts") or {}).items()))
+
+
 def load(text: str) -> LintResult:
     """Read a document written by `render` back into a LintResult (paths as they were shown).
 
@@ -131,6 +142,7 @@ def load(text: str) -> LintResult:
             end_line=f.get("end_line"),
             end_col=f.get("end_col"),
             cell=f.get("cell") or 0,
+            fix=_fix(f.get("fix")),
         )
         for f in data["findings"]
     ]

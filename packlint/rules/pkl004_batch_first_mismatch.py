@@ -4,6 +4,7 @@ agreed (flattened into a loss, indexed by batch): sequences and steps are silent
 from __future__ import annotations
 
 from packlint.analysis.events import Event
+from packlint.diagnostics import Fix
 from packlint.rules.base import Rule
 
 
@@ -28,6 +29,14 @@ def suggest(event: Event) -> str:
 SUGGESTION = "pass the same batch_first to both calls, or transpose(0, 1) right after unpacking"
 
 
+def fix(event: Event) -> Fix | None:
+    """Pack/unpack disagreement only: the unpack's ``batch_first`` made the pack's (``packlint.fixes.pkl004``).
+    Safe: the code after the unpack already reads the packing side's layout; that is what the finding says."""
+    if event.status != "mismatch":
+        return None
+    return Fix(safe=True, title="make the unpack's batch_first equal to the pack's")
+
+
 RULE = Rule(
     code="PKL004",
     name="batch-first-mismatch",
@@ -36,4 +45,5 @@ RULE = Rule(
     suggestion=SUGGESTION,
     check=check,
     suggest=suggest,
+    fix=fix,
 )

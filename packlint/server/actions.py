@@ -12,11 +12,12 @@ gets the others); none can stop the server.
 from __future__ import annotations
 
 import importlib
+import tokenize
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from packlint.source import python_lines
-from packlint.suppressions import with_noqa
+from packlint.fixes.noqa import add_noqa_to
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ ActionProvider = Callable[[ActionRequest], Iterable[Action]]
 
 
 def noqa_actions(request: ActionRequest) -> list[Action]:
-    """"Add `# noqa: CODE`" for each line with findings, merged with the noqa already on the line; nothing for a
-    line already silenced or past the end of the text (a stale diagnostic)."""
+    """"Add `# noqa: CODE`" for each line with findings, placed as ``--add-noqa`` places it (never after a trailing
+    backslash or inside a string; merged into a ``# noqa`` already in the statement), each changed line replaced whole;
+    nothing for a statement already silenced, a line past the end of the text (a stale diagnostic), or text the
+    tokenizer rejects (mid-edit)."""
     lines = python_lines(request.text)
     by_line: dict[int, set[str]] = {}
     for line, code in request.diagnostics:
@@ -67,13 +70,16 @@ def noqa_actions(request: ActionRequest) -> list[Action]:
     for line, codes in sorted(by_line.items()):
         if not 1 <= line <= len(lines):
             continue
-        current = lines[line - 1].rstrip("\r\n")
-        new = with_noqa(current, codes)
-        if new is None:
+        try:
+            new_text, added = add_noqa_to(request.text, request.text, {line: codes})
+        except (tokenize.TokenError, SyntaxError):
             continue
+        if not added:
+            continue
+        edits = tuple(Edit(n, 1, n, len(old) + 1, new)
+                      for n, (old, new) in enumerate(zip(lines, python_lines(new_text)), start=1) if old != new)
         shown = ", ".join(sorted(codes))
-        out.append(Action(title=f"packlint: add `# noqa: {shown}`", kind="quickfix",
-                          edits=(Edit(line, 1, line, len(current) + 1, new),),
+        out.append(Action(title=f"packlint: add `# noqa: {shown}`", kind="quickfix", edits=edits,
                           resolves=tuple((line, c) for c in sorted(codes))))
     return out
 

@@ -488,11 +488,6 @@ def _store(cache: ResultCache, fresh: LintResult, keyed: list) -> None:
         cache.put(key, cache_records.encode(part))
 
 
-def lint_group(files: list[SourceFile], graph: ImportGraph, options: Options) -> LintResult:
-    """One analysis over ``files`` (reported) and the modules of the tree they import (read, not reported)."""
-    return lint_sources(files + dependencies(files, graph, options.max_bytes), options, index=graph.index)
-
-
 #: Where source piped in without ``--stdin-filename`` is taken to live: a module of the current folder, so that
 #: ``cat train.py | packlint -`` resolves ``from model import Tagger`` as ``packlint train.py`` would.
 STDIN_MODULE = "__stdin__.py"

@@ -332,7 +332,7 @@ class Expressions:
         left, right = self.eval(node.left), self.eval(node.right)
         fill = node.right
         if isinstance(node.op, ast.Add) and isinstance(fill, ast.BinOp) and isinstance(fill.op, ast.Mult) and \
-                isinstance(fill.left, ast.List) and len(fill.left.elts) == 1:
+                isinstance(fill.left, ast.List) and len(fill.left.elts) == 1 and _fills_up_to_a_length(fill.right):
             # `row + [PAD] * (max_len - len(row))`: a row padded by hand to the batch's length
             return PaddedRow((self.ctx.step(node, f"`{self.ctx.text(node, 40)}` pads the row"),),
                              pad=const_of(self.eval(fill.left.elts[0])))
@@ -379,3 +379,11 @@ class Expressions:
             return self.calls.method_call(base, func.attr, call)
         callee = self.eval(func)
         return self.calls.call_value(callee, call, attr_callee=False)
+
+
+def _fills_up_to_a_length(count: ast.expr) -> bool:
+    """How many pad tokens ``row + [PAD] * count`` adds: up to a common length (``max_len - len(row)``, ``n - l``)
+    pads the row; a fixed count (``[SEP] * 2``) only appends tokens."""
+    return isinstance(count, ast.BinOp) and isinstance(count.op, ast.Sub) or any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" for n in ast.walk(count))
+

@@ -377,6 +377,15 @@ class Expressions:
                 callee = self.calls.attribute(base, func.attr, func)
                 return self.calls.call_value(callee, call, attr_callee=isinstance(base, Instance))
             return self.calls.method_call(base, func.attr, call)
+        if isinstance(func, ast.Subscript):
+            table, key = self.eval(func.value), self.eval(func.slice)
+            if isinstance(table, DictV) and not isinstance(key, Const) and table.items:
+                # a factory picked from a table by a key packlint cannot read (`TRAINERS[name](model)`): any entry
+                # may run, so each is called and the outcomes joined
+                out: Value | None = None
+                for _, candidate in sorted(table.items, key=lambda kv: repr(kv[0])):
+                    out = join(out, self.calls.call_value(candidate, call, attr_callee=False))
+                return out if out is not None else CLEAN
         callee = self.eval(func)
         return self.calls.call_value(callee, call, attr_callee=False)
 

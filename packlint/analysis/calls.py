@@ -424,6 +424,9 @@ class Calls:
                       reduction=str(const_of(red)) if red is not None and isinstance(const_of(red), str) else "mean",
                       created=self.ctx.step(call.node, entry.qualname.rsplit(".", 1)[-1]), weight=call.kw.get("weight"))
 
+    ext_metric = ext_loss
+    ext_metric_class = ext_loss_class
+
     def ext_masked_loss(self, entry: api.Callable, call: CallSite) -> Value:
         return self.length_aware_loss(entry.qualname, call)
 
@@ -755,6 +758,7 @@ class Calls:
         callee = self.ctx.text(call.node.func, 40)
         subj = self.ctx.text(call.pos_nodes[entry.pred_arg]) if len(call.pos_nodes) > entry.pred_arg else "input"
         self.check_flattened_layout(pred, target, call, entry)
+        metric = entry.kind.startswith("metric")  # a finding only where it is trained on (see project._settle)
         if len(call.pos) > max(entry.pred_arg, entry.target_arg):
             self.check_batch_order(pred, target, call, "scored against")
         if verdict.status == "zeroed":
@@ -762,7 +766,8 @@ class Calls:
                 return PerStep(trail=verdict.trail, padded=False, zeroed=MaskRef("unknown"))
             if reduction == "mean":  # divides the zeroed terms by every element: PKL007
                 self.ctx.emit(Event("reduce", self.module.path, line, col, status="zeroed-mean",
-                                subject=self.ctx.text(call.node, 60), callee="mean", trail=verdict.trail), call.node)
+                                    subject=self.ctx.text(call.node, 60), callee="mean", trail=verdict.trail,
+                                    details=(("metric", metric),)), call.node)
                 return LossOut(frozenset({self.frame.events[-1].key}))
             return CLEAN
         if verdict.status == "mismatch" or (verdict.status == "padded" and reduction != "none"):
@@ -778,7 +783,7 @@ class Calls:
                             reason=verdict.reason, trail=verdict.trail,
                             details=(("target", self.ctx.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
                                       entry.target_arg else "target"), ("steps_are_classes", steps_are_classes),
-                                     ("target_pad", target_pad))),
+                                     ("target_pad", target_pad), ("metric", metric))),
                       call.node)
             return LossOut(frozenset({self.frame.events[-1].key}))
         if reduction == "none":
@@ -792,6 +797,8 @@ class Calls:
 
     def method_call(self, base: Value, name: str, call: CallSite) -> Value:
         """A method called on a value: a loss or layer object's own methods here, a tensor's in the tensor part."""
+        if name == "backward" and isinstance(base, LossOut):
+            self.frame.trained |= base.keys  # `loss.backward()`: this value is what the model is trained on
         if isinstance(base, LossFn):
             if name in ("to", "cuda", "cpu", "float", "double"):
                 return base

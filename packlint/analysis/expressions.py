@@ -24,6 +24,7 @@ from packlint.analysis.values import (
     Instance,
     Lengths,
     LossFn,
+    LossOut,
     Many,
     Mask,
     MaskBias,
@@ -367,6 +368,10 @@ class Expressions:
                     if isinstance(k, str):
                         kw[k] = item
         call = CallSite(node, pos, kw, pos_nodes)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("backward", "manual_backward"):
+            for value in pos:
+                if isinstance(value, LossOut):
+                    self.frame.trained |= value.keys  # `accelerator.backward(loss)`, `self.manual_backward(loss)`
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.eval(func.value)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
-from packlint.analysis.support import CallSite, TimeBudgetExceeded, inplace_target, loop_bound
+from packlint.analysis.support import CallSite, TimeBudgetExceeded, const_of, inplace_target, loop_bound
 from packlint.analysis.values import (
     CLEAN,
     ClassRef,
@@ -22,6 +22,7 @@ from packlint.analysis.values import (
     Instance,
     LossOut,
     Many,
+    PaddedRow,
     Perm,
     TupleV,
     Unknown,
@@ -198,6 +199,17 @@ class Statements:
         is hit, the last join stands (an under-approximation of what further passes would add) and the hit is
         counted for ``--statistics``. Events of the passes before the last are dropped: the last pass starts from
         the fixpoint, so its events are the complete, final ones."""
+        padded = _pads_up_to_a_length(stmt)
+        if padded is not None:
+            name, fill = padded
+            self.run_loop_body(stmt)
+            what = f"`{self.ctx.text(stmt.test, 40)}` pads `{name}` with `{self.ctx.text(fill, 20)}`"
+            step = self.ctx.step(stmt, what)
+            self.frame.env[name] = PaddedRow((step,), pad=const_of(self.exprs.eval(fill)))
+            return
+        self.run_loop_body(stmt)
+
+    def run_loop_body(self, stmt: ast.For | ast.AsyncFor | ast.While) -> None:
         entry = dict(self.frame.env)
         is_for = not isinstance(stmt, ast.While)
         if is_for:
@@ -289,4 +301,21 @@ def _loss_keys(value: Value) -> set:
     if isinstance(value, DictV):
         return {k for _, v in value.items for k in _loss_keys(v)}
     return set()
+
+
+def _pads_up_to_a_length(stmt: ast.stmt) -> tuple[str, ast.expr] | None:
+    """``while len(row) < n: row.append(PAD)``: a list padded by hand to a common length. (name, the filler)."""
+    if not isinstance(stmt, ast.While) or stmt.orelse or len(stmt.body) != 1:
+        return None
+    test, body = stmt.test, stmt.body[0]
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Lt, ast.LtE))
+            and isinstance(test.left, ast.Call) and isinstance(test.left.func, ast.Name) and test.left.func.id == "len"
+            and len(test.left.args) == 1 and isinstance(test.left.args[0], ast.Name)):
+        return None
+    name = test.left.args[0].id
+    call = body.value if isinstance(body, ast.Expr) else None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "append" and \
+            isinstance(call.func.value, ast.Name) and call.func.value.id == name and len(call.args) == 1:
+        return name, call.args[0]
+    return None
 

@@ -24,6 +24,7 @@ class Context:
         self.frame = frame
         self.module = frame.module
         self.tables = project.tables
+        self.discarding = False  # evaluating a value nobody reads: its last-step reads are not findings
 
     def pos(self, node: ast.AST) -> tuple[int, int]:
         line = getattr(node, "lineno", 1)
@@ -47,6 +48,8 @@ class Context:
         return cut + "..."
 
     def emit(self, event: Event, node: ast.AST | None = None) -> None:
+        if self.discarding and event.kind == "last-step":
+            return  # `last = out[:, -1]` and `last` never read: nothing is computed from the padded step
         if node is not None:
             end = getattr(node, "end_lineno", None)
             if end is not None and end != event.line:

@@ -59,6 +59,7 @@ class Project:
         self._mro: dict[str, list[str]] = {}
         self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
+        self._loaded: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ the program's index
     @property
@@ -80,6 +81,20 @@ class Project:
     @property
     def reported_paths(self) -> set[str]:
         return self.program.reported_paths
+
+    def loaded_names(self, func: FunctionInfo) -> frozenset[str]:
+        """Names a function reads anywhere in its body (its nested functions included), and names it declares
+        global or nonlocal: an assignment to any other name is never read."""
+        found = self._loaded.get(func.func_id)
+        if found is None:
+            names = set()
+            for node in ast.walk(func.node):
+                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+                elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                    names.update(node.names)
+            found = self._loaded[func.func_id] = frozenset(names)
+        return found
 
     @property
     def classes(self) -> dict[str, ClassInfo]:

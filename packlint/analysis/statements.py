@@ -65,9 +65,22 @@ class Statements:
                 raise TimeBudgetExceeded()
             self.run_stmt(stmt)
 
+    def unread(self, targets: list[ast.expr]) -> bool:
+        """Whether every name a statement assigns is never read in the function (nor a global or nonlocal)."""
+        func = self.frame.func
+        if func is None or not targets or not all(isinstance(t, ast.Name) for t in targets):
+            return False
+        loaded = self.project.loaded_names(func)
+        return not any(t.id in loaded for t in targets)  # type: ignore[attr-defined]
+
     def run_stmt(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, ast.Assign):
-            value = self.exprs.eval(stmt.value)
+            discard = self.unread(stmt.targets)
+            self.ctx.discarding, before = discard or self.ctx.discarding, self.ctx.discarding
+            try:
+                value = self.exprs.eval(stmt.value)
+            finally:
+                self.ctx.discarding = before
             for target in stmt.targets:
                 self.exprs.assign(target, value, stmt.value)
         elif isinstance(stmt, ast.AnnAssign):

@@ -51,6 +51,7 @@ from packlint.analysis.values import (
     SequentialV,
     ShapeOf,
     StaleState,
+    StepIndex,
     Super,
     TimeLen,
     Transposed,
@@ -540,7 +541,28 @@ class Calls:
             # fresh pieces glued together row by row, their sizes read from lengths (`new_ones(1, l).zero_()` then
             # `new_ones(1, T - l)`): a mask built piece by piece, which packlint cannot read; unknown, as a mask is
             return CLEAN
+        if isinstance(joined, Padded) and joined.stepped:
+            return self.restacked(joined, entry, call)
         return joined
+
+    def restacked(self, step: Padded, entry: api.Callable, call: CallSite) -> Value:
+        """Steps of a padded tensor taken one at a time (`out[:, t]`), or what was computed from each, put back
+        together: ``stack(steps, dim=d)`` makes axis d time again, ``cat(steps, dim=d)`` of (B, 1) pieces too."""
+        dim = const_of(call.kw.get("dim", call.pos[1] if len(call.pos) > 1 else Const(0)))
+        axes = list(step.axes) if step.axes is not None else None
+        if axes is None or not isinstance(dim, int):
+            return replace(step, axes=None, stepped=False)
+        if entry.qualname.endswith("stack"):
+            at = dim if dim >= 0 else len(axes) + 1 + dim
+            if not 0 <= at <= len(axes):
+                return replace(step, axes=None, stepped=False)
+            axes.insert(at, TIME)
+        else:
+            at = dim if dim >= 0 else len(axes) + dim
+            if not 0 <= at < len(axes) or axes[at] == BATCH:
+                return replace(step, axes=None, stepped=False)
+            axes[at] = TIME
+        return replace(step, axes=tuple(axes), stepped=False)
 
     def ext_matmul(self, entry: api.Callable, call: CallSite) -> Value:
         if len(call.pos) < 2:
@@ -597,6 +619,8 @@ class Calls:
             row = call.pos[0]  # len() of a row already padded to the batch's length: T, whatever the sequence
             step = self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a padded row")
             return NotLengths("padded", row.trail + (step,))
+        if entry.qualname == "range":
+            return Many(StepIndex())  # `for t in range(T)`: each position in turn
         return CLEAN
 
     def ext_float(self, entry: api.Callable, call: CallSite) -> Value:

@@ -61,6 +61,7 @@ from packlint.analysis.values import (
     ShapeOf,
     SliceIndex,
     StaleState,
+    StepIndex,
     TimeLen,
     TimeSum,
     TupleV,
@@ -307,6 +308,7 @@ class Operations:
         clean = False
         gathered: Value = CLEAN
         halved = False
+        stepped = False
         for idx in indices:
             if isinstance(idx, EllipsisIndex):
                 after = indices[indices.index(idx) + 1:]
@@ -353,6 +355,9 @@ class Operations:
                     self.ctx.emit_batch_first(base)
                 continue  # integer on batch or feature axis drops it
             # a tensor index
+            if label == TIME and isinstance(idx, StepIndex):
+                stepped = True  # `out[:, t]` for t in range(T): every step in turn, padded ones too
+                continue
             if label == TIME:
                 clean = True  # gathered at an index (lengths - 1): one real step per row
                 # a later slice (`[..., :H]`) or integer (`[..., 0]` on a (2, H) view) keeps one direction
@@ -366,6 +371,8 @@ class Operations:
         out_axes.extend(axes[i:])
         if clean:
             return gathered
+        if stepped:
+            return replace(base, axes=tuple(out_axes), stepped=True)
         if halved and base.bidirectional:
             return replace(base, axes=tuple(out_axes), bidirectional=False)
         return replace(base, axes=tuple(out_axes))

@@ -146,6 +146,7 @@ class Padded(Value):
     bidirectional: bool = False
     residual: bool = False  # a difference with another tensor (`pred - y`): a hand-written loss in the making
     asked_batch_first: bool = False
+    stepped: bool = False  # one time step of it (`out[:, t]` in a loop over t): stacking the steps restores time
 
     def with_trail(self, step: TrailStep) -> "Padded":
         if self.trail and self.trail[-1] == step:
@@ -429,6 +430,12 @@ class ShapeOf(Value):
 
 
 @dataclass(frozen=True)
+class StepIndex(Value):
+    """A loop counter over ``range(...)``: one position of an axis at a time. On the time axis of a padded tensor
+    it picks each step in turn (``out[:, t]``), padded steps included; not a gather at one real step."""
+
+
+@dataclass(frozen=True)
 class Perm(Value):
     """A permutation from ``sort``/``argsort``: indexing with it reorders the batch and keeps padding. ``word``:
     which permutation, as the sorts it composes (``()``: one packlint cannot name, so orders through it are not
@@ -594,7 +601,7 @@ _MISSING = object()
 
 _FIELD_JOIN: dict[type, dict[str, object]] = {
     Padded: {"trail": _first, "axes": _or_none, "pad": _or_none, "zeroed": _mask_ref, "filled": _or_none,
-             "masked": _both, "nonneg": _both, "mismatch": _some_step, "asked_batch_first": _both,
+             "masked": _both, "nonneg": _both, "mismatch": _some_step, "asked_batch_first": _both, "stepped": _either,
              "lengths": _or_none, "pending": _step_union,
              "bidirectional": _either, "residual": _either},
     PaddedTarget: {"trail": _first, "pad": _or_none, "zeroed": _mask_ref, "axes": _or_none, "left": _either},

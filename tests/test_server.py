@@ -256,3 +256,38 @@ def test_without_pygls_the_command_says_how_to_install_it() -> None:
     assert out.returncode == 2, out.stdout + out.stderr
     assert "pip install 'packlint[server]'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+MISMATCHED = """\
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def loss(rnn, head, x, lengths, y):
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(rnn(packed)[0])
+    return F.cross_entropy(head(out).reshape(-1, 5), y.reshape(-1), ignore_index=-100)
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_fix_is_offered_as_a_code_action_and_applying_it_clears_the_finding(project) -> None:
+    """The fixes of ``--fix`` reach the editor through the provider hook: the batch_first mismatch (PKL004) gets
+    a preferred quick fix beside the noqa one, and the edited buffer has no finding left."""
+    client, root = project
+    uri = open_doc(client, root / "pkl004.py", MISMATCHED)
+    found = (await diagnostics(client, uri, 1)).diagnostics
+    assert [d.code for d in found] == ["PKL004"]
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=found[0].range,
+        context=types.CodeActionContext(diagnostics=list(found))))
+    fixes = [a for a in actions if "noqa" not in a.title]
+    assert len(fixes) == 1 and fixes[0].is_preferred and "unsafe" not in fixes[0].title, [a.title for a in actions]
+    (edit,) = fixes[0].edit.changes[uri]
+    lines = MISMATCHED.splitlines()
+    start, end = edit.range.start.line, edit.range.end.line
+    lines[start:end + 1] = edit.new_text.split("\n")
+    fixed = "\n".join(lines) + "\n"
+    assert "pad_packed_sequence(rnn(packed)[0], batch_first=True)" in fixed
+    change(client, uri, fixed, 2)
+    assert list((await diagnostics(client, uri, 2)).diagnostics) == []

@@ -7,3 +7,7 @@ edited; ``noqa`` needs the tokenizer only. One module per rule's fix (``pklNNN.p
 and PKL002, ``rnn_state`` finds ``h_n`` for PKL003 and PKL009); ``documents`` reads and writes files and
 notebooks; ``splice`` applies text edits.
 """
+
+from packlint.fixes.editor import code_actions  # noqa: E402 - the server's provider hook; LibCST stays lazy
+
+__all__ = ["code_actions"]

@@ -65,7 +65,7 @@ def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool) -> FixOu
             piece = doc.pieces.get(cell)
             if piece is None:
                 continue
-            fixed, problem = _fix_piece(piece, group)
+            fixed, problem = fix_piece(piece, group)
             if problem:
                 outcome.problems.append(f"{path}{f':cell {cell}' if cell else ''}: not edited: {problem}")
             fixed_here.extend(fixed)
@@ -91,7 +91,7 @@ def _by_cell(findings: list[Finding]) -> dict[int, list[Finding]]:
     return out
 
 
-def _fix_piece(piece: documents.Piece, findings: list[Finding]) -> tuple[list[Finding], str]:
+def fix_piece(piece: documents.Piece, findings: list[Finding]) -> tuple[list[Finding], str]:
     """Edit one piece; returns the findings fixed and a problem (empty when none)."""
     try:
         code = Code(piece.code)

@@ -51,6 +51,8 @@ class ActionRequest:
     path: str
     text: str
     diagnostics: tuple[tuple[int, str], ...]
+    #: the findings packlint last published for the document (their fixes are offered by ``packlint.fixes``)
+    findings: tuple = ()
 
 
 ActionProvider = Callable[[ActionRequest], Iterable[Action]]

@@ -54,6 +54,7 @@ class PacklintServer(LanguageServer):
         self.debounce = DEBOUNCE_SECONDS
         self.pending: dict[str, asyncio.TimerHandle] = {}
         self.read_by: dict[str, frozenset[str]] = {}  # uri -> files its last lint read
+        self.found: dict[str, tuple] = {}  # uri -> the findings last published for it (their fixes are actions)
 
     # ------------------------------------------------------------------ helpers
     async def on_worker(self, fn, *args):
@@ -108,6 +109,7 @@ class PacklintServer(LanguageServer):
             if doc is None or doc.version != version:
                 return  # closed or changed meanwhile: that event scheduled what comes next
             self.read_by[uri] = outcome.read
+            self.found[uri] = tuple(outcome.findings)
             found = convert.diagnostics(outcome, path, self.lines_of, self.units)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=version))
@@ -176,6 +178,7 @@ def build() -> PacklintServer:
         if waiting is not None:
             waiting.cancel()
         ls.read_by.pop(uri, None)
+        ls.found.pop(uri, None)
         path = _path(uri)
         if path is not None:
             await ls.on_worker(ls.ws.drop, path)
@@ -200,7 +203,8 @@ def build() -> PacklintServer:
             return []
         ours = [d for d in params.context.diagnostics if d.source == convert.SOURCE and d.code is not None]
         request = ActionRequest(path=path, text=doc.source,
-                                diagnostics=tuple((d.range.start.line + 1, str(d.code)) for d in ours))
+                                diagnostics=tuple((d.range.start.line + 1, str(d.code)) for d in ours),
+                                findings=ls.found.get(uri, ()))
         return [convert.code_action(a, uri, path, ls.lines_of, ls.units, ours) for a in actions_for(request)]
 
     @server.feature(types.SHUTDOWN)

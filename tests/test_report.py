@@ -478,3 +478,12 @@ def test_format_modules_are_imported_lazily():
         cwd=Path(__file__).resolve().parents[1],
     ).stdout.splitlines()
     assert out == ["['packlint.report.json_format']", "False False"]
+
+
+def test_github_lines_carry_the_end_column_when_known(tmp_path):
+    """GitHub annotations underline the finding's extent: endColumn beside endLine, as JSON and SARIF carry it."""
+    one_line = Finding(str(tmp_path / "m.py"), 5, 12, "PKL001", "unmasked-loss", "msg", end_col=40)
+    spanning = Finding(str(tmp_path / "m.py"), 7, 3, "PKL003", "padded-last-step", "msg", end_line=9, end_col=8)
+    lines = github.render(LintResult(findings=[one_line, spanning]), cwd=tmp_path).splitlines()
+    assert lines[0].startswith("::error file=m.py,line=5,col=12,endLine=5,endColumn=40,title=PKL001")
+    assert lines[1].startswith("::error file=m.py,line=7,col=3,endLine=9,endColumn=8,title=PKL003")

@@ -1,6 +1,6 @@
 """GitHub Actions workflow commands, which GitHub shows as annotations on the pull request:
 
-    ::error file=train.py,line=41,col=12,endLine=41,title=PKL001 unmasked-loss::message
+    ::error file=train.py,line=41,col=12,endLine=41,endColumn=60,title=PKL001 unmasked-loss::message
     ::error file=data.py,line=3,col=1,title=packlint syntax-error::message
 
 Escaping follows the runner's rules: in the message `%`, CR and LF become `%25`, `%0D`, `%0A`;
@@ -44,8 +44,13 @@ def _position(record: Finding | FileProblem, path: str) -> tuple[list[tuple[str,
         return props, f"cell {record.cell}, line {record.line}, column {record.col}: "
     props += [("line", record.line), ("col", record.col)]
     end_line = getattr(record, "end_line", None)
+    end_col = getattr(record, "end_col", None)
     if end_line is not None and end_line >= record.line:
         props.append(("endLine", end_line))
+        if end_col is not None:
+            props.append(("endColumn", end_col))
+    elif end_col is not None and end_col > record.col:
+        props += [("endLine", record.line), ("endColumn", end_col)]
     return props, ""
 
 

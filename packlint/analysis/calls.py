@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from packlint.analysis import api
 from packlint.analysis.events import Event
 from packlint.analysis.losses import assess_loss
-from packlint.analysis.support import CallSite, const_of, is_neg_large, key_of, swaps_first_two_axes
+from packlint.analysis.support import CallSite, const_of, is_neg_large, key_of, size_label, swaps_first_two_axes
 from packlint.analysis.values import (
     BATCH,
     CLEAN,
@@ -675,7 +675,8 @@ class Calls:
             sizes = list(sizes[0].items)
         if not sizes or any(isinstance(s, (Many, TupleV, ShapeOf)) for s in sizes):
             return Fresh()
-        return Ranked(rank=len(sizes))
+        labels = tuple(size_label(s) for s in sizes)
+        return Ranked(rank=len(sizes), axes=labels if all(labels) else None)  # type: ignore[arg-type]
 
     def ext_parameter(self, entry: api.Callable, call: CallSite) -> Value:
         """``nn.Parameter(t)`` is the tensor ``t`` when packlint made it (its rank known); otherwise an object."""

@@ -36,6 +36,7 @@ from packlint.analysis.values import (
     PerStep,
     Ranked,
     SliceIndex,
+    StepIndex,
     Super,
     TupleV,
     Unknown,
@@ -160,6 +161,13 @@ class Expressions:
             pad = base.value if isinstance(base, Const) else 0 if isinstance(base, Ranked) else None
             self.frame.env[name] = PaddedTarget(trail=(self.ctx.step(target, f"`{name}` padded row by row"),),
                                                 pad=pad, axes=(BATCH, TIME))
+            return
+        if isinstance(base, Fresh) and isinstance(value, Padded) and value.stepped and \
+                any(isinstance(v, StepIndex) for v in indices):
+            # energies[b, i] = h[b].dot(enc[i, b]) in loops over the steps: a buffer of scores from padded steps,
+            # whose axes packlint cannot name
+            axes = base.axes if isinstance(base, Ranked) and base.axes and TIME in base.axes else None
+            self.frame.env[name] = replace(value, axes=axes, stepped=False)
             return
         if isinstance(base, Fresh):
             bounds = [v.bound for v in indices if isinstance(v, SliceIndex) and v.bound is not None]

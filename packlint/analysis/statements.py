@@ -93,6 +93,12 @@ class Statements:
         elif isinstance(stmt, ast.Expr):
             if self.grow_list(stmt.value):
                 return
+            added = _added_module(stmt.value)
+            if added is not None:
+                # `self.add_module("rnn", nn.LSTM(...))` is `self.rnn = nn.LSTM(...)`
+                target, layer = added
+                self.exprs.assign(target, self.exprs.eval(layer), layer)
+                return
             value = self.exprs.eval(stmt.value)
             target = inplace_target(stmt.value)
             if target is not None and not isinstance(value, Unknown):
@@ -331,4 +337,17 @@ def _pads_up_to_a_length(stmt: ast.stmt) -> tuple[str, ast.expr] | None:
             isinstance(call.func.value, ast.Name) and call.func.value.id == name and len(call.args) == 1:
         return name, call.args[0]
     return None
+
+
+def _added_module(call: ast.expr) -> tuple[ast.Attribute, ast.expr] | None:
+    """``obj.add_module("name", layer)`` / ``obj.register_module("name", layer)`` with a literal name: the
+    attribute it sets (as a target ``obj.name``) and the layer expression."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and
+            call.func.attr in ("add_module", "register_module") and len(call.args) == 2 and not call.keywords):
+        return None
+    name = call.args[0]
+    if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and name.value.isidentifier()):
+        return None
+    target = ast.Attribute(value=call.func.value, attr=name.value, ctx=ast.Store())
+    return ast.copy_location(target, call), call.args[1]
 

@@ -93,6 +93,12 @@ class TensorEffects:
             return Numel()
         if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
             return MaskFrac()
+        if isinstance(base, (Unknown, Fresh)) and call.pos and isinstance(call.pos[0], Padded):
+            other = call.pos[0]
+            if name in ("dot", "mul", "multiply"):  # h.dot(enc[i]): the same product as enc[i].dot(h)
+                return self.call_method(other, name, CallSite(call.node, [base, *call.pos[1:]], call.kw, []))
+            if name in ("matmul", "mm", "bmm"):
+                return self.ops.matmul(base, other)
         if name in ("index_select", "index_copy") and not isinstance(base, (TupleV, Many, DictV)):
             reordered = self.reorder_method(base, name, call)
             if reordered is not None:

@@ -891,9 +891,12 @@ class AxisSize(Value):
 @dataclass(frozen=True)
 class Ranked(Fresh):
     """A tensor made from nothing with a known number of axes (``torch.randn(64)``, ``nn.Parameter(torch.zeros(H))``):
-    a learned query vector. Multiplying a padded output by a vector (``out.matmul(v)``) drops the feature axis."""
+    a learned query vector. Multiplying a padded output by a vector (``out.matmul(v)``) drops the feature axis.
+    ``axes``: the axis each size names when every size was read off a padded tensor (``torch.zeros(B, T)`` with
+    ``B, T = out.size(0), out.size(1)``), so a buffer written step by step knows where time is."""
 
     rank: int = 0
+    axes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

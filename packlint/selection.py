@@ -335,8 +335,8 @@ def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
     seeds: dict[int, bool] = {}
     queue: list[_Unit] = []
     for unit in units:
-        seed = any(prefilter.search(w) for w in unit.words) or any(
-            prefilter.search(q) for chain in unit.mentions for q in index.qualified(unit, chain))
+        seed = any(prefilter.names_in(w) for w in unit.words) or any(
+            prefilter.names_in(q) for chain in unit.mentions for q in index.qualified(unit, chain))
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit
@@ -379,7 +379,7 @@ def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
     # Every function of a module that names a source is a root as well (cheap: such modules are few), so a fault
     # in any of them is reported like before; they taint nothing by that alone.
     whole = {u.module.key for u in units if seeds.get(id(u))}
-    whole |= {key for key in seed_modules if any(prefilter.search(w) for w in index.modules[key].imported_words)}
+    whole |= {key for key in seed_modules if any(prefilter.names_in(w) for w in index.modules[key].imported_words)}
     whole |= {key for key, m in sources.items() if hand_padded_rnn(m.text)}
     selected: set[str] = set()
     for key in sorted(whole):

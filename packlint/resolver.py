@@ -378,6 +378,7 @@ class ModuleIndex:
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self._packages: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._found: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        self._paths: dict[object, tuple[str, ...]] = {}
 
     def _has_init(self, folder: str) -> bool:
         return "__init__.py" in self.tree.listing(folder)[0]
@@ -408,11 +409,13 @@ class ModuleIndex:
         return root, ".".join(p for p in parts if p), is_package
 
     def search_path(self, importer: str | os.PathLike) -> tuple[str, ...]:
-        """The folders an importer's absolute imports are looked up in, in order."""
-        importer = os.path.abspath(importer)
-        folder = os.path.dirname(importer)
-        top = self._package_chain(folder)[0]
-        return tuple(dict.fromkeys((top, *self.roots, folder)))
+        """The folders an importer's absolute imports are looked up in, in order (computed once per importer)."""
+        found = self._paths.get(importer)
+        if found is None:
+            folder = os.path.dirname(os.path.abspath(importer))
+            top = self._package_chain(folder)[0]
+            found = self._paths[importer] = tuple(dict.fromkeys((top, *self.roots, folder)))
+        return found
 
     def find(self, name: str, importer: str | os.PathLike) -> str | None:
         """The file of module ``name`` (``pkg/__init__.py`` for a package) as ``importer`` would import it; None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 
@@ -164,8 +163,6 @@ class _ModuleIndex:
             self.defined.setdefault(name, []).append(unit)
 
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
-_STAR = re.compile(r"\bimport\s*\*")
 
 
 class _LazyModules(dict):
@@ -204,11 +201,7 @@ class _Index:
 
     def _words(self) -> dict[str, set[str]]:
         if self._by_word is None:
-            self._by_word = {}
-            for key, m in self.project.program.sources.items():
-                for word in set(_WORD.findall(m.text)):
-                    self._by_word.setdefault(word, set()).add(key)
-            self._stars = {key for key, m in self.project.program.sources.items() if _STAR.search(m.text)}
+            self._by_word, self._stars = self.project.program.words()
         return self._by_word
 
     def imports_of(self, key: str) -> set[str]:
@@ -314,11 +307,18 @@ class _Index:
         out = list(mod_index.defined.get(name, ()))
         for q in mod_index.bindings.get(name, ()):
             out.extend(self._qualified_units(q, mod_index.module, depth + 1))
-        if name not in mod_index.defined and name not in mod_index.bindings:
+        if name not in mod_index.defined and name not in mod_index.bindings and not name.startswith("_"):
+            program = self.project.program
+            origin = program.sources[mod_index.module.key]
+            words = self._words()
             for star in mod_index.stars:
-                target = self._module(star, mod_index.module)
-                if target is not None and not name.startswith("_"):
-                    out.extend(self._defined(self.modules[target.key], name, depth + 1))
+                # only a module that has the name as a word, or star-imports in turn, can bind it: a hub's other
+                # modules are not parsed to look (they were all of them, on a tree of re-exporting hubs)
+                key = program.source_named(star, origin)
+                if key is not None and (key in self._stars or key in words.get(name, ())):
+                    target = self._module(star, mod_index.module)
+                    if target is not None:
+                        out.extend(self._defined(self.modules[target.key], name, depth + 1))
         return out
 
 

@@ -188,10 +188,13 @@ class Program:
         self._found: dict[tuple[str, str], ModuleInfo | None] = {}
         self._source_by_name: dict[str, list[str]] = {}
         self._source_by_file: dict[str, str] = {}
+        self._words: tuple[dict[str, set[str]], set[str]] | None = None
+        self._named: dict[tuple[str, str], str | None] = {}
 
     def add_source(self, name: str, path: str, text: str, *, is_package: bool = False, report: bool = True,
                    root: str = "", file: str = "") -> str:
         """Register a file of the run without parsing it; returns its key."""
+        self._words = None
         key = f"{root}::{name}"
         if key in self.sources:  # the same module twice (a .py and a notebook of one name): keep both apart
             key = f"{key}@{path}"
@@ -241,13 +244,39 @@ class Program:
         """The key of the source that module ``name`` is, as ``origin`` imports it, without parsing anything
         (the same search as ``module_named``)."""
         if self.index is not None and origin.file:
-            found = self.index.find(name, origin.file)
-            return self._source_by_file.get(found) if found is not None else None
+            memo = (name, origin.file)
+            if memo not in self._named:  # asked once per importer and name (star re-exports ask often)
+                found = self.index.find(name, origin.file)
+                self._named[memo] = self._source_by_file.get(found) if found is not None else None
+            return self._named[memo]
         candidates = self._source_by_name.get(name, ())
         for key in candidates:
             if self.sources[key].root == origin.root:
                 return key
         return candidates[0] if candidates else None
+
+    def may_bind(self, name: str, origin: ModuleInfo, word: str) -> bool:
+        """Whether module ``name`` (as ``origin`` imports it) may bind the global ``word``, read from its text:
+        False only when the text names it nowhere and star-imports nothing (then it binds nothing of that name,
+        and there is no need to parse it to look). True when the module is not a source of the run."""
+        key = self.source_named(name, self.sources[origin.key]) if origin.key in self.sources else None
+        if key is None:
+            return True
+        by_word, stars = self.words()
+        return key in stars or key in by_word.get(word, ())
+
+    def words(self) -> tuple[dict[str, set[str]], set[str]]:
+        """Every identifier-like word of every source (comments and strings included) -> the keys of the
+        sources that have it, and the keys of the sources with a star import; built once, on first use (one
+        word scan of every text, shared by the name selection and ``may_bind``)."""
+        if self._words is None:
+            by_word: dict[str, set[str]] = {}
+            for key, src in self.sources.items():
+                for word in set(_WORD.findall(src.text)):
+                    by_word.setdefault(word, set()).add(key)
+            stars = {key for key, src in self.sources.items() if _STAR_IMPORT.search(src.text)}
+            self._words = (by_word, stars)
+        return self._words
 
     def load_all(self) -> None:
         """Parse every source (``--select-all-files``, and callers that want every syntax error)."""
@@ -323,6 +352,9 @@ class Program:
 
 
 _GLOBAL_STMT = re.compile(r"\bglobal\b")
+# No leading \b: a pattern that starts with a literal is searched fast, and a wider match is only cautious.
+_STAR_IMPORT = re.compile(r"import\s*\*")
+_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
 def _top_bindings(tree: ast.Module, text: str) -> dict[str, ast.stmt | bool]:

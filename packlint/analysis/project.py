@@ -148,8 +148,10 @@ class Project:
         for stmt in _module_level(module.tree.body):
             if not (isinstance(stmt, ast.ImportFrom) and stmt.names[0].name == "*"):
                 continue
-            target = self.module_named(imported_names(stmt_from_ast(stmt), module.name, module.is_package)[0],
-                                       module)
+            target_name = imported_names(stmt_from_ast(stmt), module.name, module.is_package)[0]
+            if not self.program.may_bind(target_name, module, name):
+                continue  # not parsed to look: it cannot bind the name (a hub's other modules)
+            target = self.module_named(target_name, module)
             if target is None or not _exported(target, name):
                 continue
             value = self.module_global(target, name)

@@ -57,6 +57,9 @@ def _container_bodies(stmt: ast.stmt):
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+#: Fields that never hold a node (names, flags, the expression context): not looked into.
+_SCALAR_FIELDS = frozenset(("ctx", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
+                            "conversion", "is_async", "simple"))
 
 
 def _walk(root: ast.AST) -> list[ast.AST]:
@@ -72,7 +75,8 @@ def _walk(root: ast.AST) -> list[ast.AST]:
         cls = type(node)
         fields = _FIELDS.get(cls)
         if fields is None:
-            fields = _FIELDS[cls] = tuple(f for f in cls._fields if f != "ctx")
+            fields = _FIELDS[cls] = () if cls is ast.Constant else tuple(
+                f for f in cls._fields if f not in _SCALAR_FIELDS)
         for name in fields:
             value = getattr(node, name, None)
             if type(value) is list:

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from packlint import __version__
-from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
+from packlint.diagnostics import FileProblem, Finding, Fix, LintResult, TrailStep
 
 CACHE_DIR = ".packlint_cache"
 _FORMAT = 1
@@ -143,4 +143,6 @@ def file_stamp(path: str) -> list | None:
 def _finding(d: dict) -> Finding:
     d = dict(d)
     d["trail"] = tuple(TrailStep(**s) for s in d.get("trail", ()))
+    fix = d["fix"]  # a finding cached before findings carried fixes has no key: a miss (KeyError), not a lost fix
+    d["fix"] = Fix(fix["safe"], fix["title"], tuple((k, v) for k, v in fix.get("facts", ()))) if fix else None
     return Finding(**d)

@@ -8,8 +8,11 @@ unexpected exception is turned into one ``error:`` line and exit 2.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
+import shutil
 import sys
 from collections import Counter
 from functools import lru_cache
@@ -19,25 +22,47 @@ import click
 
 from packlint import __version__
 from packlint.config import ConfigError, find_config, load_config
-from packlint.docs_pages import page_for
-from packlint.engine import Options, add_noqa, discover, lint_paths, lint_stdin
-from packlint.report import get_reporter, summary_line, use_color
+from packlint.docs_pages import for_terminal, page_for
+from packlint.engine import Options, add_noqa, discover, fix_findings, is_excluded, lint_paths, lint_stdin
+from packlint.report import display_path, get_reporter, summary_line, use_color
 from packlint.rules import INTERNAL_ERROR, find_rule, known_rules, registry
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 class _DefaultToCheck(click.Group):
-    """``packlint PATH...`` means ``packlint check PATH...``, like ruff before subcommands were required."""
+    """``packlint PATH...`` means ``packlint check PATH...``, like ruff before subcommands were required.
+
+    A first word that looks like a command (``packlint rule PKL001``) and is no file or folder is a usage error
+    naming the commands, not two paths to lint: linting them would print two ``io-error`` lines and hide the typo.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "-V")):
+            if args and _COMMAND_LIKE.match(args[0]) and not os.path.lexists(args[0]):
+                ctx.fail(_unknown_command(args[0], args[1:], sorted(self.commands)))
             args = ["check", *args]
         return super().parse_args(ctx, args)
 
 
+_COMMAND_LIKE = re.compile(r"^[a-z][a-z-]*$")
+
+
+def _unknown_command(word: str, rest: list[str], commands: list[str]) -> str:
+    """The message for ``packlint WORD ...`` where WORD is neither a command nor a path."""
+    named = next((r for r in rest if find_rule(r) is not None), None)
+    close = difflib.get_close_matches(word, commands, n=2, cutoff=0.6)
+    hints = [f"`packlint {c}`" for c in close if not (named and c == "explain")]
+    if named is not None:
+        hints.append(f"`packlint explain {named}`")
+    if not hints:
+        hints = ["`packlint rules`", "`packlint explain CODE`"]
+    return (f"unknown command '{word}', and no file or folder of that name (did you mean {' or '.join(hints)}? "
+            f"commands: {', '.join(commands)})")
+
+
 @click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="packlint", message="%(prog)s %(version)s")
+@click.version_option(__version__, "-V", "--version", prog_name="packlint", message="%(prog)s %(version)s")
 def main() -> None:
     """packlint: keep the padding of pad_packed_sequence out of your losses.
 
@@ -46,6 +71,7 @@ def main() -> None:
     packlint rules            the rule table
     packlint explain PKL001   a rule's page
     packlint selfcheck        prove each rule on real tensors (needs torch)
+    packlint server           the language server, for editors (docs/editors.md)
     """
 
 
@@ -67,6 +93,8 @@ def main() -> None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--statistics", is_flag=True, help="Print counts per rule code instead of findings.")
+@click.option("--list-unresolved", is_flag=True,
+              help="With --statistics: also list each call packlint could not resolve (reads no cache).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write .packlint_cache/.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Processes to use (default: the cores when more than a few dozen files must be parsed).")
@@ -75,21 +103,27 @@ def main() -> None:
 @click.option("--debug", is_flag=True, help="Print the traceback of internal errors to stderr.")
 @click.option("--select-all-files", is_flag=True,
               help="Debug: parse every file and analyse every function (no selection); findings must not change.")
-@click.option("--add-noqa", is_flag=True, help="Append `# noqa: CODE` to every line with a finding.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to every statement with a finding.")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes, then report what is left.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, apply the unsafe fixes too.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing (exit 1 if any).")
 @click.option("--stdin-filename", default=None, help="The path to report for source read from stdin (PATH `-`).")
 @click.option("--show-files", is_flag=True, help="List the files that would be linted and exit.")
 @click.option("--show-settings", is_flag=True, help="Print the effective settings and exit.")
 def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, extend_exclude, force_exclude,
           output_format, output_file, config_file, color, exit_zero, quiet, statistics, no_cache, jobs,
-          file_timeout, debug, select_all_files, add_noqa, stdin_filename, show_files, show_settings) -> None:
-    """Lint PATHS (files or folders; default: the current folder)."""
+          file_timeout, debug, select_all_files, add_noqa, stdin_filename, show_files, show_settings,
+          list_unresolved, **edits) -> None:
+    """Lint PATHS (files or folders; default: the current folder; `-`: stdin)."""
+    if not paths and stdin_filename is not None:
+        paths = (Path("-"),)  # as ruff: a name for stdin and no path means read stdin
     try:
         opts = dict(select=select, extend_select=extend_select, ignore=ignore, exclude=exclude,
                     extend_exclude=extend_exclude, force_exclude=force_exclude, output_format=output_format,
                     output_file=output_file, config_file=config_file, color=color, exit_zero=exit_zero, quiet=quiet,
                     statistics=statistics, no_cache=no_cache, jobs=jobs, file_timeout=file_timeout, debug=debug,
                     select_all_files=select_all_files, add_noqa=add_noqa, stdin_filename=stdin_filename, show_files=show_files,
-                    show_settings=show_settings)
+                    show_settings=show_settings, list_unresolved=list_unresolved, **edits)
         code = _check(paths or (Path("."),), opts)
     except click.exceptions.Exit:
         raise
@@ -119,8 +153,14 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
 
-    files, problems = discover(paths, exclude=config.exclude, extend_exclude=config.extend_exclude,
-                               force_exclude=config.force_exclude, root=config.root)
+    stdin = paths == (Path("-"),)
+    files, problems = [], []
+    if not stdin:
+        files, problems = discover(paths, exclude=config.exclude, extend_exclude=config.extend_exclude,
+                                   force_exclude=config.force_exclude, root=config.root)
+    elif opts["stdin_filename"] and config.force_exclude and is_excluded(
+            opts["stdin_filename"], exclude=config.exclude, extend_exclude=config.extend_exclude, root=config.root):
+        return EXIT_CLEAN  # as ruff: an excluded name on stdin is not linted (pre-commit wrappers rely on it)
     if opts["show_settings"]:
         click.echo(json.dumps(config.describe(), indent=2, default=str))
         return EXIT_CLEAN
@@ -128,6 +168,8 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
         for f in files:
             click.echo(str(f))
         return EXIT_ERROR if problems else EXIT_CLEAN
+    if not stdin and not files and not problems:
+        click.echo("warning: No Python files found under the given paths", err=True)
 
     settings = json.dumps(config.describe(), sort_keys=True, default=str)
     enabled = config.is_enabled
@@ -139,8 +181,9 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
             return EXIT_ERROR
     if opts.get("select_all_files"):
         settings += "\0select-all-files"
+    listing = bool(opts.get("list_unresolved"))
     options = Options(enabled=enabled, user_api=_api_dict(config), fingerprint=settings,
-                      cache_root=None if opts["no_cache"] or paths == (Path("-"),) else config.root,
+                      cache_root=None if opts["no_cache"] or stdin or listing else config.root,
                       jobs=opts["jobs"], time_budget=opts["file_timeout"], debug=opts["debug"],
                       select_all=bool(opts.get("select_all_files")))
     if config.max_file_size:
@@ -149,21 +192,43 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
     # configuration's folder), then the project root (linting a sub-folder still resolves `from models.net import
     # Net` against the root), then the file's own folder
     roots = [config.root / s for s in config.src] + [Path(config.root)]
-    if paths == (Path("-"),):
+    editing = [flag for flag in ("add_noqa", "fix", "diff") if opts.get(flag)]
+    if opts.get("unsafe_fixes") and not (opts.get("fix") or opts.get("diff")):
+        click.echo("warning: --unsafe-fixes does nothing without --fix or --diff", err=True)
+    if len(editing) > 1 or (editing and stdin):
+        names = " and ".join(f"--{flag.replace('_', '-')}" for flag in editing)
+        click.echo(f"error: {names} {'cannot be combined' if len(editing) > 1 else 'needs files, not stdin'}",
+                   err=True)
+        return EXIT_ERROR
+    if stdin:
         result = lint_stdin(sys.stdin.buffer.read(), opts["stdin_filename"], options, src=roots)
     else:
         result = lint_paths(files, options, problems, src=roots, explicit=[p for p in paths if p.is_file()])
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if opts["add_noqa"]:
-        added = add_noqa(result.findings)
+        added, left_alone = add_noqa(result.findings)
+        for line in left_alone:
+            click.echo(f"error: {line}", err=True)
         click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
-        return EXIT_ERROR if result.problems else EXIT_CLEAN
+        return EXIT_ERROR if result.problems or left_alone else EXIT_CLEAN
+    if opts.get("fix") or opts.get("diff"):
+        outcome = fix_findings(result.findings, unsafe=bool(opts.get("unsafe_fixes")), write=bool(opts.get("fix")))
+        for line in outcome.problems:
+            click.echo(f"error: {line}", err=True)
+        if opts.get("diff"):
+            return _report_diff(outcome, result)
+        if outcome.changed:  # report what is left: lint the edited files again
+            result = lint_paths(files, options, problems, src=roots, explicit=[p for p in paths if p.is_file()])
+        click.echo(_fix_summary(outcome, "Fixed"), err=True)
+        edit_failed = bool(outcome.problems)
+    else:
+        edit_failed = False
 
     fmt = config.output_format or "text"
     colored = False
-    if opts["statistics"]:
-        text = _statistics(result)
+    if opts["statistics"] or listing:
+        text = _statistics(result, as_json=fmt == "json", listing=listing)
     else:
         colored = opts["output_file"] is None and use_color(opts["color"], sys.stdout)
         text = get_reporter(fmt)(result, color=colored)
@@ -178,10 +243,29 @@ def _check(paths: tuple[Path, ...], opts: dict) -> int:
         click.echo(text.rstrip("\n"), color=colored if not opts["statistics"] else None)
     if not opts["quiet"] and fmt in ("text", "concise", "full"):
         click.echo(summary_line(result), err=True)
-    code = result.exit_code
+    code = EXIT_ERROR if edit_failed else result.exit_code
     if opts["exit_zero"] and code == EXIT_FINDINGS:
         return EXIT_CLEAN
     return code
+
+
+def _report_diff(outcome, result) -> int:
+    """``--diff``: the diff on stdout, a count on stderr; exit 1 when there is something to fix."""
+    if outcome.diff:
+        click.echo(outcome.diff, nl=False)
+    click.echo(_fix_summary(outcome, "Would fix"), err=True)
+    if result.problems or outcome.problems:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if outcome.fixed else EXIT_CLEAN
+
+
+def _fix_summary(outcome, verb: str) -> str:
+    n = len(outcome.fixed)
+    line = f"{verb} {n} finding{'s' if n != 1 else ''}."
+    if outcome.unsafe_left:
+        line += (f" {outcome.unsafe_left} more fix{'es' if outcome.unsafe_left != 1 else ''} available with "
+                 f"--unsafe-fixes.")
+    return line
 
 
 def _per_file_rules(base, overrides):
@@ -209,12 +293,25 @@ def _api_dict(config) -> dict[str, list[str]]:
     }
 
 
-def _statistics(result) -> str:
+def _statistics(result, as_json: bool = False, listing: bool = False) -> str:
+    """Counts per rule, files that could not be checked, unresolved calls and loops at their bound; with
+    ``listing``, each unresolved call too. As text (columns) or as one JSON object (``--output-format json``)."""
     counts = Counter((f.code, f.name) for f in result.findings)
+    sites = [(display_path(path), line, col, callee) for path, line, col, callee in result.unresolved_sites]
+    if as_json:
+        doc = {"version": 1, "packlint_version": __version__,
+               "rules": [{"code": code, "name": name, "count": n} for (code, name), n in sorted(counts.items())],
+               "errors": len(result.problems), "unresolved_calls": result.unresolved_calls,
+               "loops_at_bound": result.bounds_hit}
+        if listing:
+            doc["unresolved"] = [{"path": p, "line": ln, "col": c, "call": callee} for p, ln, c, callee in sites]
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     lines = [f"{n:>5}  {code}  {name}" for (code, name), n in sorted(counts.items())]
     if result.problems:
         lines.append(f"{len(result.problems):>5}  error  files that could not be checked")
     lines.append(f"{result.unresolved_calls:>5}  info   calls packlint could not resolve")
+    if listing:
+        lines.extend(f"       {p}:{ln}:{c}: `{callee}`" for p, ln, c, callee in sites)
     if result.bounds_hit:
         lines.append(f"{result.bounds_hit:>5}  info   loops analysed up to their bound, not to a fixpoint")
     return "\n".join(lines)
@@ -238,7 +335,21 @@ def explain_cmd(rule: str) -> None:
         codes = ", ".join(r.code for r in registry())
         click.echo(f"error: unknown rule {rule!r} (known: {codes}; `packlint rules` lists them)", err=True)
         sys.exit(EXIT_ERROR)
-    click.echo(text.rstrip("\n"))
+    shown = for_terminal(text).rstrip("\n")
+    if _paging(shown):
+        click.echo_via_pager(shown + "\n")
+    else:
+        click.echo(shown)
+
+
+def _paging(text: str) -> bool:
+    """Page (``$PAGER``, else less) only for a person at a terminal, and only a page taller than the terminal."""
+    try:
+        at_terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+    height = shutil.get_terminal_size(fallback=(80, 24)).lines
+    return at_terminal and text.count("\n") + 1 > height
 
 
 @main.command("selfcheck")
@@ -257,6 +368,14 @@ def selfcheck_cmd(rules: tuple[str, ...], device: str, output_format: str) -> No
             sys.exit(EXIT_ERROR)
         codes.append(found.code)
     sys.exit(run_selfcheck(codes or None, device=device, output_format=output_format))
+
+
+@main.command("server")
+def server_cmd() -> None:
+    """Run the language server on stdin/stdout, for editors (needs pygls: pip install 'packlint[server]')."""
+    from packlint.server import serve  # lazy: only the server needs pygls, and it checks for it first
+
+    sys.exit(serve())
 
 
 if __name__ == "__main__":  # pragma: no cover

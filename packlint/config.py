@@ -29,6 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from packlint.files import DEFAULT_EXCLUDE
+
 #: Output formats the reporters know (kept here rather than imported from packlint.report, so
 #: that loading a config never imports a reporter).
 OUTPUT_FORMATS = ("text", "concise", "full", "json", "sarif", "github")
@@ -194,14 +196,16 @@ class Config:
         return replace(self, **updates)
 
     def describe(self) -> dict[str, Any]:
-        """The effective settings as plain data, for `--show-settings`."""
+        """The effective settings as plain data, for `--show-settings`: `rules` is the selection expanded to the
+        codes it enables (per-file-ignores aside), `exclude` the patterns in force (the defaults when not set)."""
         return {
             "config": os.fspath(self.path) if self.path else None,
             "root": os.fspath(self.root),
+            "rules": [code for code, _ in self.known_rules if code != INTERNAL_ERROR_CODE and self.is_enabled(code)],
             "select": list(self.select) if self.select is not None else ["ALL"],
             "extend-select": list(self.extend_select),
             "ignore": list(self.ignore),
-            "exclude": list(self.exclude) if self.exclude is not None else None,
+            "exclude": list(self.exclude) if self.exclude is not None else list(DEFAULT_EXCLUDE),
             "extend-exclude": list(self.extend_exclude),
             "force-exclude": self.force_exclude,
             "per-file-ignores": {glob: list(codes) for glob, codes in self.per_file_ignores},
@@ -233,8 +237,21 @@ def _best(selectors: Iterable[str], code: str, name: str) -> int:
     return max((_specificity(s, code, name) for s in selectors), default=0)
 
 
+#: The code of packlint's own failures: a problem, always reported, so it cannot be selected (ignoring it is allowed
+#: and changes nothing, as documented for problems), and it is never offered as a did-you-mean for a mistyped rule.
+INTERNAL_ERROR_CODE = "PKL900"
+
+
 def _check_selector(selector: str, source: str, key: str, known: Mapping[str, str]) -> str:
     """Return the selector (codes upper-cased) or raise ConfigError naming the key."""
+    internal = known.get(INTERNAL_ERROR_CODE, "internal-error")
+    known = {code: name for code, name in known.items() if code != INTERNAL_ERROR_CODE}
+    selecting = key.rsplit(".", 1)[-1].lstrip("-") in ("select", "extend-select")
+    if isinstance(selector, str) and (selector.upper() == INTERNAL_ERROR_CODE or selector == internal):
+        if not selecting:
+            return INTERNAL_ERROR_CODE if selector.upper() == INTERNAL_ERROR_CODE else selector
+        raise ConfigError(f"{source}: '{selector}' in '{key}' is not a rule: {INTERNAL_ERROR_CODE} ({internal}) "
+                          f"names files packlint failed on, which are always reported and cannot be selected")
     if not isinstance(selector, str) or not selector:
         raise ConfigError(f"{source}: '{key}' must be a list of rule codes or names, got {selector!r}")
     if selector.upper() == "ALL":
@@ -457,14 +474,22 @@ def _display(path: Path) -> str:
     return absolute
 
 
+#: packlint's own configuration files, in the order they win within one folder (like `.ruff.toml` over `ruff.toml`
+#: over `pyproject.toml`): either is used whatever it holds, and holds the keys at its top level.
+OWN_CONFIG_FILES = (".packlint.toml", "packlint.toml")
+
+
 def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """The closest pyproject.toml at or above `start` (a file or folder) with a [tool.packlint]
-    table, or None. A pyproject.toml that is not valid TOML is an error, not skipped: it may be
-    the one meant to configure packlint."""
+    """The closest configuration at or above `start` (a file or folder): in each folder, `.packlint.toml`, then
+    `packlint.toml`, then a pyproject.toml with a [tool.packlint] table; None when there is none. A
+    pyproject.toml that is not valid TOML is an error, not skipped: it may be the one meant to configure packlint."""
     here = Path(os.path.abspath(start if start is not None else os.getcwd()))
     if not here.is_dir():
         here = here.parent
     for folder in (here, *here.parents):
+        for name in OWN_CONFIG_FILES:
+            if (folder / name).is_file():
+                return folder / name
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             data = _read_toml(candidate, _display(candidate))
@@ -511,9 +536,11 @@ def load_config(
         root = here if here.is_dir() else here.parent
         return Config(root=root, known_rules=tuple(sorted(_known_map(known_rules).items())))
     data = _read_toml(found, _display(found))
+    own = found.name in OWN_CONFIG_FILES
     return config_from_table(
-        data["tool"]["packlint"],
+        data if own else data["tool"]["packlint"],
         source=_display(found),
+        prefix="" if own else "tool.packlint",
         root=found.parent,
         path=found,
         known_rules=known_rules,

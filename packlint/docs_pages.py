@@ -9,6 +9,7 @@ compares), so a new rule module appears there without anyone editing a list.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,55 @@ def page_for(code_or_name: str) -> str | None:
         return path.read_text(encoding="utf-8")
     except OSError:
         return None
+
+
+_COMMENT = re.compile(r"<!--.*?-->\n?", re.DOTALL)
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
+
+
+def for_terminal(markdown: str) -> str:
+    """A page as ``packlint explain`` prints it: the markdown a reader sees in a viewer, without what only a viewer
+    hides. HTML comments (the generated tables' markers) go; headings are underlined; fenced code is indented,
+    fences dropped; tables are aligned in columns; ``[text](url)`` becomes ``text (url)``, ``**bold**`` plain."""
+    out: list[str] = []
+    table: list[list[str]] = []
+    in_code = False
+
+    def flush_table() -> None:
+        if not table:
+            return
+        widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(max(map(len, table)))]
+        for row in table:
+            out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        table.clear()
+
+    for line in _COMMENT.sub("", markdown).split("\n"):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append("    " + line if line else "")
+            continue
+        if line.startswith("|") and line.rstrip().endswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                table.append([_inline(c) for c in cells])
+            continue
+        flush_table()
+        heading = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if heading:
+            title = _inline(heading.group(2))
+            out.extend([title, ("=" if len(heading.group(1)) == 1 else "-") * len(title)])
+            continue
+        out.append(_inline(line))
+    flush_table()
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(out))
+    return text.strip("\n") + "\n"
+
+
+def _inline(text: str) -> str:
+    return _BOLD.sub(r"\1", _LINK.sub(r"\1 (\2)", text))
 
 
 TABLE_START = "<!-- rules:start -->"

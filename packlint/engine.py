@@ -34,11 +34,11 @@ from packlint.parsing import parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.selection import functions_that_can_matter
-from packlint.source import decode_with_encoding
-from packlint.suppressions import FILE_NOQA, add_noqa, comments, noqa_warnings, suppressed
+from packlint.source import decode_with_encoding, read_source
+from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
-__all__ = ["Options", "SourceFile", "add_noqa", "discover", "lint_paths", "lint_sources", "lint_stdin",
-           "load_files"]
+__all__ = ["Options", "SourceFile", "add_noqa", "discover", "fix_findings", "is_excluded", "lint_paths",
+           "lint_sources", "lint_stdin", "load_files"]
 
 
 @dataclass
@@ -107,9 +107,10 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
         f = source_of[key]
         if f.report:
             kind = "syntax-error"
-            result.problems.append(FileProblem(f.path, kind, why.message, why.line, why.col)
-                                   if why.message != "expression nested too deeply to analyse"
-                                   else FileProblem(f.path, kind, why.message))
+            if why.message == "expression nested too deeply to analyse":
+                result.problems.append(FileProblem(f.path, kind, why.message))
+            else:  # in a notebook, at its cell and line there (`cell 3:2:7`)
+                result.problems.append(_relocate(f, FileProblem(f.path, kind, why.message, why.line, why.col)))
     result.files_parsed = len(program.modules)
     by_path: dict[str, SourceFile] = {}  # the files parsed, in the order handed in
     for key, f in source_of.items():
@@ -119,6 +120,8 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
                                  if path in by_path and by_path[path].report and path not in silenced}
     result.unresolved_calls = sum(result.unresolved_by_path.values())
+    result.unresolved_sites = [s for s in project.unresolved_sites
+                               if s[0] in by_path and by_path[s[0]].report and s[0] not in silenced]
     result.bounds_by_path = {path: n for path, n in project.loop_bounds_by_path.items()
                              if path in by_path and by_path[path].report and path not in silenced}
     result.bounds_hit = sum(result.bounds_by_path.values())
@@ -133,7 +136,9 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
             result.warnings.extend(noqa_warnings(f.path, f.text, known))
     seen: set[tuple] = set()
     broken: set[tuple[str, str]] = set()  # (path, rule code) pairs whose check raised
-    comment_maps: dict[str, dict[int, str]] = {}
+    comment_maps: dict[str, object] = {}
+    kept: dict[tuple, int] = {}  # finding key -> its index in result.findings
+    conflicting: set[tuple] = set()  # keys whose analyses offered different fixes: none is offered
     for ev in events:
         src = by_path.get(ev.path)
         if src is None or not src.report or ev.path in failed or ev.path in silenced:
@@ -153,6 +158,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
                 continue
             key = (finding.path, finding.line, finding.col, finding.code)
             if key in seen:
+                _merge_fix(result.findings, kept, conflicting, key, finding.fix)
                 continue
             seen.add(key)
             if not _enabled(options, finding):
@@ -161,10 +167,33 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
                 comment_maps[src.path] = comments(src.text)
             if suppressed(comment_maps[src.path], finding):
                 continue
+            kept[key] = len(result.findings)
             result.findings.append(_relocate_finding(src, rule, ev, finding))
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
+
+
+def _merge_fix(findings: list[Finding], kept: dict[tuple, int], conflicting: set[tuple], key: tuple,
+               fix) -> None:
+    """One finding seen from several analyses of its function (as a root, and from each caller): the fix that
+    knows the most facts stands (a fact a fix needs, like a name bound to the lengths, may be visible in one
+    context only); fixes whose known facts disagree cancel, so the result never depends on which analysis came
+    first."""
+    at = kept.get(key)
+    if fix is None or at is None or key in conflicting:
+        return
+    current = findings[at].fix
+    if current is None or (_extends(fix, current) and not _extends(current, fix)):
+        findings[at] = replace(findings[at], fix=fix)
+    elif not _extends(current, fix):
+        conflicting.add(key)
+        findings[at] = replace(findings[at], fix=None)
+
+
+def _extends(a, b) -> bool:
+    """Whether fix ``a`` knows every fact ``b`` knows, with the same values (a fact of None is unknown)."""
+    return a.safe == b.safe and all(v is None or a.fact(k) == v for k, v in b.facts)
 
 
 @contextmanager
@@ -298,6 +327,11 @@ def discover(paths: Iterable[Path], **settings) -> tuple[list[Path], list[FilePr
     return discovery.discover(paths, **settings)
 
 
+def is_excluded(path: str | Path, **settings) -> bool:
+    """Whether ``--force-exclude`` drops ``path`` (``packlint.files.is_excluded``; the path need not exist)."""
+    return discovery.is_excluded(path, **settings)
+
+
 def lint_paths(paths: list[Path], options: Options | None = None, problems: list[FileProblem] | None = None,
                src: Iterable[Path] = (), explicit: Iterable[Path] = ()) -> LintResult:
     """Read, decode and lint the given files (already discovered), reading the tree modules they import.
@@ -342,6 +376,8 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
         needed, skipped = list(files), 0
     else:
         needed, skipped = select_needed(files, graph, prefilter_for(options.user_api))
+    if not options.select_all:
+        needed, skipped = _with_linted_dependencies(files, needed, skipped, graph)
     wanted = {os.path.abspath(p) for p in explicit}
     if wanted:
         have = {id(f) for f in needed}
@@ -392,6 +428,24 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
     return result, graph
 
 
+def _with_linted_dependencies(files: list[SourceFile], needed: list[SourceFile], skipped: int,
+                              graph: ImportGraph) -> tuple[list[SourceFile], int]:
+    """Files of the run that a selected file imports are analysed and reported as selected files: a padded batch
+    handed to a model in another file of the run is a finding in that file, whether the folder or every file was
+    named. (Read only as a dependency, its findings would be dropped.)"""
+    if not needed:
+        return needed, skipped
+    by_key = {f.key: f for f in files}
+    have = {f.key for f in needed}
+    extra: dict[str, SourceFile] = {}
+    for f in needed:
+        for key in graph.closure(f.key):
+            if key in by_key and key not in have and key not in extra:
+                extra[key] = by_key[key]
+    ordered = [f for f in files if f.key in extra]  # discovery order, as selection keeps it
+    return needed + ordered, skipped - len(ordered)
+
+
 def _lint_misses(misses: list[SourceFile], graph: ImportGraph, options: Options, first: frozenset[str] = frozenset()
                  ) -> LintResult:
     """Lint the files the cache could not answer, in groups that import nothing of each other in parallel.
@@ -418,21 +472,50 @@ def lint_group(files: list[SourceFile], graph: ImportGraph, options: Options, fi
                         parse_first=first)
 
 
+#: Where source piped in without ``--stdin-filename`` is taken to live: a module of the current folder, so that
+#: ``cat train.py | packlint -`` resolves ``from model import Tagger`` as ``packlint train.py`` would.
+STDIN_MODULE = "__stdin__.py"
+
+
 def lint_stdin(data: bytes, filename: str | None, options: Options, src: Iterable[Path] = ()) -> LintResult:
-    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this); its
-    imports resolve as the file's would on disk, against the same roots as ``lint_paths``."""
+    """Lint source piped on stdin, reported as ``filename`` (editors and pre-commit wrappers use this), or as
+    ``-`` in the current folder; its imports resolve as the file's would on disk, against the same roots as
+    ``lint_paths``. A ``filename`` ending in ``.ipynb`` is read as a notebook, positions in cells."""
     shown = filename or "-"
-    decoded = decode_with_encoding(data, shown)
+    where = filename or STDIN_MODULE
+    notebook = None
+    if where.endswith(".ipynb"):
+        notebook = read_source(Path(where), max_bytes=options.max_bytes,
+                               reader=lambda _path, _limit: data)
+        if isinstance(notebook, FileProblem):
+            return LintResult(problems=[replace(notebook, path=shown)], files_checked=1)
+        notebook = replace(notebook, path=shown)
+        decoded = (notebook.text, notebook.encoding)
+    else:
+        decoded = decode_with_encoding(data, shown)
     if isinstance(decoded, FileProblem):
         return LintResult(problems=[decoded], files_checked=1)
     index = ModuleIndex(src)
-    if filename:
-        root, name, is_pkg = index.module_of(filename)
-        file = os.path.abspath(filename)
-    else:
-        root, name, is_pkg, file = "", "__stdin__", False, ""
-    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file)
+    root, name, is_pkg = index.module_of(where)
+    file = os.path.abspath(where)
+    f = SourceFile(path=shown, text=decoded[0], module=name, is_package=is_pkg, root=root, file=file,
+                   source=notebook)
     return lint_sources([f, *dependencies([f], ImportGraph(index), options.max_bytes)], options, index=index)
+
+
+def add_noqa(findings: list[Finding]) -> tuple[int, list[str]]:
+    """Write a ``# noqa`` for every finding (``packlint.fixes.noqa``); returns the codes added and the files left
+    alone, as ``path: not edited: reason`` lines."""
+    from packlint.fixes.noqa import add_noqa as write_noqa  # edits only: a lint run never loads the editors
+
+    return write_noqa(findings)
+
+
+def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool):
+    """Apply the fixes the findings offer (``packlint.fixes.apply``); returns its ``FixOutcome``."""
+    from packlint.fixes.apply import fix_findings as apply  # LibCST: imported only when something is edited
+
+    return apply(findings, unsafe=unsafe, write=write)
 
 
 def default_jobs(files_to_parse: int) -> int:

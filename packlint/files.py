@@ -157,7 +157,7 @@ class _Excludes:
     against the path without its anchor, so unanchored patterns like `.venv` still work)."""
 
     def __init__(self, patterns: Sequence[str], root: str) -> None:
-        self.patterns = list(patterns)
+        self.patterns = [_anchored(p, root) for p in patterns]
         self.spec = _spec(self.patterns)
         self.root = root
         # The defaults and most user patterns are bare names (`.venv`, `build`): those match a path exactly when
@@ -182,6 +182,20 @@ class _Excludes:
         if not rel:
             return False
         return self.spec.match_file(rel + "/" if is_dir else rel)
+
+
+def _anchored(pattern: str, root: str) -> str:
+    """A pattern as written in a configuration, in gitignore terms: ``./x.py`` (relative to the project root, as
+    in ruff) becomes ``/x.py``, and an absolute path under the root becomes anchored at the root; gitignore itself
+    would read both as names that never match."""
+    if pattern.startswith("./"):
+        rest = pattern[2:].lstrip("/")
+        return "/" + rest if rest else pattern
+    if os.path.isabs(pattern):
+        rel = _rel_posix(os.path.normpath(pattern), root)
+        if rel:
+            return "/" + rel + ("/" if pattern.endswith(("/", os.sep)) else "")
+    return pattern
 
 
 def _os_problem(path: str, exc: OSError) -> FileProblem:
@@ -327,4 +341,20 @@ class _Walk:
         return real
 
 
-__all__ = ["DEFAULT_EXCLUDE", "LINTED_SUFFIXES", "discover"]
+def is_excluded(
+    path: str | os.PathLike[str],
+    *,
+    exclude: Sequence[str] | None = None,
+    extend_exclude: Sequence[str] = (),
+    respect_gitignore: bool = True,
+    root: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Whether ``--force-exclude`` would drop ``path`` (an exclude pattern or a .gitignore covers it), without
+    touching the path itself: the name given with ``--stdin-filename`` need not exist."""
+    base = os.path.abspath(root if root is not None else os.getcwd())
+    patterns = list(DEFAULT_EXCLUDE if exclude is None else exclude) + list(extend_exclude)
+    walk = _Walk(_Excludes(patterns, base), _GitIgnores() if respect_gitignore else None)
+    return walk.excluded_explicitly(os.path.abspath(path), False)
+
+
+__all__ = ["DEFAULT_EXCLUDE", "LINTED_SUFFIXES", "discover", "is_excluded"]

@@ -141,8 +141,9 @@ class SourceText:
         if end_line is not None:
             end_cell, end_in_cell = self.locate(end_line)
             end_line = end_in_cell if end_cell == cell else None
+        end_col = record.end_col if end_line is not None or record.end_line is None else None
         trail = tuple(self._relocate_step(step) for step in record.trail)
-        return replace(record, cell=cell, line=line, end_line=end_line, trail=trail)
+        return replace(record, cell=cell, line=line, end_line=end_line, end_col=end_col, trail=trail)
 
     def _relocate_step(self, step: TrailStep) -> TrailStep:
         if step.path != self.path or step.cell:
@@ -348,14 +349,58 @@ def neutralise_magics(source: str) -> str:
         lines[0] = "pass"
     out: list[str] = []
     continuing = False
+    inside = _Inside()
     for line in lines:
-        if continuing or _is_magic_line(line):
+        if continuing or (inside.at_statement_start() and _is_magic_line(line)):
             indent = line[: len(line) - len(line.lstrip())] if not continuing else ""
             out.append(f"{indent}pass" if not continuing else "")
             continuing = line.rstrip().endswith("\\")
         else:
             out.append(line)
+            inside.feed(line)
     return "\n".join(out) + "\n"
+
+
+class _Inside:
+    """Whether the next line starts a statement: IPython reads `%` and `!` as magics only there. Inside open
+    brackets, a triple-quoted string or after a backslash, `% (a, b)` is string formatting and `!=` a comparison.
+    A light scan of brackets, strings and comments; a line it misjudges is left to Python's own error."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.quote = ""  # the open triple quote, if a string spans lines
+        self.backslash = False
+
+    def at_statement_start(self) -> bool:
+        return self.depth == 0 and not self.quote and not self.backslash
+
+    def feed(self, line: str) -> None:
+        i, n = 0, len(line)
+        while i < n:
+            if self.quote:
+                end = line.find(self.quote, i)
+                if end < 0:
+                    break
+                i, self.quote = end + 3, ""
+                continue
+            ch = line[i]
+            if ch == "#":
+                break
+            if ch in "\"'":
+                if line.startswith(ch * 3, i):
+                    self.quote, i = ch * 3, i + 3
+                    continue
+                i += 1
+                while i < n and line[i] != ch:
+                    i += 2 if line[i] == "\\" else 1
+                i += 1
+                continue
+            if ch in "([{":
+                self.depth += 1
+            elif ch in ")]}" and self.depth:
+                self.depth -= 1
+            i += 1
+        self.backslash = not self.quote and line.rstrip().endswith("\\")
 
 
 def _cell_source(cell: object) -> str:

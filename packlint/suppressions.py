@@ -1,18 +1,18 @@
-"""Suppression comments: ``# noqa``, ``# noqa: PKL001, PKL005``, file-level ``# packlint: noqa``, and
-``--add-noqa``, which writes them for every current finding so a large codebase can adopt packlint first and fix
-its backlog later."""
+"""Suppression comments: ``# noqa``, ``# noqa: PKL001, PKL005`` anywhere in a finding's statement, and the
+file-level ``# packlint: noqa``. (``--add-noqa``, which writes them, is in ``packlint.fixes.noqa``: it edits files.)
+"""
 
 from __future__ import annotations
 
 import io
 import re
 import tokenize
-from pathlib import Path
 
-from packlint.diagnostics import FileProblem, Finding
-from packlint.source import decode_with_encoding
+from packlint.diagnostics import Finding
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+#: a ``# noqa`` directive inside a comment (``packlint.fixes.noqa`` merges codes into it)
+NOQA = _NOQA
 FILE_NOQA = re.compile(r"^\s*#\s*packlint:\s*noqa\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -39,69 +39,70 @@ def noqa_warnings(path: str, text: str, known: set[str]) -> list[str]:
     return out
 
 
-def add_noqa(findings: list[Finding], read=None, write=None) -> int:
-    """Append ``# noqa: CODE`` to each finding's line (merging with an existing noqa), so a team can adopt
-    packlint on a large codebase and fix the backlog later. Returns how many directives were added."""
-    by_file: dict[str, dict[int, set[str]]] = {}
-    for f in findings:
-        by_file.setdefault(f.path, {}).setdefault(f.line, set()).add(f.code)
-    added = 0
-    for path, lines_codes in by_file.items():
-        raw = Path(path).read_bytes() if read is None else read(path)
-        decoded = decode_with_encoding(raw, path)
-        if isinstance(decoded, FileProblem):
-            continue
-        text, encoding = decoded
-        newline = "\r\n" if "\r\n" in text else "\n"
-        lines = text.split(newline)
-        for lineno, codes in sorted(lines_codes.items()):
-            if not 1 <= lineno <= len(lines):
-                continue
-            line = lines[lineno - 1]
-            existing = noqa_codes(line)
-            if existing is not None and not existing:
-                continue  # a bare noqa already silences everything
-            merged = sorted((existing or set()) | codes)
-            base = _NOQA.sub("", line).rstrip() if existing is not None else line.rstrip()
-            lines[lineno - 1] = f"{base}  # noqa: {', '.join(merged)}"
-            added += len(codes - (existing or set()))
-        data = newline.join(lines).encode(encoding if encoding != "utf-8-sig" else "utf-8")
-        if encoding == "utf-8-sig":
-            data = b"\xef\xbb\xbf" + data
-        if write is None:
-            Path(path).write_bytes(data)
-        else:
-            write(path, data)
-    return added
+class Comments:
+    """The comments of one file, from the tokenizer, and the statement (logical line) each line belongs to.
+
+    A ``# noqa`` anywhere in a finding's statement silences it, as in ruff: a multi-line call may carry it on its
+    first line, its last, or any line between, and a formatter moving the comment keeps it working. ``by_line``
+    maps a line to its comment's text; ``statement_of`` maps each line of a multi-line statement to its
+    (first, last) line (a single-line statement is not stored)."""
+
+    def __init__(self, by_line: dict[int, str] | None = None, spans: list[tuple[int, int]] | None = None):
+        self.by_line = by_line or {}
+        self.statement_of: dict[int, tuple[int, int]] = {}
+        for first, last in spans or ():
+            if last > first:
+                for line in range(first, last + 1):
+                    self.statement_of[line] = (first, last)
+
+    def items(self):
+        return self.by_line.items()
+
+    def statement(self, line: int) -> tuple[int, int]:
+        return self.statement_of.get(line, (line, line))
+
+    def in_statement(self, line: int) -> list[str]:
+        """The comments on the lines of the statement holding ``line``, in line order."""
+        first, last = self.statement(line)
+        return [self.by_line[ln] for ln in range(first, last + 1) if ln in self.by_line]
 
 
-def comments(text: str) -> dict[int, str]:
-    """Line -> comment text, from the tokenizer: a ``# noqa`` inside a string is not a suppression. Files without
-    the word ``noqa`` are not tokenized at all."""
+def comments(text: str) -> Comments:
+    """The file's comments and statements, from the tokenizer: a ``# noqa`` inside a string is not a suppression.
+    Files without the word ``noqa`` are not tokenized at all (they can suppress nothing)."""
     if "noqa" not in text:
-        return {}
-    out: dict[int, str] = {}
+        return Comments()
+    by_line: dict[int, str] = {}
+    spans: list[tuple[int, int]] = []
+    first = None
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.COMMENT:
-                out[tok.start[0]] = tok.string
+                by_line[tok.start[0]] = tok.string
+            elif tok.type == tokenize.NEWLINE:
+                if first is not None:
+                    spans.append((first, tok.start[0]))
+                first = None
+            elif first is None and tok.type not in _NOT_CODE:
+                first = tok.start[0]
     except (tokenize.TokenError, SyntaxError):
         pass
-    return out
+    return Comments(by_line, spans)
 
 
-def suppressed(comment_map: dict[int, str], finding: Finding) -> bool:
-    """Whether a ``# noqa`` on the finding's first or last line silences it."""
-    candidates = {finding.line}
+#: tokens that do not start a statement: comment lines and blank lines between statements, indentation
+_NOT_CODE = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
+                       tokenize.ENDMARKER})
+
+
+def suppressed(comment_map: Comments, finding: Finding) -> bool:
+    """Whether a ``# noqa`` in the statement holding the finding's first (or last) line silences it."""
+    lines = {finding.line}
     if finding.end_line:
-        candidates.add(finding.end_line)
-    for ln in candidates:
-        comment = comment_map.get(ln)
-        if comment is None:
-            continue
-        codes = noqa_codes(comment)
-        if codes is not None and (not codes or finding.code in codes):
-            return True
+        lines.add(finding.end_line)
+    for ln in sorted(lines):
+        for comment in comment_map.in_statement(ln):
+            codes = noqa_codes(comment)
+            if codes is not None and (not codes or finding.code in codes):
+                return True
     return False
-
-

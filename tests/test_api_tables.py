@@ -9,7 +9,7 @@ import importlib
 import pytest
 
 from packlint.analysis import api
-from packlint.analysis.interp import Interpreter
+from packlint.analysis.calls import Calls
 
 
 def _resolve(qualname: str):
@@ -49,7 +49,7 @@ def test_every_kind_has_a_transfer_function() -> None:
     for kind in kinds:
         if kind in ("loss-class", "masked-loss-class", "layer", "biased-layer", "recurrent", "softmax-layer"):
             continue  # objects: their call is handled where the object is called
-        assert hasattr(Interpreter, "ext_" + kind.replace("-", "_")), kind
+        assert hasattr(Calls, "ext_" + kind.replace("-", "_")), kind
 
 
 @pytest.mark.parametrize("qualname", sorted(api.MIXES_LAST_AXIS | api.NON_NEGATIVE_LAYERS))

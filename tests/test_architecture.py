@@ -16,6 +16,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "packlint"
 # (importer, imported): lazy on purpose, and why
 LAZY = {
     ("packlint.cli", "packlint.selfcheck"): "the self-check needs torch; linting must not import it",
+    ("packlint.cli", "packlint.server"): "only the language server needs pygls (an optional extra)",
+    ("packlint.server", "packlint.server.app"): "imported once pygls is known to be installed",
     ("packlint.report", "packlint.source"): "only the full format reads source lines",
     ("packlint.report", "packlint.rules"): "reporters work without the rule registry",
     ("packlint.selfcheck", "packlint.selfcheck.lab"): "tensors: imported when a rule runs",
@@ -26,6 +28,8 @@ LAZY = {
     ("packlint.engine", "packlint.analysis.api"): "start-up: an empty tree or a warm cache never analyses",
     ("packlint.engine", "packlint.analysis.project"): "start-up: an empty tree or a warm cache never analyses",
     ("packlint.engine", "packlint.analysis.support"): "start-up: an empty tree or a warm cache never analyses",
+    ("packlint.engine", "packlint.fixes.apply"): "LibCST: imported only when a fix edits a file",
+    ("packlint.engine", "packlint.fixes.noqa"): "editing: a lint run never loads the editors",
 }
 
 
@@ -108,7 +112,7 @@ def test_function_level_imports_are_only_the_listed_lazy_ones() -> None:
 def test_the_cli_talks_to_the_engine_and_the_reporters() -> None:
     top, lazy = GRAPH["packlint.cli"]
     allowed = {"packlint", "packlint.config", "packlint.engine", "packlint.report", "packlint.rules",
-               "packlint.docs_pages", "packlint.selfcheck"}
+               "packlint.docs_pages", "packlint.selfcheck", "packlint.server"}
     assert top | lazy <= allowed, sorted((top | lazy) - allowed)
 
 
@@ -126,3 +130,49 @@ def test_pipeline_modules_point_one_way() -> None:
     assert "packlint.imports" not in GRAPH["packlint.loading"][0] | GRAPH["packlint.loading"][1]
     defined = [m for m, p in MODULES.items() if "def resolve_relative(" in p.read_text(encoding="utf-8")]
     assert defined == ["packlint.resolver"]
+
+
+# The interpreter's parts, bottom first: each may use only the parts below it (see packlint/analysis/interp.py).
+INTERPRETER_STACK = [
+    ("packlint.analysis.context", "ctx"),
+    ("packlint.analysis.operations", "ops"),
+    ("packlint.analysis.tensors", "tensors"),
+    ("packlint.analysis.calls", "calls"),
+    ("packlint.analysis.expressions", "exprs"),
+    ("packlint.analysis.statements", "stmts"),
+]
+
+
+def _parts_used(path: Path) -> set[str]:
+    """Which parts a part's methods reach: ``self.<part>.`` attribute chains and the parts its annotations name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {handle for _, handle in INTERPRETER_STACK}
+    used = {node.value.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+            and isinstance(node.value.value, ast.Name) and node.value.value.id == "self" and node.value.attr in names}
+    modules = {m: handle for m, handle in INTERPRETER_STACK}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in modules:
+            used.add(modules[node.module])
+    return used
+
+
+def test_the_interpreter_parts_form_a_stack() -> None:
+    """Statements use expressions, expressions use calls, calls use tensor effects, and never the other way."""
+    for level, (module, handle) in enumerate(INTERPRETER_STACK):
+        below = {h for _, h in INTERPRETER_STACK[:level]}
+        used = _parts_used(MODULES[module]) - {handle}
+        assert used <= below, (module, sorted(used - below))
+
+
+def test_the_interpreter_is_composed_not_mixed_in() -> None:
+    for module, _ in INTERPRETER_STACK:
+        tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+        classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+        assert len(classes) == 1 and not classes[0].bases, (module, [c.name for c in classes])
+
+
+def test_tensor_effects_and_value_operations_never_reach_the_project() -> None:
+    for module in ("packlint.analysis.operations", "packlint.analysis.tensors"):
+        text = MODULES[module].read_text(encoding="utf-8")
+        assert "self.project" not in text and "packlint.analysis.project" not in text, module

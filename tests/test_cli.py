@@ -193,7 +193,7 @@ def test_explain_by_code_and_name() -> None:
     by_code = run("explain", "PKL001")
     by_name = run("explain", "unmasked-loss")
     assert by_code.exit_code == 0 and by_code.stdout == by_name.stdout
-    assert by_code.stdout.startswith("# PKL001")
+    assert by_code.stdout.startswith("PKL001: unmasked-loss\n=====")
 
 
 def test_explain_unknown_rule() -> None:

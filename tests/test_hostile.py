@@ -576,17 +576,17 @@ def test_rule_crash_is_an_error_in_json_with_pkl900(work: Path, monkeypatch: pyt
 
 def test_exception_in_the_analysis_of_one_function(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fault deep in the interpreter, on one call in one function of one file."""
-    from packlint.analysis.interp import Interpreter
+    from packlint.analysis.expressions import Expressions
     import ast
 
-    real = Interpreter.eval_Call
+    real = Expressions.eval_Call
 
     def eval_call(self, node):
         if isinstance(node.func, ast.Name) and node.func.id == "kaboom":
             raise ZeroDivisionError("injected fault")
         return real(self, node)
 
-    monkeypatch.setattr(Interpreter, "eval_Call", eval_call)
+    monkeypatch.setattr(Expressions, "eval_Call", eval_call)
     (work / "exploding.py").write_text(NEIGHBOUR + "\n\ndef explode(x):\n    return kaboom(x)\n", encoding="utf-8")
     (work / "last_step.py").write_text(LAST_STEP, encoding="utf-8")
     code, out, err = cli(".")
@@ -600,17 +600,17 @@ def test_exception_in_the_analysis_of_one_function(work: Path, monkeypatch: pyte
 
 
 def test_exception_in_a_module_body(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from packlint.analysis.interp import Interpreter
+    from packlint.analysis.expressions import Expressions
     import ast
 
-    real = Interpreter.eval_Call
+    real = Expressions.eval_Call
 
     def eval_call(self, node):
         if isinstance(node.func, ast.Name) and node.func.id == "kaboom":
             raise AttributeError("injected fault")
         return real(self, node)
 
-    monkeypatch.setattr(Interpreter, "eval_Call", eval_call)
+    monkeypatch.setattr(Expressions, "eval_Call", eval_call)
     (work / "top.py").write_text(IMPORT + "CONFIG = kaboom()\n", encoding="utf-8")
     code, out, err = cli(".")
     assert code == 2

@@ -30,6 +30,7 @@ from packlint.analysis.values import (
     MaskRef,
     Packed,
     Padded,
+    PermStep,
     PaddedInput,
     PaddedTarget,
     PerStep,
@@ -57,10 +58,13 @@ refs = st.builds(MaskRef, st.sampled_from(["lengths", "pad", "packed", "unknown"
                  st.sampled_from([None, "f:lengths", "g:lengths"]), st.sampled_from([None, 0]))
 pads = st.sampled_from([0.0, None, float("-inf"), float("nan"), "nonzero"])
 axes = st.sampled_from([None, ("B", "T", "F"), ("T", "B", "F"), ("N", "F")])
+_sort = PermStep("f:lengths:descending", "m.py:3:9", "lengths.sort(descending=True)")
+orders = st.sampled_from([None, (), (_sort,), (_sort, _sort), (_sort.inverted(),)])  # batch orders (PKL102)
 
 padded = st.builds(Padded, trails, axes, pads, st.none() | refs, st.sampled_from([None, 0, float("-inf")]),
                    st.booleans(), st.booleans(), st.none() | steps, st.sampled_from([None, "f:lengths"]),
-                   st.lists(steps, max_size=2).map(tuple), st.booleans(), st.booleans())
+                   st.lists(steps, max_size=2).map(tuple), st.booleans(), st.booleans(), st.booleans(),
+                   order=orders)
 leaves = st.one_of(
     padded,
     st.builds(PaddedTarget, trails, st.sampled_from([0, -100, None]), st.none() | refs,
@@ -71,7 +75,7 @@ leaves = st.one_of(
     st.builds(Dropped, refs, trails, st.sampled_from(["", "different lengths"])),
     st.builds(Packed, trails, st.sampled_from([None, True, False]), st.sampled_from([None, "f:lengths"]),
               st.none() | steps, st.booleans()),
-    st.builds(Unknown, st.sampled_from([None, "f:x", "f:lengths"])),
+    st.builds(Unknown, st.sampled_from([None, "f:x", "f:lengths"]), order=orders),
     st.just(TOP), st.just(CLEAN_DATA), st.just(Fresh()), st.builds(Arange, st.sampled_from([None, "B"])),
     st.builds(NotLengths, st.sampled_from(["batch-sizes", "padded"]), trails, st.sampled_from([0, -1, None])),
     st.builds(PaddedRow, trails),

@@ -69,12 +69,12 @@ def test_file_timeout_is_a_problem_line(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_debug_prints_the_traceback_of_an_internal_error(tmp_path: Path, monkeypatch) -> None:
-    from packlint.analysis.calls import CallsMixin
+    from packlint.analysis.expressions import Expressions
 
     def boom(self, node):
         raise ValueError("injected")
 
-    monkeypatch.setattr(CallsMixin, "eval_Call", boom)
+    monkeypatch.setattr(Expressions, "eval_Call", boom)
     (tmp_path / "bad.py").write_text(BAD, encoding="utf-8")
     quiet = run("--no-cache", str(tmp_path / "bad.py"))
     loud = run("--no-cache", "--debug", str(tmp_path / "bad.py"))

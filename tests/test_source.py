@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import codecs
 import errno
 import json
@@ -300,3 +301,24 @@ def test_relocate_leaves_plain_files_alone(tmp_path):
     finding = Finding("a.py", 1, 1, "PKL001", "unmasked-loss", "m")
     assert src.relocate(finding) is finding
     assert src.locate(7) == (0, 7)
+
+
+def test_percent_and_bang_inside_brackets_strings_or_continuations_are_python_not_magics() -> None:
+    """IPython reads `%`/`!` as a magic only where a statement starts: `% (a, b)` continuing an open call is string
+    formatting, a `!=` continuing a condition is a comparison, a `%` line in a triple-quoted string is text."""
+    source = (
+        "msg = ('shape %s'\n"
+        "       % (shape,))\n"
+        "ok = (a\n"
+        "      != b)\n"
+        "doc = '''\n"
+        "%not a magic\n"
+        "'''\n"
+        "total = 1 + \\\n"
+        "    2\n"
+        "%time run()\n"
+    )
+    out = neutralise_magics(source).splitlines()
+    assert out[:9] == source.splitlines()[:9]
+    assert out[9] == "pass"
+    ast.parse("\n".join(out))

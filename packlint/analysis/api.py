@@ -1,7 +1,8 @@
 """The analyser's knowledge of the PyTorch API, as data.
 
 Every qualified name or tensor-method name the engine treats specially is listed here with its kind and the
-reason it is there. The walk in ``interp.py`` looks names up in these tables; it never compares strings of its own.
+reason it is there. The interpreter (``calls.py``, ``tensors.py``) looks names up in these tables; it never
+compares strings of its own.
 User additions from ``[tool.packlint.api]`` are merged into the same tables by :func:`extend_tables`.
 
 Kinds of callables (``Callable.kind``):
@@ -14,7 +15,7 @@ Kinds of callables (``Callable.kind``):
 - ``propagate``: keeps padding (the first tensor argument's), ``layer``/``biased-layer`` are module classes
   whose call keeps the time axis (a biased layer makes padded steps non-zero), ``recurrent`` is an RNN class.
 - ``arange``, ``where``, ``masked-select``, ``concat``, ``matmul``, ``softmax``, ``reduce``: handled by the
-  dedicated transfer function of that name in ``interp.py``.
+  dedicated transfer function of that name in ``calls.py``.
 - ``loader``: a ``DataLoader``, whose iteration yields what its ``collate_fn`` returns.
 """
 

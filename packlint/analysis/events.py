@@ -36,6 +36,7 @@ class Event:
     via: Trail = ()
     details: tuple[tuple[str, object], ...] = field(default=())
     end_line: int | None = None
+    end_col: int | None = None  # 1-based character column past the expression's end (see Finding.end_col)
     #: (callee function id, the event's key there) for each call it was moved out of, innermost first: the
     #: engine drops a moved event when that callee reports the same event on its own (one bug, one finding).
     moved_from: tuple[tuple[str, tuple], ...] = ()
@@ -54,4 +55,4 @@ class Event:
         """The same observation reported at a call site that passed the padded value in."""
         inner = TrailStep(self.path, self.line, self.col, f"{self.callee or self.kind} reads it")
         return replace(self, path=path, line=line, col=col, trail=self.trail + (step, inner), via=self.via + (inner,),
-                       end_line=None, moved_from=self.moved_from + ((callee, self.key),))
+                       end_line=None, end_col=None, moved_from=self.moved_from + ((callee, self.key),))

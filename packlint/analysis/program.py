@@ -13,6 +13,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from packlint.analysis.events import Event
 from packlint.analysis.values import Top, Unknown, Value, join
@@ -40,6 +41,10 @@ class FunctionInfo:
         return params[0].arg
 
 
+#: Methods whose ``self.x`` values are an instance's constructed attributes.
+CONSTRUCTORS = frozenset({"__init__", "setup", "build", "_build"})
+
+
 @dataclass
 class ClassInfo:
     class_id: str
@@ -54,6 +59,29 @@ class ClassInfo:
     site_attrs: dict[str, Value] = field(default_factory=dict)
     attrs_done: bool = False
     attrs_before: dict[str, Value] | None = None
+
+    @cached_property
+    def reassigned(self) -> frozenset[str]:
+        """Attributes a method other than a constructor sets (``self.size = len(items)``, ``self.idx += n``): their
+        constructor values are only where they start, so they are neither a construction's own facts nor
+        constants to decide branches on."""
+        out: set[str] = set()
+        for item in self.node.body:
+            if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name in CONSTRUCTORS:
+                continue
+            args = item.args.posonlyargs + item.args.args
+            if not args:
+                continue
+            me = args[0].arg
+            for node in ast.walk(item):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                    node, (ast.AugAssign, ast.AnnAssign)) else []
+                for target in targets:
+                    for part in ast.walk(target):
+                        if isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name) and \
+                                part.value.id == me:
+                            out.add(part.attr)
+        return frozenset(out)
 
     def merged_attrs(self) -> dict[str, Value]:
         """Every construction's view of each attribute, joined; a root analysis's unknown (a parameter with no
@@ -190,6 +218,7 @@ class Program:
         self._source_by_file: dict[str, str] = {}
         self._words: tuple[dict[str, set[str]], set[str]] | None = None
         self._named: dict[tuple[str, str], str | None] = {}
+        self.reported_paths: set[str] = set()  # the files whose findings are shown (the linted paths)
 
     def add_source(self, name: str, path: str, text: str, *, is_package: bool = False, report: bool = True,
                    root: str = "", file: str = "") -> str:
@@ -199,6 +228,8 @@ class Program:
         if key in self.sources:  # the same module twice (a .py and a notebook of one name): keep both apart
             key = f"{key}@{path}"
         self.sources[key] = Source(key, name, path, text, is_package, report, root, file)
+        if report:
+            self.reported_paths.add(path)
         self._source_by_name.setdefault(name, []).append(key)
         if file:
             self._source_by_file.setdefault(file, key)

@@ -17,10 +17,11 @@ from packlint.analysis.events import Event
 from packlint.analysis.interp import MAX_DEPTH, Frame, Interpreter
 from packlint.analysis.names import import_bindings
 from packlint.analysis.placement import place
-from packlint.analysis.program import ClassInfo, FunctionInfo, ModuleInfo, Program
+from packlint.analysis.program import CONSTRUCTORS, ClassInfo, FunctionInfo, ModuleInfo, Program
 from packlint.analysis.summaries import Summaries, Summary
 from packlint.analysis.values import (
     CLEAN,
+    TOP,
     BoundMethod,
     ClassRef,
     Const,
@@ -35,8 +36,6 @@ from packlint.analysis.values import (
     join,
 )
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
-
-
 
 #: Whole-program rounds before the class-attribute fixpoint is given up (see ``Project.rounds``).
 MAX_ROUNDS = 4
@@ -78,6 +77,10 @@ class Project:
     @property
     def functions(self) -> dict[str, FunctionInfo]:
         return self.program.functions
+
+    @property
+    def reported_paths(self) -> set[str]:
+        return self.program.reported_paths
 
     @property
     def classes(self) -> dict[str, ClassInfo]:
@@ -332,7 +335,7 @@ class Project:
 
     def _record_constructor_attrs(self, info: FunctionInfo, frame: Frame, root: bool) -> None:
         """After a constructor ran, its final ``self.x`` values (joined over its branches) are the attributes."""
-        if info.class_id is None or info.node.name not in ("__init__", "setup", "build", "_build"):
+        if info.class_id is None or info.node.name not in CONSTRUCTORS:
             return
         self_name = info.self_name
         if self_name is None:
@@ -346,8 +349,10 @@ class Project:
         for key, value in frame.env.items():
             if key.startswith(prefix) and "." not in key[len(prefix):]:
                 attr = key[len(prefix):]
+                if attr in owner.reassigned and isinstance(value, Const):
+                    value = TOP  # a counter or flag another method sets again: where it starts, not a constant
                 table[attr] = join(table.get(attr), value)
-                if isinstance(value, _DECIDING):
+                if isinstance(value, _DECIDING) and attr not in owner.reassigned:
                     own[attr] = value
         if self.summaries.stack:
             self.summaries.stack[-1].constructed = tuple(sorted(own.items()))
@@ -460,9 +465,12 @@ class Project:
         summaries.used(replace(summary, height=-1))  # a root is not a call below its user
         return summary.result
 
-    def note_unresolved(self, path: str) -> None:
-        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same."""
+    def note_unresolved(self, path: str, line: int = 0, col: int = 0, callee: str = "") -> None:
+        """Count a call packlint could not resolve (``--statistics``), per file so cached runs count the same, and
+        where it is and what it calls (``--statistics --list-unresolved``)."""
         self.summaries.count("unresolved", path)
+        if line:
+            self.summaries.count("unresolved-call", f"{path}\0{line}\0{col}\0{callee}")
 
     def note_loop_bound(self, path: str) -> None:
         """Count a loop whose fixpoint was not reached within its bound (``--statistics``)."""
@@ -471,6 +479,15 @@ class Project:
     @property
     def unresolved_by_path(self) -> dict[str, int]:
         return self.summaries.totals("unresolved")
+
+    @property
+    def unresolved_sites(self) -> list[tuple[str, int, int, str]]:
+        """Each unresolved call once: (path, line, column, what it calls), sorted."""
+        sites = []
+        for key in self.summaries.totals("unresolved-call"):
+            path, line, col, callee = key.split("\0", 3)
+            sites.append((path, int(line), int(col), callee))
+        return sorted(sites)
 
     @property
     def loop_bounds_by_path(self) -> dict[str, int]:
@@ -507,7 +524,7 @@ class Project:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
                 out.append(self._annotated(info, p) or _literal_default(default) or
-                           Unknown(f"{info.qualname}:{p.arg}"))
+                           Unknown(f"{info.qualname}:{p.arg}", order=()))  # the batch in the order it is given
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:
@@ -563,7 +580,8 @@ class Project:
     def _run(self, info: FunctionInfo, args: tuple[Value, ...], kwargs: tuple[tuple[str, Value], ...],
              depth: int, root: bool = False) -> tuple[Value, list[Event]]:
         self.ensure_globals(info.module)
-        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id))
+        frame = Frame(module=info.module, func=info, env={}, depth=depth, closure=self.closures.get(info.func_id),
+                      root=root)
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
         self._active.append(info.func_id)

@@ -62,6 +62,7 @@ class Frame:
     loop_depth: int = 0
     ended: bool = False  # the current path returned or raised: later statements do not run on it
     closure: dict | None = None  # the enclosing function's variables, for a nested function
+    root: bool = False  # analysed on its own (parameters unknown), not for one caller's arguments
 
     @property
     def qual(self) -> str:

@@ -1,15 +1,16 @@
 """Tensor methods: shape and layout changes, reductions and pooling over time, softmax, masking, matmul;
-and what methods do to masks, lengths, per-step losses and targets."""
+and what methods do to masks, lengths, per-step losses and targets. Given a receiver value, a method name and
+the argument values; it never sees syntax and never calls into the project."""
 
 from __future__ import annotations
 
 import ast
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     METHOD_COMPARE,
-    QUERY,
     CallSite,
     at_last_real_step,
     const_of,
@@ -23,46 +24,44 @@ from packlint.analysis.support import (
     swaps_batch_and_time,
 )
 from packlint.analysis.values import (
-    ONE,
-    AxisSize,
-    NotLengths,
-    PaddedRow,
     BATCH,
     CLEAN,
     FEAT,
     FLAT,
     NONZERO,
+    ONE,
     TIME,
     Arange,
+    AxisSize,
     BidirGathered,
     BoundMethod,
     ClassRef,
     Const,
     DictV,
     Dropped,
-    ExtObj,
     Fresh,
     FuncRef,
     Instance,
     Lengths,
     Loader,
-    LossFn,
     LossOut,
     Many,
     Mask,
     MaskBias,
     MaskFrac,
     MaskRef,
+    NotLengths,
     Numel,
     Packed,
     Padded,
     PaddedInput,
+    PaddedRow,
     PaddedTarget,
-    StaleState,
     Perm,
+    PermStep,
     PerStep,
-    Ranked,
     ShapeOf,
+    StaleState,
     Super,
     TimeSum,
     Transposed,
@@ -71,18 +70,33 @@ from packlint.analysis.values import (
     Value,
     Zeroed,
     ZeroedReduce,
+    compose_order,
+    inverse_order,
 )
 
+if TYPE_CHECKING:
+    from packlint.analysis.context import Context
+    from packlint.analysis.operations import Operations
 
-class TensorsMixin:
-    """How a method call on a value transforms it, by the value's kind and the method's table entry."""
 
-    # ------------------------------------------------------------------ tensor methods
-    def call_method(self, base: Value, name: str, call: "CallSite") -> Value:
+class TensorEffects:
+    """How a method call on a tensor value transforms it, by the value's kind and the method's table entry."""
+
+    def __init__(self, ctx: Context, ops: Operations):
+        self.ctx = ctx
+        self.ops = ops
+        self.frame = ctx.frame
+        self.tables = ctx.tables
+
+    def call_method(self, base: Value, name: str, call: CallSite) -> Value:
         if name in ("numel", "nelement") and isinstance(base, (Padded, PerStep, Mask, Unknown, PaddedTarget, Fresh)):
             return Numel()
         if name == "mean" and isinstance(base, Mask) and not call.pos and "dim" not in call.kw:
             return MaskFrac()
+        if name in ("index_select", "index_copy") and not isinstance(base, (TupleV, Many, DictV)):
+            reordered = self.reorder_method(base, name, call)
+            if reordered is not None:
+                return reordered
         if isinstance(base, BidirGathered):
             return base if self.tables.methods.get(name) in ("keep", "squeeze", "unsqueeze", "reshape") else CLEAN
         if name.startswith("new_") and name in ("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"):
@@ -91,26 +105,14 @@ class TensorsMixin:
             return Fresh()  # a new tensor on the same device: not derived from lengths or padding
         if isinstance(base, LossOut):
             return CLEAN if name in ("item", "tolist", "numpy", "cpu") else base
-        if isinstance(base, LossFn):
-            if name in ("to", "cuda", "cpu", "float", "double"):
-                return base
-            if name == "forward":
-                return self.loss_call(base.qualname, call, base)
-            return CLEAN
-        if isinstance(base, ExtObj):
-            if name in ("to", "cuda", "cpu", "float", "double", "train", "eval"):
-                return base
-            if name == "forward":
-                return self.call_extobj(base.qualname, call, base.flags)
-            return CLEAN
         if isinstance(base, DictV):
             if name == "get" and call.pos and isinstance(call.pos[0], Const):
                 v = base.get(call.pos[0].value)
                 return v if v is not None else (call.pos[1] if len(call.pos) > 1 else Const(None))
             if name == "values":
-                return Many(self._join_all(v for _, v in base.items))
+                return Many(self.ops.join_all(v for _, v in base.items))
             if name == "items":
-                return Many(TupleV((CLEAN, self._join_all(v for _, v in base.items))))
+                return Many(TupleV((CLEAN, self.ops.join_all(v for _, v in base.items))))
             return CLEAN
         if isinstance(base, (TupleV, Many, Loader, Const, Instance, ClassRef, FuncRef, BoundMethod, Super)):
             if isinstance(base, Many) and name in ("pop",):
@@ -133,14 +135,14 @@ class TensorsMixin:
             return base
         if isinstance(base, Arange):
             if kind and kind.startswith("compare-"):
-                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN, call.node)
+                return self.ops.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN, call.node)
             return base
         if isinstance(base, NotLengths):
             return self.not_lengths_method(base, name, kind, call)
         if isinstance(base, PaddedRow):
             if name in ("size", "numel", "__len__") and (not call.pos or const_of(call.pos[0]) in (0, -1)):
-                return NotLengths("padded", base.trail + (self.step(call.node, f"{self.text(call.node, 30)} of a "
-                                                                               "padded row"),))
+                step = self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a padded row")
+                return NotLengths("padded", base.trail + (step,))
             return CLEAN
         if isinstance(base, Packed):
             if name in ("to", "cuda", "cpu"):
@@ -154,14 +156,15 @@ class TensorsMixin:
             axes = (base.axes[1], base.axes[0]) + base.axes[2:] if base.axes else None
             return replace(base, axes=axes, transposed=not base.transposed)
         if isinstance(base, (StaleState, PaddedInput)):
-            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(): still the same state or batch
+            # h_n.squeeze(0), h_n.transpose(0, 1).reshape(B, -1), emb.float(), relu(proj(x)): element-wise and
+            # shape moves keep the same state or padded batch
             if kind in ("keep", "reshape", "flatten", "reshape-unknown", "squeeze", "unsqueeze", "transpose",
-                        "permute", "transpose2d", None):
+                        "permute", "transpose2d", "nonneg", "keep-nonzero", None):
                 return base
             return CLEAN
         if isinstance(base, PaddedTarget):
             if kind and kind.startswith("compare-"):
-                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+                return self.ops.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
             if kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and len(call.pos) > 1:
                 return PaddedTarget(trail=base.trail, pad=const_of(call.pos[1]))
             if kind == "masked-select" and call.pos and isinstance(call.pos[0], Mask):
@@ -175,7 +178,7 @@ class TensorsMixin:
                 return CLEAN
             return base
         if name in ("sort", "argsort") and isinstance(base, (Unknown, Lengths, Perm)):
-            return Perm() if name == "argsort" else TupleV((Unknown(key_of(base)), Perm()))
+            return self.sorted_by(base, name, call)
         if isinstance(base, Perm):
             return base
         if isinstance(base, Zeroed):
@@ -199,10 +202,10 @@ class TensorsMixin:
             return MaskBias(MaskRef("unknown", base.key))  # scores + mask.log(): an untraced mask, trusted
         if isinstance(base, (Unknown, Lengths)) and kind in ("add", "sub") and call.pos and isinstance(
                 call.pos[0], Const):
-            return self.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)  # lengths.sub(1)
+            return self.ops.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)  # lengths.sub(1)
         if isinstance(base, (Unknown, Lengths, Fresh)):
             if kind and kind.startswith("compare-"):
-                return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
+                return self.ops.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN)
             if kind == "masked-fill" and call.pos and isinstance(call.pos[0], Mask) and call.pos[0].inverted \
                     and len(call.pos) > 1 and isinstance(call.pos[1], Const):
                 return PaddedTarget(trail=(), pad=call.pos[1].value)
@@ -213,16 +216,48 @@ class TensorsMixin:
                 return base
             if isinstance(base, Fresh):
                 return base if kind not in ("reduce", "opaque") else CLEAN
-            return Unknown(None)
+            return Unknown(None, order=base.order if kind != "reduce" or self.dim_arg(call) is not None else None)
         return CLEAN
 
-    def not_lengths_method(self, base: NotLengths, name: str, kind: str | None, call: "CallSite") -> Value:
+    def sorted_by(self, base: Value, name: str, call: CallSite) -> Value:
+        """``lengths.sort(descending=True)`` / ``argsort``: the batch permutation it makes, named by its site, and
+        the sorted values in that order. Sorting a permutation gives its inverse (``perm.sort()[1]``,
+        ``perm.argsort()``). A sort along another axis than the batch's (``dim=1``) is not a batch order."""
+        dim = self.dim_arg(call)
+        if dim not in (None, 0, -1):
+            return Perm() if name == "argsort" else TupleV((Unknown(key_of(base)), Perm()))
+        if isinstance(base, Perm):
+            inverse = Perm(word=inverse_order(base.word) or ()) if base.word else Perm()
+            return inverse if name == "argsort" else TupleV((CLEAN, inverse))
+        line, col = self.ctx.pos(call.node)
+        site = f"{self.ctx.module.path}:{line}:{col}"
+        descending = const_of(call.kw.get("descending", call.pos[1] if len(call.pos) > 1 else Const(False)))
+        step = PermStep(f"{key_of(base) or site}:{'descending' if descending is True else 'ascending'}", site,
+                        self.ctx.text(call.node, 40))
+        perm = Perm(word=(step,))
+        if name == "argsort":
+            return perm
+        return TupleV((Unknown(key_of(base), order=compose_order(base.order, (step,))), perm))
+
+    def reorder_method(self, base: Value, name: str, call: CallSite) -> Value | None:
+        """``x.index_select(0, perm)`` reorders the batch like ``x[perm]``; ``y.index_copy(0, perm, src)`` puts
+        ``src``'s rows back where ``perm`` took them from (``src`` in the order of ``perm``'s inverse)."""
+        if len(call.pos) < 2 or not isinstance(call.pos[1], Perm) or \
+                const_of(call.pos[0]) != self.ops.batch_axis(base):
+            return None
+        word = call.pos[1].word or None
+        if name == "index_select":
+            return replace(base, order=compose_order(base.order, word))
+        src = call.pos[2] if len(call.pos) > 2 else CLEAN
+        return replace(src, order=compose_order(src.order, inverse_order(word)))
+
+    def not_lengths_method(self, base: NotLengths, name: str, kind: str | None, call: CallSite) -> Value:
         """Methods on lengths that are not per-sequence lengths: shape and dtype moves keep them, ``sub(1)`` is an
         offset, a comparison with a time index is a length mask built from them."""
         if kind and kind.startswith("compare-"):
-            return self.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN, call.node)
+            return self.ops.compare(METHOD_COMPARE[kind], base, call.pos[0] if call.pos else CLEAN, call.node)
         if kind in ("add", "sub") and call.pos and isinstance(call.pos[0], Const):
-            return self.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)
+            return self.ops.binop(ast.Add if kind == "add" else ast.Sub, base, call.pos[0], call.node)
         if kind in ("keep", "reshape", "flatten", "squeeze", "unsqueeze", "reshape-unknown") or (
                 kind is None and name not in ("cumsum", "sum", "flip", "numel", "size")):
             return base
@@ -230,38 +265,49 @@ class TensorsMixin:
             return AxisSize(BATCH)  # the most sequences running at any step: the batch size
         return CLEAN
 
-    def perstep_method(self, base: PerStep, name: str, kind: str | None, call: "CallSite") -> Value:
+    def mask_operand(self, node: ast.AST) -> str | None:
+        """The name of the mask in ``(loss * mask).mean()``: the operand of the product that is bound to a mask,
+        when exactly one is (a fix divides by its sum instead); None for any other shape."""
+        receiver = node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
+        if not (isinstance(receiver, ast.BinOp) and isinstance(receiver.op, ast.Mult)):
+            return None
+        names = [side.id for side in (receiver.left, receiver.right)
+                 if isinstance(side, ast.Name) and isinstance(self.frame.env.get(side.id), Mask)]
+        return names[0] if len(names) == 1 else None
+
+    def perstep_method(self, base: PerStep, name: str, kind: str | None, call: CallSite) -> Value:
         if kind == "reduce":
             dim = self.dim_arg(call)
             if base.zeroed is not None:
-                step = self.step(call.node, f"{name}()")
+                step = self.ctx.step(call.node, f"{name}()")
                 if name == "mean":
-                    self.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
-                                    subject=self.text(call.node, 60), callee=name, trail=base.trail,
-                                    details=(("partial", dim is not None),)))
+                    self.ctx.emit(Event("reduce", step.path, step.line, step.col, status="zeroed-mean",
+                                    subject=self.ctx.text(call.node, 60), callee=name, trail=base.trail,
+                                    details=(("partial", dim is not None), ("mask", self.mask_operand(call.node)))))
                     return ZeroedReduce("mean", step, base.trail) if dim is None else CLEAN
                 return ZeroedReduce("sum", step, base.trail) if dim is None and name == "sum" else CLEAN
             if base.padded:
                 if dim is not None:
                     return base
-                self.emit(Event("reduce", *self._loc(call.node), status="padded", subject=self.text(call.node, 60),
-                                callee=name, reason=base.source, trail=base.trail), call.node)
+                self.ctx.emit(Event("reduce", *self.ctx.loc(call.node), status="padded",
+                                    subject=self.ctx.text(call.node, 60), callee=name, reason=base.source,
+                                    trail=base.trail), call.node)
                 return LossOut(frozenset({self.frame.events[-1].key}))
             return CLEAN
         if kind == "masked-fill" and call.pos:
-            ref = self.mask_ref_of(call.pos[0]) if not isinstance(call.pos[0], Mask) else call.pos[0].ref
+            ref = self.ctx.mask_ref_of(call.pos[0]) if not isinstance(call.pos[0], Mask) else call.pos[0].ref
             if ref is not None and len(call.pos) > 1 and const_of(call.pos[1]) == 0:
                 return replace(base, zeroed=ref)
             return base
         if kind == "mul" and call.pos:
-            return self.binop(ast.Mult, base, call.pos[0], call.node)
+            return self.ops.binop(ast.Mult, base, call.pos[0], call.node)
         if kind == "masked-select":
             return CLEAN
         if kind == "opaque":
             return CLEAN
         return base
 
-    def dim_arg(self, call: "CallSite") -> object:
+    def dim_arg(self, call: CallSite) -> object:
         d = call.kw.get("dim", call.kw.get("axis"))
         if d is None and call.pos:
             d = call.pos[0]
@@ -273,7 +319,7 @@ class TensorsMixin:
         return c if c is not None else "unknown"
 
     def tensor_method(self, base: Padded, name: str, pos: list[Value], kw: dict[str, Value], node: ast.AST,
-                      call: "CallSite | None" = None) -> Value:
+                      call: CallSite | None = None) -> Value:
         call = call or CallSite(node, pos, kw, [])
         kind = self.tables.methods.get(name)
         axes = base.axes
@@ -281,8 +327,10 @@ class TensorsMixin:
             d, index = norm_dim(const_of(pos[0]), len(axes)), const_of(pos[1])
             if d is not None and axes[d] == TIME:
                 if index == -1:  # out.select(1, -1)
-                    self.emit(Event("last-step", *self._loc(node), status="padded", subject=self.text(node),
-                                    trail=base.trail, details=(("layout", "".join(axes)),)))
+                    self.ctx.emit(Event("last-step", *self.ctx.loc(node), status="padded", subject=self.ctx.text(node),
+                                    trail=base.trail, details=(("layout", "".join(axes)),
+                                                               ("bidirectional", base.bidirectional),
+                                                               ("lengths", self.ctx.name_of_lengths(base.lengths)))))
                 return CLEAN
             return replace(base, axes=axes[:d] + axes[d + 1:]) if d is not None else replace(base, axes=None)
         if name == "size" and axes is not None:
@@ -309,7 +357,7 @@ class TensorsMixin:
                 return replace(base, axes=self.flattened(axes, pos, kw))
             if axes is not None and any(size_label(v) is not None for v in sizes):
                 if base.mismatch is not None and axes[0] == FLAT and len(dims) >= 3:
-                    self.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
+                    self.ctx.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
                 return replace(base, axes=reshape_axes(axes, sizes))
             flattening = kind == "flatten" or (-1 in dims and len(dims) <= 2)
             if flattening:  # a batch_first mismatch is judged where the flattened value meets a loss
@@ -318,7 +366,7 @@ class TensorsMixin:
                 new_axes = (FLAT, FEAT) if len(dims) == 2 or (kind == "flatten" and len(dims) >= 2) else (FLAT,)
                 return replace(base, axes=new_axes)
             if base.mismatch is not None and axes and axes[0] == FLAT and len(dims) >= 3:
-                self.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
+                self.ctx.emit_batch_first(base)  # flattened time-major, viewed back as (B, T, ...)
             if axes is not None and len(dims) == len(axes):
                 return base
             return replace(base, axes=None)
@@ -382,10 +430,12 @@ class TensorsMixin:
             t = base.time_axis
             if t is not None and isinstance(d, int) and norm_dim(d, len(axes)) == t:
                 if not base.masked:
-                    step = self.step(node, f"{name} over padded steps")
-                    self.emit(Event("softmax", step.path, step.line, step.col, status="padded",
-                                    subject=self.text(node, 60),
-                                    trail=base.trail))
+                    step = self.ctx.step(node, f"{name} over padded steps")
+                    self.ctx.emit(Event("softmax", step.path, step.line, step.col, status="padded",
+                                    subject=self.ctx.text(node, 60),
+                                    trail=base.trail,
+                                    details=(("layout", "".join(axes) if axes else ""),
+                                             ("lengths", self.ctx.name_of_lengths(base.lengths)))))
                     # pad unknown: the leak is reported here once, not again at every pooling of these weights
                     return replace(base, pad=None, pending=base.pending + (step,), masked=False, filled=None)
                 if kind == "log-softmax":  # log-probabilities over time, padded ones at -inf: still masked
@@ -402,7 +452,7 @@ class TensorsMixin:
         if kind == "masked-fill":
             m = pos[0] if pos else CLEAN
             fill = const_of(pos[1]) if len(pos) > 1 else const_of(kw.get("value", CLEAN))
-            ref = m.ref if isinstance(m, Mask) else self.mask_ref_of(m)
+            ref = m.ref if isinstance(m, Mask) else self.ctx.mask_ref_of(m)
             if ref is None:
                 return base
             if isinstance(m, Mask) and not m.inverted:
@@ -418,31 +468,31 @@ class TensorsMixin:
                 return Dropped(MaskRef("unknown", m.key), base.trail)
             return base
         if kind == "mul":
-            return self.binop(ast.Mult, base, pos[0] if pos else CLEAN, node)
+            return self.ops.binop(ast.Mult, base, pos[0] if pos else CLEAN, node)
         if kind == "div":
-            return self.binop(ast.Div, base, pos[0] if pos else CLEAN, node)
+            return self.ops.binop(ast.Div, base, pos[0] if pos else CLEAN, node)
         if kind in ("add", "sub"):
-            return self.binop(ast.Add if kind == "add" else ast.Sub, base, pos[0] if pos else CLEAN, node)
+            return self.ops.binop(ast.Add if kind == "add" else ast.Sub, base, pos[0] if pos else CLEAN, node)
         if kind == "gather":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
-            wrong = self.wrong_lengths(pos[1] if len(pos) > 1 else kw.get("index", CLEAN))
+            wrong = self.ctx.wrong_lengths(pos[1] if len(pos) > 1 else kw.get("index", CLEAN))
             if wrong is not None and wrong.delta is not None and wrong.delta < 0:
-                self.emit_not_lengths(wrong, "index", node)  # out.gather(1, (x - 1).view(-1, 1, 1)...)
+                self.ctx.emit_not_lengths(wrong, "index", node)  # out.gather(1, (x - 1).view(-1, 1, 1)...)
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
                 index = pos[1] if len(pos) > 1 else kw.get("index", CLEAN)
                 if base.bidirectional and at_last_real_step(index, base.lengths):
-                    return self.bidirectional_gather(base, node)
+                    return self.ops.bidirectional_gather(base, node)
                 return CLEAN
             return replace(base, axes=None)
         if kind == "index-select":
             d = const_of(kw.get("dim", pos[0] if pos else CLEAN))
             if base.mismatch is not None and d in (0, 1):
-                self.emit_batch_first(base)
+                self.ctx.emit_batch_first(base)
             if axes is not None and isinstance(d, int) and norm_dim(d, len(axes)) == base.time_axis:
                 return CLEAN
             return base
         if kind == "matmul":
-            return self.matmul(base, pos[0] if pos else CLEAN)
+            return self.ops.matmul(base, pos[0] if pos else CLEAN)
         if kind and kind.startswith("compare-"):
             return CLEAN
         if kind == "opaque":
@@ -472,7 +522,7 @@ class TensorsMixin:
             return replace(base, axes=None)
         return replace(base, axes=axes[:i] + split + axes[i + 1:])
 
-    def reduce(self, base: Padded, name: str, call: "CallSite") -> Value:
+    def reduce(self, base: Padded, name: str, call: CallSite) -> Value:
         dim = self.dim_arg(call)
         axes = base.axes
         if dim is None:
@@ -490,7 +540,7 @@ class TensorsMixin:
             if name in ("max", "min") and "keepdim" not in call.kw:
                 return TupleV((CLEAN, CLEAN))
             if name == "sum":
-                return TimeSum(base.trail, self._loc(call.node))
+                return TimeSum(base.trail, self.ctx.loc(call.node))
             return CLEAN
         keep = tuple(a for i, a in enumerate(axes) if i not in norm)
         if const_of(call.kw.get("keepdim", Const(False))) is True:
@@ -500,48 +550,20 @@ class TensorsMixin:
             return TupleV((out, CLEAN))
         return out
 
-    def handwritten_loss(self, base: Padded, name: str, call: "CallSite") -> Value:
+    def handwritten_loss(self, base: Padded, name: str, call: CallSite) -> Value:
         """``((pred - y) ** 2).mean()`` over a padded prediction is a loss written out by hand: judged like a
         per-step loss (PKL001 unmasked, PKL007 masked but averaged over every step)."""
         status = "zeroed-mean" if base.zeroed is not None else "padded"
         if status == "zeroed-mean" and name != "mean":
             return CLEAN  # a masked sum: exact until divided by the wrong count
-        self.emit(Event("reduce", *self._loc(call.node), status=status, subject=self.text(call.node, 60),
+        self.ctx.emit(Event("reduce", *self.ctx.loc(call.node), status=status, subject=self.ctx.text(call.node, 60),
                         callee=name, reason="a loss written out by hand", trail=base.trail), call.node)
         return LossOut(frozenset({self.frame.events[-1].key}))
 
-    def pool(self, base: Padded, op: str, axis: int, call: "CallSite", func: str | None = None) -> None:
-        self.emit(Event("pool", *self._loc(call.node), status="padded", subject=self.text(call.node),
+    def pool(self, base: Padded, op: str, axis: int, call: CallSite, func: str | None = None) -> None:
+        self.ctx.emit(Event("pool", *self.ctx.loc(call.node), status="padded", subject=self.ctx.text(call.node),
                         callee=func or op, trail=base.trail,
                         details=(("op", op), ("pad", base.pad), ("zeroed", base.zeroed is not None),
                                  ("filled", base.filled), ("nonneg", base.nonneg), ("masked", base.masked),
-                                 ("layout", "".join(base.axes or ())))))
-
-    def matmul(self, a: Value, b: Value) -> Value:
-        """Scores keep the time axis of the padded operand: ``bmm(out, q)`` (B,T,1); ``bmm(q, out^T)`` (B,1,T)."""
-        pa, pb = isinstance(a, Padded), isinstance(b, Padded)
-        if not pa and not pb:
-            return CLEAN
-        if pa and pb:
-            assert isinstance(a, Padded) and isinstance(b, Padded)
-            if a.axes and b.axes and len(b.axes) >= 2 and a.axes[-1] == TIME and b.axes[-2] == TIME:
-                return CLEAN  # weights (.., T) @ values (T, H): a weighted sum over time, the context vector
-            if a.axes and b.axes:
-                left = tuple(QUERY if x == TIME else x for x in a.axes[:-1])
-                return replace(a, axes=left + (b.axes[-1],), pad=None, filled=None, masked=False, zeroed=None)
-            return replace(a, axes=None, pad=None)
-        if pa:
-            assert isinstance(a, Padded)
-            vector = isinstance(b, Ranked) and b.rank == 1  # (.., H) @ (H,): the feature axis is contracted away
-            axes = (a.axes[:-1] if vector else a.axes[:-1] + (FEAT,)) if a.axes else None
-            return replace(a, axes=axes, pad=0.0 if a.pad in (0, 0.0) else None, filled=None, masked=False)
-        assert isinstance(b, Padded)
-        if b.axes and len(b.axes) >= 2:
-            vector = isinstance(a, Ranked) and a.rank == 1  # (H,) @ (.., H, T): no query axis is added
-            axes = b.axes[:-2] + ((b.axes[-1],) if vector else (FEAT, b.axes[-1]))
-        else:
-            axes = None
-        if b.axes and b.axes[-1] != TIME:
-            # query @ values over time: (B,1,T) @ (B,T,H) sums over time: the context vector
-            return CLEAN if b.zeroed is not None or b.pad in (0, 0.0) else replace(b, axes=None)
-        return replace(b, axes=axes, pad=0.0 if b.pad in (0, 0.0) else None, filled=None, masked=False)
+                                 ("layout", "".join(base.axes or ())),
+                                 ("lengths", self.ctx.name_of_lengths(base.lengths)))))

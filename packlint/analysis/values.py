@@ -9,7 +9,7 @@ Every value is frozen and hashable so call-site analyses can be memoised on thei
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 
 from packlint.diagnostics import TrailStep
 
@@ -21,8 +21,60 @@ ONE = "1"  # an axis of size 1 (a kept or inserted singleton): it holds neither 
 NONZERO = "nonzero"  # pad value known to differ from 0, exact value unknown
 
 
+@dataclass(frozen=True)
+class PermStep:
+    """One batch permutation, taken as is or inverted (``argsort`` of a permutation, ``perm.sort()[1]``).
+
+    ``key`` is which permutation: what was sorted (its origin key, or the sort's site when it has none) and in
+    which direction, so sorting the same lengths the same way in two places is the same permutation. ``site``
+    (``path:line:col``) and ``what`` (source text) say where, for messages; they are not part of the identity."""
+
+    key: str
+    site: str = field(compare=False)
+    what: str = field(compare=False)
+    inverse: bool = False
+
+    def inverted(self) -> "PermStep":
+        return PermStep(self.key, self.site, self.what, not self.inverse)
+
+
+#: A batch order: the permutations applied to the batch axis since the function was given it, in order.
+Order = tuple[PermStep, ...]
+
+
+def compose_order(order: Order | None, word: Order | None) -> Order | None:
+    """``order`` followed by ``word`` (``x[p]`` then ``[q]``), a permutation next to its own inverse cancelled;
+    None (not known) when either is."""
+    if order is None or word is None:
+        return None
+    out: list[PermStep] = []
+    for step in (*order, *word):
+        if out and out[-1].key == step.key and out[-1].inverse != step.inverse:
+            out.pop()
+        else:
+            out.append(step)
+    return tuple(out)
+
+
+def word_data(order: Order) -> tuple[tuple[str, str, bool], ...]:
+    """A batch order as plain data for an event: (sort's source text, its site, inverted) per permutation."""
+    return tuple((step.what, step.site, step.inverse) for step in order)
+
+
+def inverse_order(word: Order | None) -> Order | None:
+    return None if word is None else tuple(step.inverted() for step in reversed(word))
+
+
+@dataclass(frozen=True)
 class Value:
-    """Base of all abstract values."""
+    """Base of all abstract values.
+
+    order: the value's batch order, as the permutations applied to its batch axis since the function was given
+    it: ``()`` the order it was given in, None not known (PKL102 compares orders where batch-aligned values meet).
+    Keyword-only, so every kind of value carries it without changing how it is built.
+    """
+
+    order: Order | None = field(default=None, kw_only=True)
 
     def with_trail(self, step: TrailStep) -> "Value":
         return self
@@ -75,7 +127,10 @@ class Padded(Value):
     zeroed: a mask multiplied into it (does not sanitize a mean-reduced loss). filled: value masked_fill put at
     padded steps (-inf before max/softmax). masked: an additive mask was applied (for attention scores).
     nonneg: real values are >= 0 (after relu), so zero padding cannot win a max. mismatch: the unpack step whose
-    batch_first disagrees with its pack. lengths: origin key of the lengths it was unpacked with.
+    batch_first disagrees with its pack. asked_batch_first: that unpack asked for batch_first=True after a
+    time-major pack, so the output is batch-major as the code asked; only meeting data still in the packing side's
+    layout (a flattened target) is a clash, indexing it batch-major is right. lengths: origin key of the lengths it
+    was unpacked with.
     """
 
     trail: Trail
@@ -90,6 +145,7 @@ class Padded(Value):
     pending: tuple[TrailStep, ...] = ()
     bidirectional: bool = False
     residual: bool = False  # a difference with another tensor (`pred - y`): a hand-written loss in the making
+    asked_batch_first: bool = False
 
     def with_trail(self, step: TrailStep) -> "Padded":
         if self.trail and self.trail[-1] == step:
@@ -374,7 +430,11 @@ class ShapeOf(Value):
 
 @dataclass(frozen=True)
 class Perm(Value):
-    """A permutation from ``sort``/``argsort``: indexing with it reorders the batch and keeps padding."""
+    """A permutation from ``sort``/``argsort``: indexing with it reorders the batch and keeps padding. ``word``:
+    which permutation, as the sorts it composes (``()``: one packlint cannot name, so orders through it are not
+    known)."""
+
+    word: Order = ()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -534,7 +594,8 @@ _MISSING = object()
 
 _FIELD_JOIN: dict[type, dict[str, object]] = {
     Padded: {"trail": _first, "axes": _or_none, "pad": _or_none, "zeroed": _mask_ref, "filled": _or_none,
-             "masked": _both, "nonneg": _both, "mismatch": _some_step, "lengths": _or_none, "pending": _step_union,
+             "masked": _both, "nonneg": _both, "mismatch": _some_step, "asked_batch_first": _both,
+             "lengths": _or_none, "pending": _step_union,
              "bidirectional": _either, "residual": _either},
     PaddedTarget: {"trail": _first, "pad": _or_none, "zeroed": _mask_ref, "axes": _or_none, "left": _either},
     PerStep: {"trail": _first, "padded": _either, "zeroed": _mask_ref, "source": _or_default},
@@ -574,6 +635,11 @@ def join_refs(a: MaskRef, b: MaskRef) -> MaskRef | None:
                    a.pad if _same(a.pad, b.pad) else None)
 
 
+def _order(a, b, default):
+    """Two paths' batch orders: kept when they agree, otherwise not known (never a finding of its own)."""
+    return a if a == b else None
+
+
 def _fieldwise(a: Value, b: Value) -> Value:
     """Two values of one kind, joined field by field. A field without a policy of its own is kept when both agree;
     otherwise it takes its default on a value that carries padding (whose harm must survive the join), and for a
@@ -583,7 +649,7 @@ def _fieldwise(a: Value, b: Value) -> Value:
     out = {}
     for f in fields(a):
         default = f.default if f.default is not MISSING else _MISSING
-        policy = policies.get(f.name, fallback)
+        policy = policies.get(f.name, _order if f.name == "order" else fallback)
         out[f.name] = policy(getattr(a, f.name), getattr(b, f.name), default)
     return type(a)(**out)
 

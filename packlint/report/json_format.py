@@ -1,7 +1,7 @@
 """The JSON format: one object, stable keys, for scripts and editors.
 
     {"version": 1, "packlint_version": "0.1.0",
-     "findings": [{"path", "line", "col", "end_line", "cell", "code", "name", "severity",
+     "findings": [{"path", "line", "col", "end_line", "end_col", "cell", "code", "name", "severity",
                    "message", "suggestion", "url", "trail": [{"path", "line", "col", "cell", "what"}]}],
      "errors": [{"path", "line", "col", "cell", "kind", "code", "message"}],
      "summary": {"findings", "errors", "files_checked", "files_with_findings",
@@ -10,7 +10,9 @@
 `version` is the format's version, bumped when a key changes meaning or disappears (adding keys
 does not bump it). Problems are a separate `errors` list because they are not rule violations
 and are never filtered by rule selection. `cell` is null outside notebooks; in a notebook, `line`
-counts within that cell. `errors[].code` is "PKL900" for internal errors, null otherwise.
+counts within that cell. `end_line`/`end_col` end the flagged expression (`end_col` is 1-based and
+exclusive, in characters); both are null when unknown (a finding moved to the call that passed
+padding in). `errors[].code` is "PKL900" for internal errors, null otherwise.
 `load` reads this format back into a LintResult (used by tests and tools).
 
 Named json_format.py rather than json.py so that no import in this package can ever pick it up
@@ -25,7 +27,7 @@ from collections import Counter
 from typing import Any
 
 from packlint import __version__
-from packlint.diagnostics import FileProblem, Finding, LintResult, TrailStep
+from packlint.diagnostics import FileProblem, Finding, Fix, LintResult, TrailStep
 from packlint.report import DOCS_URL, display_path
 
 FORMAT_VERSION = 1
@@ -37,7 +39,8 @@ def _finding(f: Finding, cwd) -> dict[str, Any]:
         "path": display_path(f.path, cwd),
         "line": f.line,
         "col": f.col,
-        "end_line": f.end_line,
+        "end_line": f.end_line if f.end_line is not None or f.end_col is None else f.line,
+        "end_col": f.end_col,
         "cell": f.cell or None,
         "code": f.code,
         "name": f.name,
@@ -45,6 +48,10 @@ def _finding(f: Finding, cwd) -> dict[str, Any]:
         "message": f.message,
         "suggestion": f.suggestion,
         "url": DOCS_URL.format(code=f.code),
+        # what `--fix` (safe) or `--fix --unsafe-fixes` (unsafe) would do here, with the facts it rests on; null
+        # when no fix is offered
+        "fix": {"applicability": "safe" if f.fix.safe else "unsafe", "message": f.fix.title,
+                "facts": dict(f.fix.facts)} if f.fix is not None else None,
         "trail": [
             {
                 "path": display_path(s.path, cwd),
@@ -104,6 +111,13 @@ def render(
     return json.dumps(to_dict(result, cwd=cwd), indent=2, ensure_ascii=False) + "\n"
 
 
+def _fix(d: dict | None) -> Fix | None:
+    if not isinstance(d, dict):
+        return None
+    return Fix(safe=d.get("applicability") == "safe", title=str(d.get("message", "")),
+               facts=tuple((str(k), v) for k, v in (d.get("facts") or {}).items()))
+
+
 def load(text: str) -> LintResult:
     """Read a document written by `render` back into a LintResult (paths as they were shown).
 
@@ -126,7 +140,9 @@ def load(text: str) -> LintResult:
                 for s in f.get("trail", [])
             ),
             end_line=f.get("end_line"),
+            end_col=f.get("end_col"),
             cell=f.get("cell") or 0,
+            fix=_fix(f.get("fix")),
         )
         for f in data["findings"]
     ]

@@ -11,8 +11,9 @@ checked become `invocations[0].toolExecutionNotifications`, and `executionSucces
 when there are any.
 
 Columns count Unicode code points (packlint's columns), declared with `columnKind`. In a notebook
-there is no line of the .ipynb file to point at, so the location is the file alone, with the cell
-and in-cell position in the location's `properties` and at the front of the message.
+the region is the line of the .ipynb file where the cell's line is stored (`notebook_lines`; no column,
+since JSON escapes shift them), with the cell and in-cell position in the location's `properties` and
+at the front of the message.
 
 Built as plain dicts rather than with sarif-om: sarif-om's classes need a custom serializer
 (jschema-to-python) to drop unset fields and rename keys, which costs a dependency to produce the
@@ -32,6 +33,7 @@ from urllib.parse import quote
 from packlint import __version__
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.report import TOOL_URL, SourceLines, rule_table
+from packlint.report.notebook_lines import NotebookLines
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -43,6 +45,18 @@ class _Locator:
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self._notebooks: dict[str, NotebookLines | None] = {}
+
+    def notebook_line(self, path: str, cell: int, line: int) -> int | None:
+        """The line of the .ipynb file that holds a cell's line (None when the file cannot be read now)."""
+        if path not in self._notebooks:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    self._notebooks[path] = NotebookLines(f.read())
+            except OSError:
+                self._notebooks[path] = None
+        lines = self._notebooks[path]
+        return lines.file_line(cell, line) if lines is not None else None
 
     def artifact(self, path: str) -> dict[str, Any]:
         absolute = os.path.abspath(path)
@@ -59,6 +73,9 @@ class _Locator:
         if cell:
             location["properties"] = {"cell": cell, "line": line, "column": col}
             text = f"cell {cell}, line {line}, column {col}: {text}" if text else ""
+            file_line = self.notebook_line(path, cell, line)
+            if file_line is not None:
+                physical["region"] = {"startLine": file_line}
         else:
             region: dict[str, Any] = {"startLine": max(1, line), "startColumn": max(1, col)}
             if end_line is not None and end_line >= line:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from packlint.analysis.events import Event
-from packlint.rules.base import Rule, origin
+from packlint.rules.base import Rule, ignore_index_fix, origin
 
 
 def check(event: Event) -> str | None:
@@ -40,4 +40,5 @@ RULE = Rule(
     suggestion=SUGGESTION,
     check=check,
     suggest=suggest,
+    fix=ignore_index_fix,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from packlint.analysis.events import Event
-from packlint.rules.base import Rule, origin
+from packlint.rules.base import Rule, ignore_index_fix, origin
 
 
 def check(event: Event) -> str | None:
@@ -21,4 +21,5 @@ RULE = Rule(
     watches=frozenset({"loss"}),
     suggestion="set ignore_index to the targets' padding_value, and mask output and target with the same mask",
     check=check,
+    fix=ignore_index_fix,
 )

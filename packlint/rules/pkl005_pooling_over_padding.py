@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from packlint.analysis.events import Event
+from packlint.diagnostics import Fix
 from packlint.rules.base import Rule, origin
 
 
@@ -47,6 +48,17 @@ def check(event: Event) -> str | None:
     return None
 
 
+def fix(event: Event) -> Fix | None:
+    """A masked mean, or a max after ``masked_fill`` with ``-inf``, with the mask built from the lengths the engine
+    saw bound to a name here (``packlint.fixes.pkl005``). Safe: only the padded steps stop counting."""
+    op, lengths = event.detail("op"), event.detail("lengths")
+    if op not in ("mean", "max", "amax") or not isinstance(lengths, str) or event.callee not in ("mean", "max", "amax"):
+        return None
+    what = "average over the real steps" if op == "mean" else "fill the padded steps with -inf first"
+    return Fix(safe=True, title=f"{what} (mask from {lengths})",
+               facts=(("op", op), ("lengths", lengths), ("layout", event.detail("layout"))))
+
+
 RULE = Rule(
     code="PKL005",
     name="pooling-over-padding",
@@ -54,4 +66,5 @@ RULE = Rule(
     watches=frozenset({"pool"}),
     suggestion="mean: (out * mask).sum(1) / lengths[:, None]; max: out.masked_fill(~mask, float('-inf')).max(1)",
     check=check,
+    fix=fix,
 )

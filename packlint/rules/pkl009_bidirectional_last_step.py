@@ -10,6 +10,7 @@ its own code so that its message and help say what is right for each half, and P
 from __future__ import annotations
 
 from packlint.analysis.events import Event
+from packlint.diagnostics import Fix
 from packlint.rules.base import Rule, origin
 
 #: how step 0 of the backward half is spelled for each layout the engine reports (``out`` of H features per half)
@@ -31,6 +32,14 @@ def suggest(event: Event) -> str:
             f"the backward half{step0}")
 
 
+def fix(event: Event) -> Fix | None:
+    """``torch.cat([h_n[-2], h_n[-1]], 1)`` in place of the gather (``packlint.fixes.pkl009`` checks the code).
+    Unsafe: the backward half held a real step's value, and the fix changes it."""
+    if event.status != "bidirectional":
+        return None
+    return Fix(safe=False, title="use torch.cat([h_n[-2], h_n[-1]], 1)")
+
+
 RULE = Rule(
     code="PKL009",
     name="bidirectional-last-step",
@@ -40,4 +49,5 @@ RULE = Rule(
                "of the backward half",
     check=check,
     suggest=suggest,
+    fix=fix,
 )

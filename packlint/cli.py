@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import traceback
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -133,6 +134,8 @@ def check(paths: tuple[Path, ...], select, extend_select, ignore, exclude, exten
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the CLI's last boundary: one line, exit 2, never a traceback
+        if debug:  # asked for: the traceback to put in a bug report
+            traceback.print_exc()
         click.echo(f"error: internal-error: {type(exc).__name__}: {exc}", err=True)
         code = EXIT_ERROR
     sys.exit(code)

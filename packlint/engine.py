@@ -1,8 +1,9 @@
 """Orchestration: the one place that composes the pipeline, top to bottom.
 
 paths -> files (``files.discover``) -> decoded sources named by the module index (``loading``, ``resolver``) ->
-the files that can matter and their import closures (``imports``) -> cache lookups (``cache``) -> groups of files
-analysed as one project each, possibly in processes (``parallel``) -> rule findings, with suppressions applied.
+the files that can matter and their import closures (``imports``) -> import-connected groups, each answered from
+the cache (keys: ``cachekeys``, storage: ``cache``) or analysed as one project, possibly in processes
+(``parallel``) -> rule findings, with suppressions applied.
 The command line talks to this module and to the reporters only.
 
 The engine owns the per-file failure boundary: a file that cannot be read, decoded or parsed becomes a
@@ -23,18 +24,19 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable
 
-from packlint import __version__
 from packlint import files as discovery
-from packlint.cache import ResultCache, digest
+from packlint import cache as cache_records
+from packlint import cachekeys
+from packlint.cache import ResultCache
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
-from packlint.loading import SourceFile, load_files
+from packlint.loading import SourceFile, load_files, too_large
 from packlint.parallel import run_groups
 from packlint.parsing import parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.selection import functions_that_can_matter
-from packlint.source import decode_with_encoding, read_source
+from packlint.source import SCAN_FACTOR, decode_with_encoding, read_source
 from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
 __all__ = ["Options", "SourceFile", "add_noqa", "discover", "fix_findings", "is_excluded", "lint_paths",
@@ -349,28 +351,44 @@ def _lint_paths_now(paths: list[Path], options: Options, problems: list[FileProb
                     explicit: Iterable[Path]) -> LintResult:
     src = [Path(s) for s in src]
     run_key = None
-    if options.cache_root is not None and not problems:
-        run_cache = ResultCache(options.cache_root)
-        run_key = digest(__version__, options.fingerprint, *sorted(os.path.abspath(p) for p in paths),
-                         *sorted(str(e) for e in explicit), *sorted(str(s) for s in src))
-        run = run_cache.get_run(run_key)
-        if run is not None:
-            cached = run_cache.run_result(run)
+    cache = ResultCache(options.cache_root) if options.cache_root is not None else None
+    started = None
+    if cache is not None:
+        cache.prepare()
+        started = cache.clock()
+    if cache is not None and not problems:
+        notebooks = any(Path(p).suffix == ".ipynb" for p in paths)
+        # the paths as given and the current folder too: every path the report prints is relative to them
+        run_key = cachekeys.digest("run", *cachekeys.environment(options.fingerprint, notebooks), os.getcwd(),
+                                   *sorted(f"{os.fspath(p)}\0{os.path.abspath(p)}" for p in paths), "\0explicit",
+                                   *sorted(str(e) for e in explicit), "\0src", *sorted(str(s) for s in src))
+        run = cache.get(run_key)
+        if run is not None and cachekeys.unchanged(run.get("stamps")):
+            cached = cache_records.decode(run.get("result", {}))
             if cached is not None:
                 return cached
     index = ModuleIndex(src)
-    result, graph = _lint_paths(paths, options, problems, index, explicit)
+    configs = cachekeys.ConfigChains()
+    result, graph, inputs = _lint_paths(paths, options, problems, index, explicit, cache, configs)
     if run_key is not None and not result.problems:
-        # stamped: every file read, and every folder listed (a new module there changes what an import finds)
-        read = {os.path.abspath(p) for p in paths} | set(graph.read) | set(index.tree.folders)
-        run_cache = ResultCache(options.cache_root)
-        run_cache.put_run(run_key, sorted(read), result)
-        run_cache.save()
+        # stamped by content: every file read, every folder as the module index listed it (a new module there
+        # changes what an import finds) and every configuration that could apply, as it was read
+        configs.for_files(os.path.abspath(p) for p in paths)
+        read = {os.path.abspath(p) for p in paths} | set(graph.read) | inputs
+        if cachekeys.settled(read, started):
+            stamps = {p: cachekeys.stamp(p) for p in read}
+            stamps.update((d, cachekeys.folder_stamp(d, *index.tree.listing(d))) for d in index.tree.folders)
+            stamps.update(configs.seen)
+            cache.put(run_key, {"stamps": dict(sorted(stamps.items())), "result": cache_records.encode(result)})
     return result
 
 
-def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit) -> tuple[LintResult, ImportGraph]:
-    files, read_problems = load_files(paths, max_bytes=options.max_bytes, index=index)
+def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit, cache: ResultCache | None = None,
+                configs: cachekeys.ConfigChains | None = None) -> tuple[LintResult, ImportGraph, set[str]]:
+    """Lint the files: load, select, group, answer each group from the cache or analyse it. Also returns the import
+    graph and the absolute paths of every file analysed (the run manifest stamps them)."""
+    files, read_problems = load_files(paths, max_bytes=options.max_bytes, index=index, debug=options.debug,
+                                      scan_bytes=options.max_bytes * SCAN_FACTOR)
     graph = ImportGraph(index)
     if options.select_all:
         needed, skipped = list(files), 0
@@ -384,48 +402,44 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit)
         extra = [f for f in files if id(f) not in have and f.file in wanted]
         needed.extend(extra)
         skipped -= len(extra)
+    # Only a file that must be parsed can be too large; one that is only read beside another is not read at all.
+    read_problems.extend(too_large(f.path, f.oversize, options.max_bytes) for f in needed if f.oversize)
+    needed = [f for f in needed if not f.oversize]
+    for f in files:
+        if f.oversize:
+            graph.handed.pop(f.file, None)
 
-    cache = None
-    keys: dict[str, str] = {}
     result = LintResult()
-    misses = needed
-    if options.cache_root is not None:
-        cache = ResultCache(options.cache_root)
-        misses = []
-        for f in needed:
-            closure = sorted(graph.closure(f.key))
-            keys[f.path] = digest(__version__, options.fingerprint, f.path, f.text,
-                                  *(f"{m}\0{graph.texts.get(m, '')}" for m in closure))
-            hit = cache.get(keys[f.path])
+    units = _units(needed, graph, options)
+    missed = list(range(len(units)))
+    keys: list[str] = []
+    if cache is not None:
+        configs = configs or cachekeys.ConfigChains()
+        missed = []
+        env: dict[bool, tuple[str, ...]] = {}  # with and without the readers' part, each computed once
+        for i, (_, inputs) in enumerate(units):
+            notebooks = any(f.file.endswith(".ipynb") for f in inputs)
+            if notebooks not in env:
+                env[notebooks] = cachekeys.environment(options.fingerprint, notebooks)
+            keys.append(cachekeys.group_key(env[notebooks], inputs, configs))
+            stored = cache.get(keys[i])
+            hit = cache_records.decode(stored) if stored is not None else None
             if hit is None:
-                misses.append(f)
-                continue
-            result.findings.extend(hit[0])
-            result.problems.extend(hit[1])
-            result.warnings.extend(hit[2])
-            result.unresolved_calls += hit[3]
-            result.bounds_hit += hit[4]
-            result.files_checked += 1
-
-    if misses:
-        fresh = _lint_misses(misses, graph, options, frozenset(f.key for f in files if f.file in wanted))
+                missed.append(i)
+            else:
+                result.absorb(hit)
+    if missed:
+        first = frozenset(f.key for f in files if f.file in wanted)
+        fresh = _analyse_units([units[i] for i in missed], graph.index, options, first)
         result.absorb(fresh)
         if cache is not None:
-            for f in misses:
-                path = f.path
-                if any(p.path == path and p.kind in ("timeout", "internal-error") for p in fresh.problems):
-                    continue  # not a property of the file's content: try again next run
-                cache.put(keys[path], [x for x in fresh.findings if x.path == path],
-                          [x for x in fresh.problems if x.path == path],
-                          [w for w in fresh.warnings if w.startswith(f"{path}:")],
-                          fresh.unresolved_by_path.get(path, 0), fresh.bounds_by_path.get(path, 0))
-            cache.save()
+            _store(cache, fresh, [(keys[i], units[i]) for i in missed])
     result.files_checked += len(read_problems) + skipped
     result.problems.extend(read_problems)
     result.problems.extend(problems or [])
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
-    return result, graph
+    return result, graph, {f.file for _, inputs in units for f in inputs if f.file}
 
 
 def _with_linted_dependencies(files: list[SourceFile], needed: list[SourceFile], skipped: int,
@@ -446,30 +460,66 @@ def _with_linted_dependencies(files: list[SourceFile], needed: list[SourceFile],
     return needed + ordered, skipped - len(ordered)
 
 
-def _lint_misses(misses: list[SourceFile], graph: ImportGraph, options: Options, first: frozenset[str] = frozenset()
-                 ) -> LintResult:
-    """Lint the files the cache could not answer, in groups that import nothing of each other in parallel.
-    ``first``: the keys of the files parsed whatever the selection says (the files the user named)."""
+def _units(needed: list[SourceFile], graph: ImportGraph, options: Options
+           ) -> list[tuple[list[SourceFile], list[SourceFile]]]:
+    """The files to analyse, as (reported files, every file of their analysis) per import-connected group: the
+    unit that is analysed on its own, in parallel or not, and cached under one key. Dependencies are loaded once
+    here, so a group's key covers exactly the texts its analysis reads."""
+    by_key = {f.key: f for f in needed}
+    groups = [[by_key[k] for k in g] for g in graph.components([f.key for f in needed])]
+    return [(g, g + dependencies(g, graph, options.max_bytes)) for g in groups]
+
+
+def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset[str] = frozenset()
+                   ) -> LintResult:
+    """Analyse groups the cache could not answer: in processes when there are several and enough to parse, else
+    as one project (the groups import nothing of each other, so the findings are the same either way). ``first``:
+    the keys of the files parsed whatever the selection says (the files the user named)."""
     if options.jobs is not None:
         jobs = options.jobs
     else:  # the work is the files that name a source: everything else is parsed only if they reach it
         prefilter = prefilter_for(options.user_api)
-        jobs = default_jobs(sum(1 for f in misses if prefilter.search(f.text)))
-    work = partial(lint_group, graph=graph, options=options, first=first)
-    if jobs > 1 and len(misses) > 1:
-        by_key = {f.key: f for f in misses}
-        groups = [[by_key[k] for k in g] for g in graph.components([f.key for f in misses])]
-        if len(groups) > 1:
-            return run_groups(groups, work, jobs)
-    return work(misses)
+        jobs = default_jobs(sum(1 for g, _ in units for f in g if prefilter.search(f.text)))
+    if jobs > 1 and len(units) > 1:
+        return run_groups([inputs for _, inputs in units],
+                          partial(_lint_inputs, options=options, index=index, first=first), jobs)
+    reported = [f for g, _ in units for f in g]
+    seen = {f.key for f in reported}
+    read_only = []
+    for _, inputs in units:
+        for f in inputs:
+            if f.key not in seen:
+                seen.add(f.key)
+                read_only.append(f)
+    return lint_sources(reported + sorted(read_only, key=lambda f: f.file), options, index=index, parse_first=first)
 
 
-def lint_group(files: list[SourceFile], graph: ImportGraph, options: Options, first: frozenset[str] = frozenset()
-               ) -> LintResult:
-    """One analysis over ``files`` (reported) and the modules of the tree they import (read, not reported); only
-    the files named in ``first`` are parsed before the analysis asks for them."""
-    return lint_sources(files + dependencies(files, graph, options.max_bytes), options, index=graph.index,
-                        parse_first=first)
+def _lint_inputs(inputs: list[SourceFile], options: Options, index: ModuleIndex, first: frozenset[str] = frozenset()
+                 ) -> LintResult:
+    return lint_sources(inputs, options, index=index, parse_first=first)
+
+
+def _store(cache: ResultCache, fresh: LintResult, keyed: list) -> None:
+    """Cache each analysed group's share of ``fresh``, except a group with a timeout or an internal error (not a
+    property of its content: tried again next run). A warning that names no file of any group (a run-wide one)
+    leaves the whole batch uncached rather than lose it on the next run."""
+    shares = []
+    for key, (group, _) in keyed:
+        paths = {f.path for f in group}
+        part = LintResult(findings=[x for x in fresh.findings if x.path in paths],
+                          unresolved_sites=[x for x in fresh.unresolved_sites if x[0] in paths],
+                          problems=[x for x in fresh.problems if x.path in paths],
+                          warnings=[w for w in fresh.warnings if any(w.startswith(f"{p}:") for p in paths)],
+                          files_checked=len(group),
+                          unresolved_by_path={p: n for p, n in fresh.unresolved_by_path.items() if p in paths},
+                          bounds_by_path={p: n for p, n in fresh.bounds_by_path.items() if p in paths})
+        shares.append((key, part))
+    if sum(len(part.warnings) for _, part in shares) != len(fresh.warnings):
+        return
+    for key, part in shares:
+        if any(p.kind in ("timeout", "internal-error") for p in part.problems):
+            continue
+        cache.put(key, cache_records.encode(part))
 
 
 #: Where source piped in without ``--stdin-filename`` is taken to live: a module of the current folder, so that

@@ -19,6 +19,10 @@ _SOURCE_NAMES = ("pad_packed_sequence", "pack_padded_sequence", "pad_sequence", 
 _ROW_FILL_TAIL = re.compile(r"\[\s*\w+\s*,\s*:\s*[\w.()\[\]]+\s*\]\s*=[^=]")  # `x[i, :n] =`, after a word character
 _WORD_CHAR = re.compile(r"\w")
 _RNN_CALL = re.compile(r"\b(?:LSTM|GRU|RNN)\(")
+#: Token rows padded by hand in Python before they become a tensor: `ids + [PAD] * (n - len(ids))`,
+#: `while len(ids) < n: ids.append(PAD)`. The function holding it is a source (``selection.py``).
+_LIST_PADDING = r"\+\s*\[[^\[\]\n]{1,40}\]\s*\*\s*\(?\s*[\w.\[\]'\"]+\s*-\s*len\(|\bwhile\s+len\(\s*[\w.]+\s*\)\s*<"
+LIST_PADDING = re.compile(_LIST_PADDING)
 
 
 def hand_padded_rnn(text: str) -> bool:
@@ -42,16 +46,22 @@ def hand_padded_rnn(text: str) -> bool:
     return False
 
 
+def pads_lists(text: str) -> bool:
+    """Whether a text pads token lists by hand (``LIST_PADDING``); both of its forms hold ``len(``, a substring
+    test that settles most files before the pattern (whose ``\\b`` alternative would try every position)."""
+    return "len(" in text and LIST_PADDING.search(text) is not None
+
+
 class Prefilter:
     """The text scan that decides which files name a padding source: ``search`` is true for a text that names
     one of the source names (``names``; plain substring tests, much faster than a pattern of alternatives) or
-    pads rows by hand for its own RNN (``hand_padded_rnn``)."""
+    pads rows by hand for its own RNN (``hand_padded_rnn``) or token lists by hand (``pads_lists``)."""
 
     def __init__(self, names: tuple[str, ...]):
         self.names = names
 
     def search(self, text: str) -> bool:
-        return any(name in text for name in self.names) or hand_padded_rnn(text)
+        return any(name in text for name in self.names) or hand_padded_rnn(text) or pads_lists(text)
 
     def names_in(self, text: str) -> bool:
         """Whether ``text`` names a source (not the hand-padding test: for single words and qualified names)."""

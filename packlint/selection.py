@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 
 from packlint.analysis.names import dotted
-from packlint.imports import hand_padded_rnn
+from packlint.imports import hand_padded_rnn, pads_lists
 from packlint.resolver import bindings as stmt_bindings, imported_names, scan_imports, stmt_from_ast
 
 __all__ = ["functions_that_can_matter"]
@@ -326,6 +326,18 @@ class _Index:
         return out
 
 
+def _pads_lists(unit: _Unit) -> bool:
+    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches."""
+    if not pads_lists(unit.module.text):
+        return False
+    lines = unit.module.text.splitlines()
+    for node in unit.nodes:
+        first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or len(lines)
+        if pads_lists("\n".join(lines[first - 1:last])):
+            return True
+    return False
+
+
 def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
     """Function ids worth analysing as roots, and the keys of the modules whose body is worth running (one of
     its units is tainted); see the module docstring. Other bodies still run when an analysis reads them."""
@@ -340,7 +352,8 @@ def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
     queue: list[_Unit] = []
     for unit in units:
         seed = any(prefilter.names_in(w) for w in unit.words) or any(
-            prefilter.names_in(q) for chain in unit.mentions for q in index.qualified(unit, chain))
+            prefilter.names_in(q) for chain in unit.mentions for q in index.qualified(unit, chain)) or \
+            _pads_lists(unit)
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit

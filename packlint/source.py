@@ -40,6 +40,11 @@ from packlint.diagnostics import FileProblem, Finding, TrailStep
 #: A megabyte-long single line must still be linted, a 20 MB generated file must not.
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
+#: A file found by walking a folder may be over the limit and still never need parsing (a data table saved as
+#: `.py`): it is read, up to this many times the limit, and scanned like any file; only one that must be parsed
+#: is `too-large`. Past this size it is not read at all and is `too-large` whatever it holds.
+SCAN_FACTOR = 16
+
 #: `reader(path, limit)` returns the file's bytes, or at least `limit + 1` of them when the file
 #: is larger than `limit` (so the caller can tell); it raises OSError when the file cannot be read.
 Reader = Callable[[Path, int], bytes]
@@ -341,6 +346,10 @@ def neutralise_magics(source: str) -> str:
         lines.pop()
     if not lines:
         return ""
+    lead = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+    if lead and lines[0].strip():
+        # IPython removes the first line's indentation from every line of the cell (` !tts ...` runs)
+        lines = [ln[len(lead):] if ln.startswith(lead) else ln for ln in lines]
     first = lines[0].lstrip()
     if first.startswith("%%"):
         name = first[2:].split(maxsplit=1)[0] if first[2:].split() else ""
@@ -411,24 +420,53 @@ def _cell_source(cell: object) -> str:
 
 
 def _load_notebook(text: str) -> dict:
-    """Parse notebook JSON with nbformat when it is installed (it normalises old formats and list
-    sources), else with json. Raises ValueError with a position for JSON that does not parse."""
+    """Parse notebook JSON into the v4 shape (a list of ``cells``), or raise ValueError saying why it is not one.
+
+    With nbformat installed it reads and validates the notebook (a schema violation, such as a cell without
+    ``metadata``, is a ValueError like any other unreadable notebook); without it, ``json`` reads it and v3
+    worksheets are flattened here, the way nbformat upgrades them, so a v3 notebook gives the same cells either
+    way. JSON that does not parse raises JSONDecodeError, which carries the position."""
     try:
         import nbformat  # noqa: PLC0415 - optional, and costly to import for plain .py runs
     except ImportError:
         nbformat = None
-    if nbformat is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # missing cell ids and the like are not our business
-            try:
-                nb = nbformat.reads(text, as_version=4)  # converts v3 worksheets to v4 cells
-            except nbformat.reader.NotJSONError:
-                json.loads(text)  # re-raise as JSONDecodeError, which carries the position
-                raise
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"not a notebook: {exc}") from exc
+    if nbformat is None:
+        return _upgrade_v3(json.loads(text))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # missing cell ids and the like are not our business
+        try:
+            return nbformat.reads(text, as_version=4)  # converts v3 worksheets to v4 cells
+        except nbformat.reader.NotJSONError:
+            json.loads(text)  # re-raise as JSONDecodeError, which carries the position
+            raise
+        except RecursionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nbformat raises schema, key and type errors of its own
+            raise ValueError(f"not a notebook: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (schema errors append the whole offending document)."""
+    text = str(getattr(exc, "message", "") or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _upgrade_v3(nb: object) -> object:
+    """A v3 (or older) notebook's worksheets as one v4-style list of cells: code cells' ``input`` becomes their
+    ``source``, every other cell keeps its place, so cell numbers are those nbformat's upgrade gives. Anything
+    that is not a v3 notebook comes back unchanged."""
+    if not isinstance(nb, dict) or "cells" in nb or not isinstance(nb.get("worksheets"), list):
         return nb
-    return json.loads(text)
+    cells: list[object] = []
+    for sheet in nb["worksheets"]:
+        found = sheet.get("cells") if isinstance(sheet, dict) else None
+        if not isinstance(found, list):
+            raise ValueError("not a notebook: a worksheet without a list of cells")
+        for cell in found:
+            if isinstance(cell, dict) and cell.get("cell_type") == "code":
+                cell = {**cell, "source": cell.get("input", "")}
+            cells.append(cell)
+    return {**nb, "cells": cells}
 
 
 def read_notebook(
@@ -494,6 +532,7 @@ def read_notebook(
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "SCAN_FACTOR",
     "NotebookCell",
     "Reader",
     "SourceText",

@@ -56,3 +56,11 @@ def test_every_kind_has_a_transfer_function() -> None:
 def test_layer_name_sets_exist(qualname) -> None:
     pytest.importorskip("torch")
     assert _resolve(qualname) is not None
+
+
+@pytest.mark.parametrize("entry", [c for c in api.CALLABLES if c.qualname.startswith("torchmetrics.")],
+                         ids=lambda c: c.qualname)
+def test_optional_library_names_exist_where_installed(entry) -> None:
+    """Names of optional libraries (torchmetrics) live in the tables like torch's; checked where installed."""
+    pytest.importorskip(entry.qualname.split(".", 1)[0])
+    assert _resolve(entry.qualname) is not None

@@ -94,13 +94,17 @@ def test_corrupt_or_foreign_cache_is_ignored_and_rebuilt(tmp_path: Path, monkeyp
     monkeypatch.chdir(_tree(tmp_path, LOSSES_BAD))
     expected = run("--no-cache", ".").stdout
     assert not (tmp_path / ".packlint_cache").exists()
-    cache = tmp_path / ".packlint_cache"
-    cache.mkdir()
-    for junk in ("{not json", json.dumps({"packlint": "0.0.0-other", "entries": {}}), json.dumps([1, 2])):
-        (cache / "results-v1.json").write_text(junk, encoding="utf-8")
+    assert run(".").stdout == expected
+    entries = sorted((tmp_path / ".packlint_cache").rglob("*.json"))
+    assert entries
+    for junk in ("{not json", json.dumps({"key": "another", "value": {}}), json.dumps([1, 2]),
+                 json.dumps({"key": None, "value": {"findings": 3}})):
+        for entry in entries:
+            entry.write_text(junk if "another" not in junk else junk.replace("another", entry.stem[::-1]),
+                             encoding="utf-8")
         result = run(".")
         assert result.exit_code == 1 and result.stdout == expected
-        assert json.loads((cache / "results-v1.json").read_text(encoding="utf-8"))["entries"]
+        assert all(json.loads(e.read_text(encoding="utf-8"))["key"] == e.stem for e in entries)
 
 
 def test_config_change_invalidates(tmp_path: Path, monkeypatch) -> None:

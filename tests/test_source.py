@@ -322,3 +322,9 @@ def test_percent_and_bang_inside_brackets_strings_or_continuations_are_python_no
     assert out[:9] == source.splitlines()[:9]
     assert out[9] == "pass"
     ast.parse("\n".join(out))
+
+
+def test_a_cell_indented_from_its_first_line_is_dedented_as_ipython_does() -> None:
+    out = neutralise_magics(" !tts --text hi \\\n      --out x.wav\n x = 1\n")
+    assert out.splitlines()[0] == "pass"
+    ast.parse(out)

@@ -55,6 +55,11 @@ _PLAIN_LOSSES = [
     "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss", "hinge_embedding_loss",
 ]
 _CE_CLASSES = ["CrossEntropyLoss", "NLLLoss"]
+#: torchmetrics (an optional library) regression metrics, functional and module forms: element-wise over both
+#: inputs like mse_loss. A metric scores padding like a loss, but it is a training loss (and a finding) only where
+#: it is used as one: ``.backward()``-ed, or returned by ``training_step``.
+_METRIC_FUNCTIONS = ["mean_squared_error", "mean_absolute_error"]
+_METRIC_CLASSES = ["MeanSquaredError", "MeanAbsoluteError"]
 _ZERO_AT_ZERO_CLASSES = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
 _WEIGHTED_CLASSES = ["BCELoss", "BCEWithLogitsLoss"]
 _PLAIN_LOSS_CLASSES = [
@@ -98,6 +103,12 @@ CALLABLES: list[Callable] = [
               [f"torch.nn.{n}" for n in _ZERO_AT_ZERO_CLASSES], zero_at_zero=True),
     *_entries("loss-class", "element-wise loss class taking per-element weights",
               [f"torch.nn.{n}" for n in _WEIGHTED_CLASSES], weight="element"),
+    *_entries("metric", "torchmetrics regression metric: a loss where it is used as one",
+              [f"torchmetrics.functional.{n}" for n in _METRIC_FUNCTIONS] +
+              [f"torchmetrics.functional.regression.{n}" for n in _METRIC_FUNCTIONS], zero_at_zero=True),
+    *_entries("metric-class", "torchmetrics regression metric module: a loss where it is used as one",
+              [f"torchmetrics.{n}" for n in _METRIC_CLASSES] +
+              [f"torchmetrics.regression.{n}" for n in _METRIC_CLASSES], zero_at_zero=True),
     Callable(f"{F}.ctc_loss", "masked-loss", "CTC reads input_lengths and target_lengths: padding never scored"),
     Callable("torch.nn.CTCLoss", "masked-loss-class", "CTC reads input_lengths and target_lengths"),
     *_entries("propagate", "element-wise or shape op: keeps every time step",

@@ -424,6 +424,9 @@ class Calls:
                       reduction=str(const_of(red)) if red is not None and isinstance(const_of(red), str) else "mean",
                       created=self.ctx.step(call.node, entry.qualname.rsplit(".", 1)[-1]), weight=call.kw.get("weight"))
 
+    ext_metric = ext_loss
+    ext_metric_class = ext_loss_class
+
     def ext_masked_loss(self, entry: api.Callable, call: CallSite) -> Value:
         return self.length_aware_loss(entry.qualname, call)
 
@@ -573,9 +576,21 @@ class Calls:
     def ext_loader(self, entry: api.Callable, call: CallSite) -> Value:
         collate = call.kw.get("collate_fn")
         if collate is None:
-            return Loader(CLEAN)
+            return Loader(self.default_collate(call))
         element = self.call_value(collate, CallSite(call.node, [Many(CLEAN)], {}, []), attr_callee=False)
         return Loader(element)
+
+    def default_collate(self, call: CallSite) -> Value:
+        """A loader without ``collate_fn`` stacks what the dataset's ``__getitem__`` returns: rows padded up front
+        (``ids + [PAD] * (n - len(ids))``, or rows of a tensor padded in ``__init__``) come out as a padded batch."""
+        dataset = call.pos[0] if call.pos else call.kw.get("dataset")
+        if not isinstance(dataset, Instance):
+            return CLEAN
+        getitem = self.project.lookup_method(dataset.class_id, "__getitem__")
+        if not getitem:
+            return CLEAN
+        item = self.call_project(getitem, [dataset, Unknown(None)], CallSite(call.node, [Unknown(None)], {}, []))
+        return _stacked(item)
 
     def ext_builtin(self, entry: api.Callable, call: CallSite) -> Value:
         if entry.qualname == "len" and call.pos and isinstance(call.pos[0], PaddedRow):
@@ -601,6 +616,13 @@ class Calls:
         if call.pos and isinstance(call.pos[0], Many) and isinstance(call.pos[0].elem, NotLengths) and \
                 entry.qualname.startswith("torch."):
             return call.pos[0].elem  # torch.tensor([len(r) for r in rows]): a tensor of those lengths
+        if call.pos and isinstance(call.pos[0], Many) and isinstance(call.pos[0].elem, PaddedRow) and \
+                entry.qualname.startswith("torch."):
+            # torch.tensor([ids + [PAD] * (n - len(ids)) for ...]): a batch padded by hand, batch-major; what it
+            # is (model input or target) is decided where it is used, as for pad_sequence
+            row = call.pos[0].elem
+            step = self.ctx.step(call.node, f"`{self.ctx.text(call.node.func, 30)}` of padded rows")
+            return PaddedTarget(trail=row.trail + (step,), pad=row.pad, axes=(BATCH, TIME))
         return call.pos[0] if call.pos else CLEAN
 
     def ext_finfo(self, entry: api.Callable, call: CallSite) -> Value:
@@ -736,6 +758,7 @@ class Calls:
         callee = self.ctx.text(call.node.func, 40)
         subj = self.ctx.text(call.pos_nodes[entry.pred_arg]) if len(call.pos_nodes) > entry.pred_arg else "input"
         self.check_flattened_layout(pred, target, call, entry)
+        metric = entry.kind.startswith("metric")  # a finding only where it is trained on (see project._settle)
         if len(call.pos) > max(entry.pred_arg, entry.target_arg):
             self.check_batch_order(pred, target, call, "scored against")
         if verdict.status == "zeroed":
@@ -743,7 +766,8 @@ class Calls:
                 return PerStep(trail=verdict.trail, padded=False, zeroed=MaskRef("unknown"))
             if reduction == "mean":  # divides the zeroed terms by every element: PKL007
                 self.ctx.emit(Event("reduce", self.module.path, line, col, status="zeroed-mean",
-                                subject=self.ctx.text(call.node, 60), callee="mean", trail=verdict.trail), call.node)
+                                    subject=self.ctx.text(call.node, 60), callee="mean", trail=verdict.trail,
+                                    details=(("metric", metric),)), call.node)
                 return LossOut(frozenset({self.frame.events[-1].key}))
             return CLEAN
         if verdict.status == "mismatch" or (verdict.status == "padded" and reduction != "none"):
@@ -759,7 +783,7 @@ class Calls:
                             reason=verdict.reason, trail=verdict.trail,
                             details=(("target", self.ctx.text(call.pos_nodes[entry.target_arg]) if len(call.pos_nodes) >
                                       entry.target_arg else "target"), ("steps_are_classes", steps_are_classes),
-                                     ("target_pad", target_pad))),
+                                     ("target_pad", target_pad), ("metric", metric))),
                       call.node)
             return LossOut(frozenset({self.frame.events[-1].key}))
         if reduction == "none":
@@ -773,6 +797,8 @@ class Calls:
 
     def method_call(self, base: Value, name: str, call: CallSite) -> Value:
         """A method called on a value: a loss or layer object's own methods here, a tensor's in the tensor part."""
+        if name == "backward" and isinstance(base, LossOut):
+            self.frame.trained |= base.keys  # `loss.backward()`: this value is what the model is trained on
         if isinstance(base, LossFn):
             if name in ("to", "cuda", "cpu", "float", "double"):
                 return base
@@ -786,3 +812,18 @@ class Calls:
                 return self.call_extobj(base.qualname, call, base.flags)
             return CLEAN
         return self.tensors.call_method(base, name, call)
+
+
+def _stacked(item: Value) -> Value:
+    """The default collate of one dataset item: rows padded to one length stack into a padded batch (B, T);
+    tuples and dicts stack field by field; anything else is not followed."""
+    if isinstance(item, TupleV):
+        return TupleV(tuple(_stacked(v) for v in item.items))
+    if isinstance(item, DictV):
+        return DictV(tuple((k, _stacked(v)) for k, v in item.items), None)
+    if isinstance(item, PaddedRow):
+        return PaddedTarget(trail=item.trail, pad=item.pad, axes=(BATCH, TIME))
+    if isinstance(item, PaddedTarget) and item.axes is None:
+        return replace(item, axes=(BATCH, TIME))  # `self.x[i]` of ids padded in __init__: rows, stacked again
+    return CLEAN
+

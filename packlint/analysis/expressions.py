@@ -8,7 +8,7 @@ import ast
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from packlint.analysis.support import MODULE_RETURNS_SELF, CallSite, compare_literals, is_neg_large, key_of
+from packlint.analysis.support import MODULE_RETURNS_SELF, CallSite, compare_literals, const_of, is_neg_large, key_of
 from packlint.analysis.values import (
     BATCH,
     CLEAN,
@@ -24,6 +24,7 @@ from packlint.analysis.values import (
     Instance,
     Lengths,
     LossFn,
+    LossOut,
     Many,
     Mask,
     MaskBias,
@@ -332,9 +333,10 @@ class Expressions:
         left, right = self.eval(node.left), self.eval(node.right)
         fill = node.right
         if isinstance(node.op, ast.Add) and isinstance(fill, ast.BinOp) and isinstance(fill.op, ast.Mult) and \
-                isinstance(fill.left, ast.List) and len(fill.left.elts) == 1:
+                isinstance(fill.left, ast.List) and len(fill.left.elts) == 1 and _fills_up_to_a_length(fill.right):
             # `row + [PAD] * (max_len - len(row))`: a row padded by hand to the batch's length
-            return PaddedRow((self.ctx.step(node, f"`{self.ctx.text(node, 40)}` pads the row"),))
+            return PaddedRow((self.ctx.step(node, f"`{self.ctx.text(node, 40)}` pads the row"),),
+                             pad=const_of(self.eval(fill.left.elts[0])))
         return self.ops.binop(type(node.op), left, right, node)
 
     def eval_Compare(self, node: ast.Compare) -> Value:
@@ -366,6 +368,10 @@ class Expressions:
                     if isinstance(k, str):
                         kw[k] = item
         call = CallSite(node, pos, kw, pos_nodes)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("backward", "manual_backward"):
+            for value in pos:
+                if isinstance(value, LossOut):
+                    self.frame.trained |= value.keys  # `accelerator.backward(loss)`, `self.manual_backward(loss)`
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.eval(func.value)
@@ -376,5 +382,22 @@ class Expressions:
                 callee = self.calls.attribute(base, func.attr, func)
                 return self.calls.call_value(callee, call, attr_callee=isinstance(base, Instance))
             return self.calls.method_call(base, func.attr, call)
+        if isinstance(func, ast.Subscript):
+            table, key = self.eval(func.value), self.eval(func.slice)
+            if isinstance(table, DictV) and not isinstance(key, Const) and table.items:
+                # a factory picked from a table by a key packlint cannot read (`TRAINERS[name](model)`): any entry
+                # may run, so each is called and the outcomes joined
+                out: Value | None = None
+                for _, candidate in sorted(table.items, key=lambda kv: repr(kv[0])):
+                    out = join(out, self.calls.call_value(candidate, call, attr_callee=False))
+                return out if out is not None else CLEAN
         callee = self.eval(func)
         return self.calls.call_value(callee, call, attr_callee=False)
+
+
+def _fills_up_to_a_length(count: ast.expr) -> bool:
+    """How many pad tokens ``row + [PAD] * count`` adds: up to a common length (``max_len - len(row)``, ``n - l``)
+    pads the row; a fixed count (``[SEP] * 2``) only appends tokens."""
+    return isinstance(count, ast.BinOp) and isinstance(count.op, ast.Sub) or any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" for n in ast.walk(count))
+

@@ -661,11 +661,13 @@ def _literal_default(default: ast.expr | None) -> Value | None:
 
 def _settle(frame: Frame) -> list[Event]:
     """Drop events that later code made right: a softmax whose weights were multiplied by a mask and renormalised,
-    a masked mean rescaled by ``mask.mean()`` or ``numel / count``."""
+    a masked mean rescaled by ``mask.mean()`` or ``numel / count``; and a metric's events where the function
+    never trains on it (logged, not ``.backward()``-ed or returned by ``training_step``)."""
+    events = [ev for ev in frame.events if not ev.detail("metric") or ev.key in frame.trained]
     if not frame.resolved:
-        return list(frame.events)
+        return events
     out = []
-    for ev in frame.events:
+    for ev in events:
         if ev.kind in ("softmax", "reduce", "last-step") and any((s.path, s.line, s.col) == (ev.path, ev.line, ev.col)
                                                    for s in frame.resolved):
             continue

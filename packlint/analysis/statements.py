@@ -20,6 +20,7 @@ from packlint.analysis.values import (
     ExtObj,
     FuncRef,
     Instance,
+    LossOut,
     Many,
     Perm,
     TupleV,
@@ -87,6 +88,8 @@ class Statements:
             if stmt.value is not None:
                 self.return_stale_states(stmt, value)
                 value = self.returned_order(stmt, value)
+                if self.frame.func is not None and self.frame.func.node.name == "training_step":
+                    self.frame.trained |= _loss_keys(value)  # Lightning trains on what training_step returns
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
             self.frame.ended = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -275,3 +278,15 @@ class Statements:
         own = [s for s in self.calls.stale_states(value) if s.rnn is not None]
         if own:
             self.calls.use_stale_states(CallSite(stmt, own, {}, []), "returned as the encoding", own)
+
+
+def _loss_keys(value: Value) -> set:
+    """The loss events a returned value holds (a loss, or a dict or tuple holding one)."""
+    if isinstance(value, LossOut):
+        return set(value.keys)
+    if isinstance(value, TupleV):
+        return {k for v in value.items for k in _loss_keys(v)}
+    if isinstance(value, DictV):
+        return {k for _, v in value.items for k in _loss_keys(v)}
+    return set()
+

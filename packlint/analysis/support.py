@@ -63,6 +63,7 @@ class Frame:
     ended: bool = False  # the current path returned or raised: later statements do not run on it
     closure: dict | None = None  # the enclosing function's variables, for a nested function
     root: bool = False  # analysed on its own (parameters unknown), not for one caller's arguments
+    trained: set = field(default_factory=set)  # keys of loss events whose value is trained on (backward, returned)
 
     @property
     def qual(self) -> str:

@@ -912,14 +912,16 @@ class NotLengths(Value):
 
 @dataclass(frozen=True)
 class PaddedRow(Value):
-    """One row of a batch padded to a common length (``for row in pad_sequence(...)``): its length is T, not the
-    sequence's length."""
+    """One row of a batch padded to a common length (``for row in pad_sequence(...)``, ``ids + [PAD] * (n -
+    len(ids))``): its length is T, not the sequence's length. ``pad``: the value written after the real steps,
+    when known; a tensor made of such rows is a padded batch with that padding value."""
 
     trail: Trail = ()
+    pad: object = None
 
 
 _FIELD_JOIN[NotLengths] = {"trail": _first, "kind": _agree, "delta": _or_none}
-_FIELD_JOIN[PaddedRow] = {"trail": _first}
+_FIELD_JOIN[PaddedRow] = {"trail": _first, "pad": _or_none}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
 from packlint.loading import SourceFile, load_files, too_large
 from packlint.parallel import run_groups
-from packlint.parsing import ParseFailure, parse
+from packlint.parsing import parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.selection import functions_that_can_matter
@@ -60,11 +60,14 @@ class Options:
     select_all: bool = False  # debug: parse every file and analyse every function as a root (no selection)
 
 
-def lint_sources(files: list[SourceFile], options: Options | None = None, index: ModuleIndex | None = None
-                 ) -> LintResult:
+def lint_sources(files: list[SourceFile], options: Options | None = None, index: ModuleIndex | None = None,
+                 parse_first: Iterable[str] | None = None) -> LintResult:
     """Analyse already-decoded files as one project and return findings and problems.
 
     ``index`` (the run's module index) finds the file behind each import; without it, modules are found by name.
+    Files are parsed when the analysis first needs them (the name selection, an import it resolves): on real
+    trees most are never needed. ``parse_first`` names the files (by ``SourceFile.key``) parsed whatever happens,
+    so their syntax errors are always reported (the files the user named); None parses every reported file.
     A file with a file-level ``# packlint: noqa`` stays in the analysis like any module it could import; only the
     findings reported in it are dropped, so linting a folder and linting one importer alone agree."""
     # imported here: the analysis is most of packlint's start-up, and an empty tree or a warm cache never needs it
@@ -75,42 +78,46 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     result = LintResult()
     project = Project(build_tables(options.user_api))
     project.index = index
-    by_path: dict[str, SourceFile] = {}
+    program = project.program
+    program.parser = parse  # its ParseFailure carries the message and position the problem reports
+    source_of: dict[str, SourceFile] = {}  # module key -> the file handed in
     silenced: set[str] = set()  # display paths of files under a file-level noqa
     for f in files:
         result.files_checked += 1 if f.report else 0
         quiet = f.report and FILE_NOQA.search(f.text) is not None
-        try:
-            tree = parse(f.text)
-        except ParseFailure as exc:
-            if f.report:  # in a notebook, at its cell and line there (`cell 3:2:7`)
-                result.problems.append(_relocate(f, FileProblem(f.path, "syntax-error", exc.message, exc.line,
-                                                                exc.col)))
-            continue
-        result.files_parsed += 1
-        name = f.module
-        try:
-            project.add_module(name, f.path, tree, f.text, is_package=f.is_package, report=f.report and not quiet,
-                               root=f.root, file=f.file)
-        except RecursionError:
-            result.problems.append(FileProblem(f.path, "syntax-error", "expression nested too deeply to analyse"))
-            continue
-        by_path[f.path] = f
+        key = program.add_source(f.module, f.path, f.text, is_package=f.is_package, report=f.report and not quiet,
+                                 root=f.root, file=f.file)
+        source_of[key] = f
         if quiet:
             silenced.add(f.path)
+    first = None if parse_first is None else set(parse_first)
+    for key, f in source_of.items():
+        if options.select_all or (f.report and (first is None or f.key in first)):
+            program.load(key)
 
     # The whole analysis runs in rounds until one of them read only final class attributes (Project.rounds);
     # only the last round's events and problems stand.
     if options.select_all:
-        selected = set(project.functions)
+        selected, bodies = set(project.functions), set(program.modules)
     else:
-        # Running only the tainted modules' bodies (the rest on demand) measured slower on stanza (13.4 s against
-        # 11.5 s): bodies run from inside a root invalidate summaries. Every body still runs first.
-        selected, _ = functions_that_can_matter(project, prefilter_for(options.user_api))
+        selected, bodies = functions_that_can_matter(project, prefilter_for(options.user_api))
     problems_before = list(result.problems)
     for _ in project.rounds():
         result.problems = list(problems_before)
-        events, failed = _analyse(project, options, selected, result)
+        events, failed = _analyse(project, options, selected, bodies, result)
+    for key, why in program.failed.items():
+        f = source_of[key]
+        if f.report:
+            kind = "syntax-error"
+            if why.message == "expression nested too deeply to analyse":
+                result.problems.append(FileProblem(f.path, kind, why.message))
+            else:  # in a notebook, at its cell and line there (`cell 3:2:7`)
+                result.problems.append(_relocate(f, FileProblem(f.path, kind, why.message, why.line, why.col)))
+    result.files_parsed = len(program.modules)
+    by_path: dict[str, SourceFile] = {}  # the files parsed, in the order handed in
+    for key, f in source_of.items():
+        if key in program.modules:
+            by_path[f.path] = f
 
     result.unresolved_by_path = {path: n for path, n in project.unresolved_by_path.items()
                                  if path in by_path and by_path[path].report and path not in silenced}
@@ -205,22 +212,40 @@ def _no_cycle_collection():
             gc.enable()
 
 
-def _analyse(project, options: Options, selected: set[str], result: LintResult) -> tuple[list, set[str]]:
-    """One round: every module body, every selected function as a root, then the roots computed on the way."""
+def _analyse(project, options: Options, selected: set[str], bodies: set[str], result: LintResult
+             ) -> tuple[list, set[str]]:
+    """One round: the module bodies the selection named, every selected function as a root, then the roots
+    computed on the way. Other bodies run when the analysis reads them (``Project.module_global``); the events of
+    every body that ran are reported. Modules and functions are visited in the order the files were handed in,
+    never in the order they happened to be parsed."""
     events = []
     failed: set[str] = set()
+    program = project.program
+    bodies = bodies | project.bodies_to_rerun
     with _deep_recursion():
-        for module in list(project.modules.values()):
-            events.extend(_guard(result, failed, module.path, "module body",
-                                 lambda m=module: (project.ensure_globals(m), m.events)[1],
-                                 options=options, project=project) or [])
-        for fid, info in list(project.functions.items()):
-            if not info.module.report or fid not in selected:
+        for key in list(program.sources):
+            module = program.modules.get(key)
+            if module is None or key not in bodies:
                 continue
-            events.extend(_guard(result, failed, info.module.path, info.qualname,
-                                 lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
-                                 options=options, project=project) or [])
-        events = project.own_events(events)
+            _guard(result, failed, module.path, "module body", lambda m=module: project.ensure_globals(m),
+                   options=options, project=project)
+        for key in list(program.sources):
+            module = program.modules.get(key)
+            if module is None or not module.report:
+                continue
+            for fid in list(module.function_ids):
+                if fid not in selected:
+                    continue
+                info = project.functions[fid]
+                events.extend(_guard(result, failed, module.path, info.qualname,
+                                     lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
+                                     options=options, project=project) or [])
+        body_events = []
+        for key in list(program.sources):
+            module = program.modules.get(key)
+            if module is not None and module.globals_state != "new":
+                body_events.extend(module.events)
+        events = project.own_events(body_events + events)
         # Roots computed on the way (a callee that reports its own events) are reported too, or an unselected
         # callee's finding would be lost; telling their own events apart may compute more of them.
         done = set(selected)
@@ -404,7 +429,8 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit,
             else:
                 result.absorb(hit)
     if missed:
-        fresh = _analyse_units([units[i] for i in missed], graph.index, options)
+        first = frozenset(f.key for f in files if f.file in wanted)
+        fresh = _analyse_units([units[i] for i in missed], graph.index, options, first)
         result.absorb(fresh)
         if cache is not None:
             _store(cache, fresh, [(keys[i], units[i]) for i in missed])
@@ -444,12 +470,19 @@ def _units(needed: list[SourceFile], graph: ImportGraph, options: Options
     return [(g, g + dependencies(g, graph, options.max_bytes)) for g in groups]
 
 
-def _analyse_units(units, index: ModuleIndex, options: Options) -> LintResult:
+def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset[str] = frozenset()
+                   ) -> LintResult:
     """Analyse groups the cache could not answer: in processes when there are several and enough to parse, else
-    as one project (the groups import nothing of each other, so the findings are the same either way)."""
-    jobs = options.jobs if options.jobs is not None else default_jobs(sum(len(g) for g, _ in units))
+    as one project (the groups import nothing of each other, so the findings are the same either way). ``first``:
+    the keys of the files parsed whatever the selection says (the files the user named)."""
+    if options.jobs is not None:
+        jobs = options.jobs
+    else:  # the work is the files that name a source: everything else is parsed only if they reach it
+        prefilter = prefilter_for(options.user_api)
+        jobs = default_jobs(sum(1 for g, _ in units for f in g if prefilter.search(f.text)))
     if jobs > 1 and len(units) > 1:
-        return run_groups([inputs for _, inputs in units], partial(_lint_inputs, options=options, index=index), jobs)
+        return run_groups([inputs for _, inputs in units],
+                          partial(_lint_inputs, options=options, index=index, first=first), jobs)
     reported = [f for g, _ in units for f in g]
     seen = {f.key for f in reported}
     read_only = []
@@ -458,11 +491,12 @@ def _analyse_units(units, index: ModuleIndex, options: Options) -> LintResult:
             if f.key not in seen:
                 seen.add(f.key)
                 read_only.append(f)
-    return lint_sources(reported + sorted(read_only, key=lambda f: f.file), options, index=index)
+    return lint_sources(reported + sorted(read_only, key=lambda f: f.file), options, index=index, parse_first=first)
 
 
-def _lint_inputs(inputs: list[SourceFile], options: Options, index: ModuleIndex) -> LintResult:
-    return lint_sources(inputs, options, index=index)
+def _lint_inputs(inputs: list[SourceFile], options: Options, index: ModuleIndex, first: frozenset[str] = frozenset()
+                 ) -> LintResult:
+    return lint_sources(inputs, options, index=index, parse_first=first)
 
 
 def _store(cache: ResultCache, fresh: LintResult, keyed: list) -> None:
@@ -535,7 +569,9 @@ def fix_findings(findings: list[Finding], *, unsafe: bool, write: bool):
 
 
 def default_jobs(files_to_parse: int) -> int:
-    """Processes pay off only when there is real parsing to share: the cores when more than a few dozen files
-    must be parsed, else one."""
+    """Processes pay off only when there is real work to share: the cores when more than a few dozen files must
+    be parsed and analysed whatever happens (those that name a source), else one. Counting every file that might
+    be needed split trees whose groups share hub modules into processes that each parsed them again (a tree of
+    chains through re-exporting hubs: 1.5 s CPU in one process, 2.1 s in two)."""
     cores = os.cpu_count() or 1
     return cores if files_to_parse > 48 and cores > 1 else 1

@@ -9,9 +9,7 @@ this process.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from packlint.diagnostics import LintResult
 
@@ -39,6 +37,10 @@ def _balance(groups: Sequence[list], jobs: int) -> list[list[list]]:
 
 def run_groups(groups: Sequence[list], work: Callable[[list], LintResult], jobs: int) -> LintResult:
     """``work`` applied to every group, in up to ``jobs`` forked processes, the results merged."""
+    # imported here: most runs are one process (one import group, a warm cache) and need none of it
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     bins = _balance(groups, jobs)
     result = LintResult()
     if len(bins) <= 1 or "fork" not in multiprocessing.get_all_start_methods():

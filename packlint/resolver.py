@@ -200,12 +200,25 @@ def _read_statement(text: str, start: int, line: int) -> ImportStmt | None:
         elif tok == ";" or depth == 0:
             end = m.start()
             break
+    segment = text[start:end]
+    if segment.isascii():
+        # Most statements hold only names, dots, commas, parentheses and blanks: their tokens are read with one
+        # pattern, what ``tokenize`` gives for them at a tenth of its cost (it was most of the import scan)
+        plain = _CONTINUATION.sub(" ", _COMMENT.sub("", segment)) if "#" in segment or "\\" in segment else segment
+        if _PLAIN_STATEMENT.fullmatch(plain):
+            return _parse_statement(_PLAIN_TOKEN.findall(plain), line)
     try:
-        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(text[start:end]).readline)
+        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(segment).readline)
                   if t.type in (tokenize.NAME, tokenize.OP)]
     except (tokenize.TokenError, SyntaxError):
         return None
     return _parse_statement(tokens, line)
+
+
+_COMMENT = re.compile(r"#[^\r\n]*")
+_CONTINUATION = re.compile(r"\\(?:\r\n|\r|\n)")
+_PLAIN_STATEMENT = re.compile(r"(?:[ \t\f\r\n]++|[A-Za-z_][A-Za-z0-9_]*+|\.\.\.|[.,()*])*+")  # possessive: no backtracking
+_PLAIN_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\.\.\.|[.,()*]")
 
 
 def _name(tok: str | None) -> str | None:
@@ -365,6 +378,7 @@ class ModuleIndex:
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self._packages: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._found: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        self._paths: dict[object, tuple[str, ...]] = {}
 
     def _has_init(self, folder: str) -> bool:
         return "__init__.py" in self.tree.listing(folder)[0]
@@ -395,11 +409,13 @@ class ModuleIndex:
         return root, ".".join(p for p in parts if p), is_package
 
     def search_path(self, importer: str | os.PathLike) -> tuple[str, ...]:
-        """The folders an importer's absolute imports are looked up in, in order."""
-        importer = os.path.abspath(importer)
-        folder = os.path.dirname(importer)
-        top = self._package_chain(folder)[0]
-        return tuple(dict.fromkeys((top, *self.roots, folder)))
+        """The folders an importer's absolute imports are looked up in, in order (computed once per importer)."""
+        found = self._paths.get(importer)
+        if found is None:
+            folder = os.path.dirname(os.path.abspath(importer))
+            top = self._package_chain(folder)[0]
+            found = self._paths[importer] = tuple(dict.fromkeys((top, *self.roots, folder)))
+        return found
 
     def find(self, name: str, importer: str | os.PathLike) -> str | None:
         """The file of module ``name`` (``pkg/__init__.py`` for a package) as ``importer`` would import it; None

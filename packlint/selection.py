@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 
 from packlint.analysis.names import dotted
-from packlint.imports import HAND_PADDED_RNN, LIST_PADDING
-from packlint.resolver import bindings as stmt_bindings, imported_names, stmt_from_ast
+from packlint.imports import hand_padded_rnn, pads_lists
+from packlint.resolver import bindings as stmt_bindings, imported_names, scan_imports, stmt_from_ast
 
 __all__ = ["functions_that_can_matter"]
 
@@ -57,9 +56,41 @@ def _container_bodies(stmt: ast.stmt):
     return None
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+#: Fields that never hold a node (names, flags, the expression context): not looked into.
+_SCALAR_FIELDS = frozenset(("ctx", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
+                            "conversion", "is_async", "simple"))
+
+
+def _walk(root: ast.AST) -> list[ast.AST]:
+    """Every node under ``root`` in ``ast.walk``'s order (breadth first, fields in order), as a list, less the
+    ``Load``/``Store`` context markers: the nodes the index looks at for well under half of ``ast.walk``'s cost,
+    paid for every statement it indexes."""
+    out = [root]
+    i = 0
+    node_type = ast.AST
+    while i < len(out):
+        node = out[i]
+        i += 1
+        cls = type(node)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _FIELDS[cls] = () if cls is ast.Constant else tuple(
+                f for f in cls._fields if f not in _SCALAR_FIELDS)
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        out.append(item)
+            elif isinstance(value, node_type):
+                out.append(value)
+    return out
+
+
 def _assigned(stmt: ast.stmt) -> list[str]:
     out = []
-    for node in ast.walk(stmt):
+    for node in _walk(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             out.append(node.id)
     return out
@@ -75,7 +106,8 @@ class _ModuleIndex:
         self.imported_words: set[str] = set()  # names in its top-level import statements
         self.units: list[_Unit] = []
         self.defined: dict[str, list[_Unit]] = {}
-        self._cut(module.tree.body)
+        if module is not None:  # None: a file that cannot be parsed has no units
+            self._cut(module.tree.body)
 
     def _cut(self, body) -> None:
         for stmt in body:
@@ -107,7 +139,7 @@ class _ModuleIndex:
     def _add(self, unit: _Unit) -> None:
         mod = self.module
         for root in unit.nodes:
-            for node in ast.walk(root):
+            for node in _walk(root):
                 if isinstance(node, ast.Name):
                     unit.words.add(node.id)
                     unit.mentions.add(node.id)
@@ -135,19 +167,18 @@ class _ModuleIndex:
             self.defined.setdefault(name, []).append(unit)
 
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
 class _LazyModules(dict):
     """Module key -> its index, built the first time it is asked for: a module no tainted name reaches is never
-    walked."""
+    parsed nor walked."""
 
     def __init__(self, project):
         super().__init__()
         self.project = project
 
     def __missing__(self, key: str) -> _ModuleIndex:
-        index = self[key] = _ModuleIndex(self.project.modules[key])
+        index = self[key] = _ModuleIndex(self.project.program.load(key))
         return index
 
 
@@ -161,6 +192,8 @@ class _Index:
         self._module_cache: dict[tuple[str, str], object] = {}
         self._targets: dict[int, set[int]] = {}
         self._by_word: dict[str, set[str]] | None = None
+        self._stars: set[str] = set()  # modules with a star import (see ``modules_using``)
+        self._imports: dict[str, set[str]] = {}
 
     def targets(self, unit: _Unit) -> set[int]:
         """The ids of the units ``unit`` mentions (once per unit)."""
@@ -170,17 +203,59 @@ class _Index:
             self._targets[id(unit)] = found
         return found
 
-    def modules_using(self, names) -> list[str]:
-        """Keys of the modules whose code has one of ``names`` as a word: only they can mention those names (an
-        alias is bound by an import line that names the original). Cheap: one word scan of every text, once."""
+    def _words(self) -> dict[str, set[str]]:
         if self._by_word is None:
-            self._by_word = {}
-            for key, m in self.project.modules.items():
-                for word in set(_WORD.findall(m.text)):
-                    self._by_word.setdefault(word, set()).add(key)
-        keys: set[str] = set()
-        for name in names:
-            keys |= self._by_word.get(name, set())
+            self._by_word, self._stars = self.project.program.words()
+        return self._by_word
+
+    def imports_of(self, key: str) -> set[str]:
+        """Keys of the modules of the run that module ``key`` imports (any import statement, nested ones too),
+        read from its text without parsing it."""
+        found = self._imports.get(key)
+        if found is None:
+            program = self.project.program
+            src = program.sources[key]
+            found = set()
+            for stmt in scan_imports(src.text):
+                for name in imported_names(stmt, src.name, src.is_package):
+                    parts = name.split(".")
+                    for cut in range(len(parts), 0, -1):
+                        hit = program.source_named(".".join(parts[:cut]), src)
+                        if hit is not None:
+                            if hit != key:
+                                found.add(hit)
+                            break
+            self._imports[key] = found
+        return found
+
+    def modules_using(self, unit: _Unit) -> list[str]:
+        """Keys of the modules that may mention what ``unit`` defines: per name, the unit's own module and every
+        module that has the name as a word and either imports one of those modules or names the defining
+        module's last dotted part (``tokenizer.main()``, ``from .core import Pipeline``). Modules with a star
+        import count as having every word, so a re-exporting ``from .core import *`` passes a name on.
+
+        Why that is enough: a mention resolves to the unit only through the module's own definitions, an import
+        binding (the importing module imports a module that defines or re-exports the name, and re-exporting
+        binds the name: it is a word there too, or comes through a star import), or a dotted chain through the
+        module's name. A word alone let ``main`` of one script reach every module that calls its own ``main``:
+        on stanza 12,000 module scans, most of the tree parsed for nothing."""
+        words = self._words()
+        home = unit.module.key
+        last = unit.module.name.rsplit(".", 1)[-1]
+        named_last = words.get(last, set())
+        keys: set[str] = {home}
+        for name in unit.defines:
+            having = words.get(name, set())
+            pool = having | self._stars
+            reach = {home}
+            grew = True
+            while grew:
+                grew = False
+                for key in sorted(pool - reach):
+                    if (key in having and key in named_last) or not self.imports_of(key).isdisjoint(reach):
+                        reach.add(key)
+                        grew = True
+            keys |= reach & having
         return sorted(keys)
 
     def _module(self, name: str, origin) -> object:
@@ -236,40 +311,48 @@ class _Index:
         out = list(mod_index.defined.get(name, ()))
         for q in mod_index.bindings.get(name, ()):
             out.extend(self._qualified_units(q, mod_index.module, depth + 1))
-        if name not in mod_index.defined and name not in mod_index.bindings:
+        if name not in mod_index.defined and name not in mod_index.bindings and not name.startswith("_"):
+            program = self.project.program
+            origin = program.sources[mod_index.module.key]
+            words = self._words()
             for star in mod_index.stars:
-                target = self._module(star, mod_index.module)
-                if target is not None and not name.startswith("_"):
-                    out.extend(self._defined(self.modules[target.key], name, depth + 1))
+                # only a module that has the name as a word, or star-imports in turn, can bind it: a hub's other
+                # modules are not parsed to look (they were all of them, on a tree of re-exporting hubs)
+                key = program.source_named(star, origin)
+                if key is not None and (key in self._stars or key in words.get(name, ())):
+                    target = self._module(star, mod_index.module)
+                    if target is not None:
+                        out.extend(self._defined(self.modules[target.key], name, depth + 1))
         return out
 
 
 def _pads_lists(unit: _Unit) -> bool:
     """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches."""
-    if not LIST_PADDING.search(unit.module.text):
+    if not pads_lists(unit.module.text):
         return False
     lines = unit.module.text.splitlines()
     for node in unit.nodes:
         first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or len(lines)
-        if LIST_PADDING.search("\n".join(lines[first - 1:last])):
+        if pads_lists("\n".join(lines[first - 1:last])):
             return True
     return False
 
 
-def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str], set[str]]:
+def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
     """Function ids worth analysing as roots, and the keys of the modules whose body is worth running (one of
     its units is tainted); see the module docstring. Other bodies still run when an analysis reads them."""
     index = _Index(project)
     # Seeds live in modules whose code names a source; nothing else needs indexing for them.
-    seed_modules = sorted(key for key, m in project.modules.items() if prefilter.search(m.text))
+    sources = project.program.sources
+    seed_modules = sorted(key for key, m in sources.items() if prefilter.search(m.text))
     units = [u for key in seed_modules for u in index.modules[key].units]
     tainted: dict[int, _Unit] = {}
     why: dict[int, tuple] = {}
     seeds: dict[int, bool] = {}
     queue: list[_Unit] = []
     for unit in units:
-        seed = any(prefilter.search(w) for w in unit.words) or any(
-            prefilter.search(q) for chain in unit.mentions for q in index.qualified(unit, chain)) or \
+        seed = any(prefilter.names_in(w) for w in unit.words) or any(
+            prefilter.names_in(q) for chain in unit.mentions for q in index.qualified(unit, chain)) or \
             _pads_lists(unit)
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
@@ -278,7 +361,7 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
     # Up: a unit that mentions a tainted unit, looked for only in the modules that have its names as words.
     while queue:
         unit = queue.pop()
-        for key in index.modules_using(unit.defines):
+        for key in index.modules_using(unit):
             for other in index.modules[key].units:
                 if id(other) not in tainted and id(unit) in index.targets(other):
                     why[id(other)] = unit
@@ -312,17 +395,21 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
             print(" <- ".join(path), file=sys.stderr)
     # Every function of a module that names a source is a root as well (cheap: such modules are few), so a fault
     # in any of them is reported like before; they taint nothing by that alone.
-    sources = {u.module.key for u in units if seeds.get(id(u))}
-    sources |= {key for key in seed_modules if any(prefilter.search(w) for w in index.modules[key].imported_words)}
-    sources |= {key for key, m in project.modules.items() if HAND_PADDED_RNN.search(m.text)}
-    selected: set[str] = {fid for fid, info in project.functions.items() if info.module.key in sources}
-    bodies: set[str] = set(sources)
+    whole = {u.module.key for u in units if seeds.get(id(u))}
+    whole |= {key for key in seed_modules if any(prefilter.names_in(w) for w in index.modules[key].imported_words)}
+    whole |= {key for key, m in sources.items() if hand_padded_rnn(m.text)}
+    selected: set[str] = set()
+    for key in sorted(whole):
+        module = project.program.load(key)
+        if module is not None:
+            selected.update(module.function_ids)
+    bodies: set[str] = set(whole)
     for unit in (*tainted.values(), *receiving.values()):
         bodies.add(unit.module.key)
         for root in unit.nodes:
             if not isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
-            for node in ast.walk(root):
+            for node in _walk(root):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     fid = project.func_id_for(unit.module, node)
                     if fid is not None:

@@ -55,17 +55,21 @@ def test_tree_mode_measures_a_local_tree_and_a_generated_shape(tmp_path: Path) -
     (tree / ".real_repos_commit").write_text("0123456789abcdef\n", encoding="utf-8")
     out = tmp_path / "trees.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tree", str(tree),
-                           "--generate", "chain-hub:12", "--chain-length", "4", "--runs", "1", "--json", str(out)],
+                           "--generate", "chain-hub:12", "--generate", "chain:8:worst", "--chain-length", "4",
+                           "--runs", "1", "--json", str(out)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "| tiny | 0123456789ab |" in proc.stdout
     report = json.loads(out.read_text(encoding="utf-8"))
-    local, generated = report["trees"]
+    local, generated, worst = report["trees"]
     assert local["commit"] == "0123456789abcdef" and local["files_checked"] == 3
     assert 0 < local["files_parsed"] <= 3 and local["findings"] >= 0 and local["errors"] == 0
     assert generated["generated"] == "chain-hub:12" and generated["files_checked"] >= 12
-    for row in (local, generated):
+    assert worst["generated"] == "chain:8:worst" and worst["corpus"]["packing"] == 8
+    assert worst["files_parsed"] >= 8  # every module unpacks: each one is parsed
+    for row in (local, generated, worst):
         assert row["packlint_s"] > 0 and row["peak_rss_mib"] > 0 and row["runs"] == 1
+        assert row["ast_parse_s"] > 0 and row["vs_ast_parse"] == row["packlint_s"] / row["ast_parse_s"]
         assert len(row["packlint_runs_s"]) == 1
         if row["ruff_s"] is not None:
             assert row["ratio"] == row["packlint_s"] / row["ruff_s"]

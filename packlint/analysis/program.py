@@ -1,13 +1,17 @@
 """The program being linted, as an index: its modules, classes and functions, and which file an import names.
 
-Built once from the parsed files (``add_module``) before any analysis; the analysis (``project.py``) reads it and
-keeps its own state (globals, attributes, summaries) beside it.
+Every file of a run is handed in as a source (``add_source``: text, name, file) and parsed only when something
+asks for its module (``load``): the name selection, an import the analysis resolves, a reported file the user
+named. On real trees most files are never asked for, and parsing them was most of a run's time and memory (issue
+16). ``add_module`` adds an already parsed module. The analysis (``project.py``) reads this index and keeps its own
+state (globals, attributes, summaries) beside it.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -111,6 +115,17 @@ class ModuleInfo:
     file: str = ""  # absolute path, by which the module index knows it ("" for sources handed in without one)
     _lines: list[str] | None = None
     body_frame: object = None  # the module body's frame while it runs
+    function_ids: list[str] = field(default_factory=list)  # its functions and methods, in source order
+    _top: dict | None = None  # name -> its one simple top-level binding, or None (see ``top_binding``)
+
+    def top_binding(self, name: str) -> ast.stmt | None | bool:
+        """How the module body binds a global, read from the tree without running it: the one statement that
+        binds it when that is a ``def``, ``class`` or import straight in the body (nothing else at module level
+        binds or deletes it, no function declares it ``global``); False when nothing at module level binds it;
+        True when only running the body can tell (assigned, bound in a branch or a loop, bound twice)."""
+        if self._top is None:
+            self._top = _top_bindings(self.tree, self.text)
+        return self._top.get(name, False)
 
     @property
     def current_globals(self) -> dict[str, Value]:
@@ -158,34 +173,158 @@ class ModuleInfo:
             return "<expr>"
 
 
-class Program:
-    """Every module, class and function of a run, by id; the module index that tells which file an import names."""
+@dataclass
+class Source:
+    """A file of the run that is not parsed yet: what ``load`` needs to make it a ``ModuleInfo``."""
 
-    def __init__(self) -> None:
-        self.modules: dict[str, ModuleInfo] = {}  # by key (root::name)
+    key: str
+    name: str
+    path: str
+    text: str
+    is_package: bool = False
+    report: bool = True
+    root: str = ""
+    file: str = ""
+
+
+class ParseFailed(Exception):
+    """Why a source could not be parsed: the message and position of the problem. A ``Program.parser`` may raise
+    any exception with ``message``, ``line`` and ``col`` attributes (the engine's ``ParseFailure``)."""
+
+    def __init__(self, message: str, line: int = 1, col: int = 1):
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
+class Program:
+    """Every module, class and function of a run, by id; the module index that tells which file an import names.
+
+    ``sources`` holds every file handed in, in the order handed in (the order every loop over modules keeps, so
+    that nothing depends on the order in which files happened to be parsed); ``modules`` only those parsed so far.
+    """
+
+    def __init__(self, parser: Callable[[str], ast.Module] | None = None) -> None:
+        self.sources: dict[str, Source] = {}  # every module of the run, by key, parsed or not
+        self.modules: dict[str, ModuleInfo] = {}  # the parsed ones, by key (root::name)
         self.by_name: dict[str, list[ModuleInfo]] = {}
         self.by_file: dict[str, ModuleInfo] = {}
         self.index: ModuleIndex | None = None  # the run's module index: which file an import names
         self.functions: dict[str, FunctionInfo] = {}
         self.classes: dict[str, ClassInfo] = {}
+        self.parser = parser or ast.parse  # raises SyntaxError, or an exception with message, line and col
+        self.failed: dict[str, ParseFailed] = {}  # key -> why it could not be parsed
         self._found: dict[tuple[str, str], ModuleInfo | None] = {}
+        self._source_by_name: dict[str, list[str]] = {}
+        self._source_by_file: dict[str, str] = {}
+        self._words: tuple[dict[str, set[str]], set[str]] | None = None
+        self._named: dict[tuple[str, str], str | None] = {}
         self.reported_paths: set[str] = set()  # the files whose findings are shown (the linted paths)
+
+    def add_source(self, name: str, path: str, text: str, *, is_package: bool = False, report: bool = True,
+                   root: str = "", file: str = "") -> str:
+        """Register a file of the run without parsing it; returns its key."""
+        self._words = None
+        key = f"{root}::{name}"
+        if key in self.sources:  # the same module twice (a .py and a notebook of one name): keep both apart
+            key = f"{key}@{path}"
+        self.sources[key] = Source(key, name, path, text, is_package, report, root, file)
+        if report:
+            self.reported_paths.add(path)
+        self._source_by_name.setdefault(name, []).append(key)
+        if file:
+            self._source_by_file.setdefault(file, key)
+        return key
+
+    def load(self, key: str) -> ModuleInfo | None:
+        """The module of a source, parsed and indexed the first time it is asked for; None when it cannot be
+        parsed (``failed`` says why), as if the file were not in the tree."""
+        found = self.modules.get(key)
+        if found is not None or key in self.failed:
+            return found
+        src = self.sources[key]
+        try:
+            tree = self.parser(src.text)
+        except SyntaxError as exc:
+            self.failed[key] = ParseFailed(exc.msg, exc.lineno or 1, exc.offset or 1)
+            return None
+        except (RecursionError, MemoryError):
+            self.failed[key] = ParseFailed("expression nested too deeply to parse")
+            return None
+        except Exception as exc:  # noqa: BLE001 - the parser's own failure (message, line, col): a problem
+            self.failed[key] = ParseFailed(getattr(exc, "message", str(exc)), getattr(exc, "line", 1),
+                                           getattr(exc, "col", 1))
+            return None
+        info = ModuleInfo(name=src.name, path=src.path, tree=tree, text=src.text, is_package=src.is_package,
+                          report=src.report, root=src.root, file=src.file, key=key)
+        try:
+            self._index(info, tree.body, prefix="", class_id=None)
+        except RecursionError:
+            self.failed[key] = ParseFailed("expression nested too deeply to analyse")
+            for fid in info.function_ids:
+                self.functions.pop(fid, None)
+            for cid in [c for c, i in self.classes.items() if i.module is info]:
+                del self.classes[cid]
+            return None
+        self.modules[key] = info
+        self.by_name.setdefault(src.name, []).append(info)
+        if src.file:
+            self.by_file.setdefault(src.file, info)
+        return info
+
+    def source_named(self, name: str, origin: Source) -> str | None:
+        """The key of the source that module ``name`` is, as ``origin`` imports it, without parsing anything
+        (the same search as ``module_named``)."""
+        if self.index is not None and origin.file:
+            memo = (name, origin.file)
+            if memo not in self._named:  # asked once per importer and name (star re-exports ask often)
+                found = self.index.find(name, origin.file)
+                self._named[memo] = self._source_by_file.get(found) if found is not None else None
+            return self._named[memo]
+        candidates = self._source_by_name.get(name, ())
+        for key in candidates:
+            if self.sources[key].root == origin.root:
+                return key
+        return candidates[0] if candidates else None
+
+    def may_bind(self, name: str, origin: ModuleInfo, word: str) -> bool:
+        """Whether module ``name`` (as ``origin`` imports it) may bind the global ``word``, read from its text:
+        False only when the text names it nowhere and star-imports nothing (then it binds nothing of that name,
+        and there is no need to parse it to look). True when the module is not a source of the run."""
+        key = self.source_named(name, self.sources[origin.key]) if origin.key in self.sources else None
+        if key is None:
+            return True
+        by_word, stars = self.words()
+        return key in stars or key in by_word.get(word, ())
+
+    def words(self) -> tuple[dict[str, set[str]], set[str]]:
+        """Every identifier-like word of every source (comments and strings included) -> the keys of the
+        sources that have it, and the keys of the sources with a star import; built once, on first use (one
+        word scan of every text, shared by the name selection and ``may_bind``)."""
+        if self._words is None:
+            by_word: dict[str, set[str]] = {}
+            for key, src in self.sources.items():
+                for word in set(_WORD.findall(src.text)):
+                    by_word.setdefault(word, set()).add(key)
+            stars = {key for key, src in self.sources.items() if _STAR_IMPORT.search(src.text)}
+            self._words = (by_word, stars)
+        return self._words
+
+    def load_all(self) -> None:
+        """Parse every source (``--select-all-files``, and callers that want every syntax error)."""
+        for key in list(self.sources):
+            self.load(key)
 
     def add_module(self, name: str, path: str, tree: ast.Module, text: str, *, is_package: bool = False,
                    report: bool = True, root: str = "", file: str = "") -> ModuleInfo:
-        info = ModuleInfo(name=name, path=path, tree=tree, text=text, is_package=is_package, report=report,
-                          root=root, file=file)
-        key = info.key
-        if key in self.modules:  # the same module twice (a .py and a notebook of one name): keep both apart
-            key = f"{key}@{path}"
-            info.key = key
-        self.modules[key] = info
-        if report:
-            self.reported_paths.add(path)
-        self.by_name.setdefault(name, []).append(info)
-        if file:
-            self.by_file.setdefault(file, info)
-        self._index(info, tree.body, prefix="", class_id=None)
+        """Add a module parsed by the caller."""
+        key = self.add_source(name, path, text, is_package=is_package, report=report, root=root, file=file)
+        parser, self.parser = self.parser, (lambda _text: tree)
+        try:
+            info = self.load(key)
+        finally:
+            self.parser = parser
+        if info is None:
+            raise RecursionError(self.failed[key].message)
         return info
 
     def _index(self, module: ModuleInfo, body, prefix: str, class_id: str | None) -> None:
@@ -196,6 +335,7 @@ class Program:
                 decorators = tuple(_decorator_name(d) for d in stmt.decorator_list)
                 self.functions[fid] = FunctionInfo(fid, qual, module, stmt, class_id, decorators)
                 module.node_ids[id(stmt)] = fid
+                module.function_ids.append(fid)
                 if class_id is not None and class_id in self.classes and prefix.endswith(
                         self.classes[class_id].name + "."):
                     self.classes[class_id].methods.setdefault(stmt.name, fid)
@@ -229,9 +369,10 @@ class Program:
             key = (name, origin.file)
             if key not in self._found:  # the index answers from the file list; asked once per importer and name
                 found = self.index.find(name, origin.file)
-                self._found[key] = self.by_file.get(found) if found is not None else None
+                source = self._source_by_file.get(found) if found is not None else None
+                self._found[key] = self.load(source) if source is not None else None
             return self._found[key]
-        candidates = self.by_name.get(name)
+        candidates = [m for m in map(self.load, self._source_by_name.get(name, ())) if m is not None]
         if not candidates:
             return None
         if origin is not None:
@@ -239,6 +380,70 @@ class Program:
                 if m.root == origin.root:
                     return m
         return candidates[0]
+
+
+_GLOBAL_STMT = re.compile(r"\bglobal\b")
+# No leading \b: a pattern that starts with a literal is searched fast, and a wider match is only cautious.
+_STAR_IMPORT = re.compile(r"import\s*\*")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _top_bindings(tree: ast.Module, text: str) -> dict[str, ast.stmt | bool]:
+    """Name -> its one simple binding statement, or True (see ``ModuleInfo.top_binding``)."""
+    out: dict[str, ast.stmt | bool] = {}
+
+    def bind(name: str, stmt: ast.stmt | bool) -> None:
+        out[name] = True if name in out else stmt
+
+    def visit(body, straight: bool) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(stmt.name, stmt if straight else True)
+                for node in [*stmt.decorator_list, *getattr(stmt, "bases", ()),
+                             *(k.value for k in getattr(stmt, "keywords", ()))]:
+                    _stores(node, bind)
+                continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for alias in stmt.names:
+                    if alias.name != "*":
+                        bind(alias.asname or (alias.name if isinstance(stmt, ast.ImportFrom)
+                                              else alias.name.split(".")[0]), stmt if straight else True)
+                continue
+            nested = [getattr(stmt, f, None) for f in ("body", "orelse", "finalbody")]
+            nested += [h.body for h in getattr(stmt, "handlers", ())]
+            nested += [c.body for c in getattr(stmt, "cases", ())]
+            nested = [b for b in nested if isinstance(b, list) and b and isinstance(b[0], ast.stmt)]
+            if nested:
+                for child in ast.iter_child_nodes(stmt):
+                    if not isinstance(child, ast.stmt):
+                        _stores(child, bind)
+                for h in getattr(stmt, "handlers", ()):
+                    if h.name:
+                        bind(h.name, True)
+                for b in nested:
+                    visit(b, False)
+            else:
+                _stores(stmt, bind)
+
+    visit(tree.body, True)
+    if _GLOBAL_STMT.search(text):  # a function's ``global x`` may rebind x: only running the body tells
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                for name in node.names:
+                    out[name] = True
+    return out
+
+
+def _stores(node: ast.AST, bind) -> None:
+    """Every name a module-level statement (or part of one) stores or deletes: each needs the body to run."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+            bind(sub.id, True)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            for alias in sub.names:
+                bind(alias.asname or alias.name.split(".")[0], True)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bind(sub.name, True)
 
 
 def _decorator_name(node: ast.expr) -> str:

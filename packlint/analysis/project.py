@@ -60,6 +60,7 @@ class Project:
         self.deadline: float | None = None  # monotonic time after which the analysis in progress is given up
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
         self._loaded: dict[str, frozenset[str]] = {}
+        self._reading: set[tuple[str, str]] = set()  # (module key, name) answered from the tree right now
 
     # ------------------------------------------------------------------ the program's index
     @property
@@ -165,8 +166,10 @@ class Project:
         for stmt in _module_level(module.tree.body):
             if not (isinstance(stmt, ast.ImportFrom) and stmt.names[0].name == "*"):
                 continue
-            target = self.module_named(imported_names(stmt_from_ast(stmt), module.name, module.is_package)[0],
-                                       module)
+            target_name = imported_names(stmt_from_ast(stmt), module.name, module.is_package)[0]
+            if not self.program.may_bind(target_name, module, name):
+                continue  # not parsed to look: it cannot bind the name (a hub's other modules)
+            target = self.module_named(target_name, module)
             if target is None or not _exported(target, name):
                 continue
             value = self.module_global(target, name)
@@ -177,6 +180,31 @@ class Project:
         return None
 
     def module_global(self, module: ModuleInfo, name: str) -> Value | None:
+        """A module's global as another module reads it (an import, an attribute of a module).
+
+        A body that has not run yet is not run for a name the tree alone answers (``ModuleInfo.top_binding``): a
+        ``def`` or ``class`` straight in the body is the reference its statement binds, an import is what that
+        import resolves to, a name nothing binds is absent. Running the body would give the same value, but it
+        resolves every import of the module, and each import runs its module's body in turn: the whole import
+        closure parsed and run to read one class (issue 16). Anything else runs the body, as before."""
+        if module.globals_state == "new" and (module.key, name) not in self._reading:
+            how = module.top_binding(name)
+            if how is False:
+                return None
+            if isinstance(how, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                fid = module.node_ids.get(id(how))
+                return FuncRef(fid) if fid else CLEAN
+            if isinstance(how, ast.ClassDef):
+                cid = module.node_ids.get(id(how))
+                return ClassRef(cid) if cid else CLEAN
+            if isinstance(how, (ast.Import, ast.ImportFrom)):
+                qual = self.bindings_for(module, how).get(name)
+                if qual is not None:
+                    self._reading.add((module.key, name))
+                    try:
+                        return self.resolve(qual, module)
+                    finally:
+                        self._reading.discard((module.key, name))
         self.ensure_globals(module)
         return self.global_value(module, name)
 
@@ -364,6 +392,13 @@ class Project:
             if number < MAX_ROUNDS:
                 self._begin_round(number + 1, changed)
         self.rounds_bound_hit = True
+
+    @property
+    def bodies_to_rerun(self) -> set[str]:
+        """Keys of the module bodies this round reset because they read a changed attribute: they run again
+        this round whether or not anything asks for them, so the round can tell whether their globals changed
+        (a body left unrun would look changed, and force a full round for nothing)."""
+        return set(self._globals_before)
 
     def _changed_reads(self) -> set[tuple[str, str]]:
         changed = set()

@@ -244,11 +244,17 @@ class _Index:
         return out
 
 
-def _pads_lists(unit: _Unit) -> bool:
-    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches."""
-    if not LIST_PADDING.search(unit.module.text):
+def _pads_lists(unit: _Unit, lines_of: dict[int, list[str] | None]) -> bool:
+    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches.
+    ``lines_of`` keeps, per module, its lines when its text pads anywhere and None when not: the whole text is
+    searched once per module, not once per unit (that was quadratic in a long module)."""
+    key = id(unit.module)
+    if key not in lines_of:
+        text = unit.module.text
+        lines_of[key] = text.splitlines() if LIST_PADDING.search(text) else None
+    lines = lines_of[key]
+    if lines is None:
         return False
-    lines = unit.module.text.splitlines()
     for node in unit.nodes:
         first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or len(lines)
         if LIST_PADDING.search("\n".join(lines[first - 1:last])):
@@ -267,10 +273,11 @@ def functions_that_can_matter(project, prefilter: re.Pattern) -> tuple[set[str],
     why: dict[int, tuple] = {}
     seeds: dict[int, bool] = {}
     queue: list[_Unit] = []
+    padding_lines: dict[int, list[str] | None] = {}
     for unit in units:
         seed = any(prefilter.search(w) for w in unit.words) or any(
             prefilter.search(q) for chain in unit.mentions for q in index.qualified(unit, chain)) or \
-            _pads_lists(unit)
+            _pads_lists(unit, padding_lines)
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit

@@ -158,6 +158,10 @@ MALFORMED: list[bytes | dict] = [
     {"jsonrpc": "2.0", "id": {"an": "object"}, "method": "textDocument/codeAction", "params": {}},
     {"jsonrpc": "1.0", "id": "s7", "method": "textDocument/codeAction", "params": {}},
     {"jsonrpc": "2.0", "id": "s8", "method": "initialize", "params": {"capabilities": "none"}},
+    {"jsonrpc": "2.0", "id": "s11", "method": "initialized", "params": {}},  # notifications sent as requests
+    {"jsonrpc": "2.0", "id": "s12", "method": "textDocument/didSave",
+     "params": {"textDocument": {"uri": "file:///x.py"}}},
+    {"jsonrpc": "2.0", "id": 0, "method": "$/cancelRequest", "params": {"id": 1}},
     {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": 3}}},
     {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
         "uri": "file:///x.py", "languageId": "python", "version": "one", "text": None}}},
@@ -280,8 +284,8 @@ def test_generated_payloads_never_stop_it(server) -> None:
 
     @settings(max_examples=LONG_RUN or 60, deadline=None, database=None, derandomize=not LONG_RUN,
               suppress_health_check=list(HealthCheck))
-    @given(method=(st.sampled_from(METHODS) | st.text(max_size=10)).filter(lambda m: m not in LIFECYCLE), params=PARAMS, is_request=st.booleans(),
-           drop_params=st.booleans())
+    @given(method=(st.sampled_from(METHODS) | st.text(max_size=10)).filter(lambda m: m not in LIFECYCLE),
+           params=PARAMS, is_request=st.booleans(), drop_params=st.booleans())
     def check(method: str, params, is_request: bool, drop_params: bool) -> None:
         message: dict = {"jsonrpc": "2.0", "method": method}
         if not drop_params:

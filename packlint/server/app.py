@@ -41,8 +41,9 @@ WORKER_STACK_BYTES = 256 * 1024 * 1024
 
 
 class _Unreadable:
-    """A request whose message could not be read (its params do not fit its method, or it is not JSON-RPC 2.0):
-    it is answered with the error, where pygls would only log it and leave the client waiting forever."""
+    """A request whose message could not be read (its params do not fit its method, its method is a notification's,
+    or it is not JSON-RPC 2.0): it is answered with the error, where pygls would only log it (or handle it as a
+    notification) and leave the client waiting forever."""
 
     def __init__(self, msg_id: int | str, error: JsonRpcException) -> None:
         self.id, self.error = msg_id, error
@@ -53,11 +54,14 @@ class _Protocol(LanguageServerProtocol):
 
     def structure_message(self, data):
         try:
-            return super().structure_message(data)
+            message = super().structure_message(data)
         except JsonRpcException as exc:
             if _is_request(data):
                 return _Unreadable(data["id"], exc)
             raise
+        if _is_request(data) and not hasattr(message, "id"):  # a notification's method, sent with an id
+            return _Unreadable(data["id"], JsonRpcInvalidRequest(f"{data['method']} is a notification, not a request"))
+        return message
 
     def handle_message(self, message) -> None:
         if isinstance(message, _Unreadable):

@@ -21,7 +21,11 @@ _WORD_CHAR = re.compile(r"\w")
 _RNN_CALL = re.compile(r"\b(?:LSTM|GRU|RNN)\(")
 #: Token rows padded by hand in Python before they become a tensor: `ids + [PAD] * (n - len(ids))`,
 #: `while len(ids) < n: ids.append(PAD)`. The function holding it is a source (``selection.py``).
-_LIST_PADDING = r"\+\s*\[[^\[\]\n]{1,40}\]\s*\*\s*\(?\s*[\w.\[\]'\"]+\s*-\s*len\(|\bwhile\s+len\(\s*[\w.]+\s*\)\s*<"
+#: A filler that is padding: a literal (``0``, ``'<pad>'``), a name saying so (``PAD``, ``self.pad_id``) or a
+#: constant in capitals; ``batch.append(item)`` in ``while len(batch) < size`` fills a batch, it does not pad.
+_PAD_FILLER = r"""(?:-?\d+|'[^'\n]{0,20}'|"[^"\n]{0,20}"|[\w.]*[Pp][Aa][Dd][\w.]*|[A-Z][A-Z0-9_]*)"""
+_LIST_PADDING = (r"\+\s*\[[^\[\]\n]{1,40}\]\s*\*\s*\(?\s*[\w.\[\]'\"]+\s*-\s*len\(|"
+                 r"\bwhile\s+len\(\s*(\w+)\s*\)\s*<[^\n]*:\s*\n\s*\1\.append\(\s*" + _PAD_FILLER + r"\s*\)")
 LIST_PADDING = re.compile(_LIST_PADDING)
 
 

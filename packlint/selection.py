@@ -326,11 +326,17 @@ class _Index:
         return out
 
 
-def _pads_lists(unit: _Unit) -> bool:
-    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches."""
-    if not pads_lists(unit.module.text):
+def _pads_lists(unit: _Unit, lines_of: dict[int, list[str] | None]) -> bool:
+    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches.
+    ``lines_of`` keeps, per module, its lines when its text pads anywhere and None when not: the whole text is
+    searched once per module, not once per unit (that was quadratic in a long module)."""
+    key = id(unit.module)
+    if key not in lines_of:
+        text = unit.module.text
+        lines_of[key] = text.splitlines() if pads_lists(text) else None
+    lines = lines_of[key]
+    if lines is None:
         return False
-    lines = unit.module.text.splitlines()
     for node in unit.nodes:
         first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or len(lines)
         if pads_lists("\n".join(lines[first - 1:last])):
@@ -350,10 +356,11 @@ def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
     why: dict[int, tuple] = {}
     seeds: dict[int, bool] = {}
     queue: list[_Unit] = []
+    padding_lines: dict[int, list[str] | None] = {}
     for unit in units:
         seed = any(prefilter.names_in(w) for w in unit.words) or any(
             prefilter.names_in(q) for chain in unit.mentions for q in index.qualified(unit, chain)) or \
-            _pads_lists(unit)
+            _pads_lists(unit, padding_lines)
         seeds[id(unit)] = seed
         if seed and id(unit) not in tainted:
             tainted[id(unit)] = unit

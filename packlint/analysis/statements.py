@@ -334,9 +334,19 @@ def _pads_up_to_a_length(stmt: ast.stmt) -> tuple[str, ast.expr] | None:
     name = test.left.args[0].id
     call = body.value if isinstance(body, ast.Expr) else None
     if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "append" and \
-            isinstance(call.func.value, ast.Name) and call.func.value.id == name and len(call.args) == 1:
+            isinstance(call.func.value, ast.Name) and call.func.value.id == name and len(call.args) == 1 and \
+            _is_pad_filler(call.args[0]):
         return name, call.args[0]
     return None
+
+
+def _is_pad_filler(node: ast.expr) -> bool:
+    """A literal, a name that says padding (``PAD``, ``self.pad_id``) or a constant in capitals: what a loop that
+    pads appends. ``batch.append(item)`` fills a batch; it does not pad."""
+    if isinstance(node, ast.Constant) or (isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant)):
+        return True
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return "pad" in name.lower() or (name.isupper() and len(name) > 1)
 
 
 def _added_module(call: ast.expr) -> tuple[ast.Attribute, ast.expr] | None:

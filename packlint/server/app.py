@@ -24,7 +24,9 @@ from functools import partial
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from packlint import __version__
@@ -38,11 +40,53 @@ DEBOUNCE_SECONDS = 0.3
 WORKER_STACK_BYTES = 256 * 1024 * 1024
 
 
+class _Unreadable:
+    """A request whose message could not be read (its params do not fit its method, its method is a notification's,
+    or it is not JSON-RPC 2.0): it is answered with the error, where pygls would only log it (or handle it as a
+    notification) and leave the client waiting forever."""
+
+    def __init__(self, msg_id: int | str, error: JsonRpcException) -> None:
+        self.id, self.error = msg_id, error
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls's protocol, except that every request gets a response, an error when it cannot be read."""
+
+    def structure_message(self, data):
+        try:
+            message = super().structure_message(data)
+        except JsonRpcException as exc:
+            if _is_request(data):
+                return _Unreadable(data["id"], exc)
+            raise
+        if _is_request(data) and not hasattr(message, "id"):  # a notification's method, sent with an id
+            return _Unreadable(data["id"], JsonRpcInvalidRequest(f"{data['method']} is a notification, not a request"))
+        return message
+
+    def handle_message(self, message) -> None:
+        if isinstance(message, _Unreadable):
+            self._send_response(message.id, error=message.error.to_response_error())
+            return
+        if (isinstance(message, dict) and _is_request(message)) or (
+                getattr(message, "jsonrpc", "2.0") != "2.0" and isinstance(getattr(message, "id", None), (int, str))
+                and getattr(message, "method", None) is not None):
+            self._send_response(message["id"] if isinstance(message, dict) else message.id,
+                                error=JsonRpcInvalidRequest().to_response_error())
+            return
+        super().handle_message(message)
+
+
+def _is_request(data) -> bool:
+    return isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)) \
+        and not isinstance(data.get("id"), bool)
+
+
 class PacklintServer(LanguageServer):
     """The language server: the workspace, its worker thread, and the pending debounced lints."""
 
     def __init__(self) -> None:
-        super().__init__("packlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("packlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=_Protocol)
         self.ws = Workspace()
         old = threading.stack_size()
         threading.stack_size(WORKER_STACK_BYTES)

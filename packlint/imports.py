@@ -56,6 +56,20 @@ def pads_lists(text: str) -> bool:
     return "len(" in text and LIST_PADDING.search(text) is not None
 
 
+#: A loss kept per element (``reduction='none'``): masked by hand and reduced later, where PKL007 looks, with no
+#: padding source in the file.
+_PER_ELEMENT_LOSS = re.compile(r"""reduction\s*=\s*['"]none['"]""")
+
+
+def per_element_loss(text: str) -> bool:
+    return "none" in text and _PER_ELEMENT_LOSS.search(text) is not None
+
+
+def text_source(text: str) -> bool:
+    """A source no single name shows: token lists padded by hand, or a loss kept per element."""
+    return pads_lists(text) or per_element_loss(text)
+
+
 class Prefilter:
     """The text scan that decides which files name a padding source: ``search`` is true for a text that names
     one of the source names (``names``; plain substring tests, much faster than a pattern of alternatives) or
@@ -65,7 +79,7 @@ class Prefilter:
         self.names = names
 
     def search(self, text: str) -> bool:
-        return any(name in text for name in self.names) or hand_padded_rnn(text) or pads_lists(text)
+        return any(name in text for name in self.names) or hand_padded_rnn(text) or text_source(text)
 
     def names_in(self, text: str) -> bool:
         """Whether ``text`` names a source (not the hand-padding test: for single words and qualified names)."""

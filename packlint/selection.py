@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 
 from packlint.analysis.names import dotted
-from packlint.imports import hand_padded_rnn, pads_lists
+from packlint.imports import hand_padded_rnn, text_source
 from packlint.resolver import bindings as stmt_bindings, imported_names, scan_imports, stmt_from_ast
 
 __all__ = ["functions_that_can_matter"]
@@ -327,19 +327,20 @@ class _Index:
 
 
 def _pads_lists(unit: _Unit, lines_of: dict[int, list[str] | None]) -> bool:
-    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``): a source of padded batches.
+    """A unit that pads token lists by hand (``ids + [PAD] * (n - len(ids))``), a source of padded batches, or
+    keeps a loss per element (``reduction='none'``), where a hand-made mask and reduction start (PKL007).
     ``lines_of`` keeps, per module, its lines when its text pads anywhere and None when not: the whole text is
     searched once per module, not once per unit (that was quadratic in a long module)."""
     key = id(unit.module)
     if key not in lines_of:
         text = unit.module.text
-        lines_of[key] = text.splitlines() if pads_lists(text) else None
+        lines_of[key] = text.splitlines() if text_source(text) else None
     lines = lines_of[key]
     if lines is None:
         return False
     for node in unit.nodes:
         first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or len(lines)
-        if pads_lists("\n".join(lines[first - 1:last])):
+        if text_source("\n".join(lines[first - 1:last])):
             return True
     return False
 

@@ -27,27 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from packlint.cli import main
+import sources
 
 EXAMPLES = int(os.environ.get("PACKLINT_FUZZ_EXAMPLES", "0") or 0) or 30
 
-ENCODER = """\
-import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-
-class Enc(nn.Module):
-    def __init__(self, pool=DEFAULT):
-        super().__init__()
-        self.rnn = nn.GRU(4, 8, batch_first=True)
-        self.pool = pool
-
-    def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
-        if self.pool:
-            return out.mean(1)
-        return out
-"""
 
 HELPERS = """\
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -59,8 +42,8 @@ def unpack(rnn, x, lengths):
 """
 
 CONTENTS = {
-    "encoder, pools by default": ENCODER.replace("DEFAULT", "True"),
-    "encoder": ENCODER.replace("DEFAULT", "False"),
+    "encoder, pools by default": sources.encoder(True),
+    "encoder": sources.encoder(False),
     "builds a pooling encoder": "from model import Enc\n\n\ndef run(x, lengths):\n    return Enc(pool=True)(x, lengths)\n",
     "builds a plain encoder": "from model import Enc\n\n\ndef run(x, lengths):\n    return Enc(pool=False)(x, lengths)[:, -1]\n",
     "unpack helper": HELPERS,

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 import packlint.engine
 from packlint.cli import main
+import sources
 
 OLD = 978_307_200  # 2001-01-01: a time no run of these tests can be near
 
@@ -101,24 +102,7 @@ def test_a_module_created_after_a_cached_run_is_seen_by_an_explicit_file_run(wor
     assert out.startswith("train.py:7:12: PKL001 "), out
 
 
-ENCODER = """\
-import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-
-class Enc(nn.Module):
-    def __init__(self, pool=False):
-        super().__init__()
-        self.rnn = nn.GRU(4, 8, batch_first=True)
-        self.pool = pool
-
-    def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
-        if self.pool:
-            return out.mean(1)
-        return out
-"""
+ENCODER = sources.encoder(pool_default=False)
 
 BUILDS = "from model import Enc\n\n\ndef run(x, lengths):\n    enc = Enc(pool=False)\n    return enc(x, lengths)\n"
 

@@ -18,28 +18,12 @@ from packlint.analysis.project import Project
 from packlint.analysis.support import MAX_DEPTH
 from packlint.analysis.values import Padded
 from packlint.engine import Options, lint_paths
+import sources
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = ROOT / "fixtures" / "projects"
 
-ENCODER = """\
-import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-
-class Enc(nn.Module):
-    def __init__(self, pool=True):
-        super().__init__()
-        self.rnn = nn.GRU(4, 8, batch_first=True)
-        self.pool = pool
-
-    def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
-        if self.pool:
-            return out.mean(1)
-        return out
-"""
+ENCODER = sources.encoder(pool_default=True)
 
 BUILDS_UNPOOLED = "from model import Enc\n\n\ndef run(x, lengths):\n    enc = Enc(pool=False)\n    return enc(x, lengths)\n"
 

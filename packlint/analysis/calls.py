@@ -63,6 +63,7 @@ from packlint.analysis.values import (
     is_tainted,
     join,
     rekey,
+    sort_trail,
     word_data,
 )
 from packlint.diagnostics import TrailStep
@@ -312,9 +313,7 @@ class Calls:
         a, b = first.order, second.order
         if a is None or b is None or a == b:
             return
-        sorts = {step.site: step for step in (*a, *b)}
-        trail = tuple(TrailStep(site.rsplit(":", 2)[0], int(site.rsplit(":", 2)[1]), int(site.rsplit(":", 2)[2]),
-                                f"`{step.what}` sorts the batch") for site, step in sorted(sorts.items()))
+        trail = sort_trail((*a, *b))
         first_text = self.ctx.text(call.pos_nodes[0], 40) if call.pos_nodes else "the output"
         second_text = self.ctx.text(call.pos_nodes[1], 40) if len(call.pos_nodes) > 1 else "the other side"
         line, col = self.ctx.pos(call.node)

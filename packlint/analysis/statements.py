@@ -29,9 +29,9 @@ from packlint.analysis.values import (
     Value,
     join,
     same_facts,
+    sort_trail,
     word_data,
 )
-from packlint.diagnostics import TrailStep
 
 if TYPE_CHECKING:
     from packlint.analysis.calls import Calls
@@ -289,9 +289,7 @@ class Statements:
 
         if not any(made_here(step.site) for step in order):
             return value
-        sorts = {step.site: step for step in order}
-        trail = tuple(TrailStep(site.rsplit(":", 2)[0], int(site.rsplit(":", 2)[1]), int(site.rsplit(":", 2)[2]),
-                                f"`{step.what}` sorts the batch") for site, step in sorted(sorts.items()))
+        trail = sort_trail(order)
         line, col = self.ctx.pos(stmt)
         self.ctx.emit(Event("batch-order", self.module.path, line, col, status="returned",
                             subject=self.ctx.text(stmt.value, 60), callee=func.qualname, trail=trail,

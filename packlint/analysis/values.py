@@ -37,6 +37,16 @@ class PermStep:
     def inverted(self) -> "PermStep":
         return PermStep(self.key, self.site, self.what, not self.inverse)
 
+    def trail_step(self) -> TrailStep:
+        """Where the sort is, as a step of a finding's trail."""
+        path, line, col = self.site.rsplit(":", 2)
+        return TrailStep(path, int(line), int(col), f"`{self.what}` sorts the batch")
+
+
+def sort_trail(order: "Order") -> tuple[TrailStep, ...]:
+    """The sorts an order (or two) went through, once each, in the order of their sites."""
+    return tuple(step.trail_step() for _, step in sorted({s.site: s for s in order}.items()))
+
 
 #: A batch order: the permutations applied to the batch axis since the function was given it, in order.
 Order = tuple[PermStep, ...]

@@ -21,6 +21,7 @@ from packlint.analysis.values import (
     Ext,
     ExtObj,
     Fresh,
+    FuncRef,
     Instance,
     Lengths,
     LossFn,
@@ -356,19 +357,50 @@ class Expressions:
             left = right
         return result
 
+    def unread_arguments(self, node: ast.Call) -> tuple[set[int], set[str]]:
+        """The positional indices and keywords of a call into a function of the tree whose parameters the callee
+        never reads: what is passed there is not used (a last-step read handed to it is no finding)."""
+        func, info, offset = node.func, None, 0
+        if isinstance(func, ast.Name):
+            ref = self.lookup(func.id)
+            if isinstance(ref, FuncRef):
+                info = self.project.functions.get(ref.func_id)
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            base = self.lookup(func.value.id)
+            fid = self.project.lookup_method(base.class_id, func.attr) if isinstance(base, Instance) else None
+            if fid:
+                info = self.project.functions.get(fid)
+                offset = 0 if info is not None and "staticmethod" in info.decorators else 1
+        if info is None or info.node.args.vararg or info.node.args.kwarg:
+            return set(), set()
+        params = [p.arg for p in info.node.args.posonlyargs + info.node.args.args]
+        loaded = self.project.loaded_names(info)
+        unread = {i for i, arg in enumerate(node.args) if not isinstance(arg, ast.Starred) and
+                  i + offset < len(params) and params[i + offset] not in loaded}
+        return unread, {k.arg for k in node.keywords if k.arg is not None and k.arg not in loaded}
+
+    def eval_discarded(self, node: ast.expr, discard: bool) -> Value:
+        before = self.ctx.discarding
+        self.ctx.discarding = before or discard
+        try:
+            return self.eval(node)
+        finally:
+            self.ctx.discarding = before
+
     def eval_Call(self, node: ast.Call) -> Value:
         pos: list[Value] = []
         kw: dict[str, Value] = {}
         pos_nodes: list[ast.expr] = []
-        for arg in node.args:
+        unread_pos, unread_kw = self.unread_arguments(node)
+        for i, arg in enumerate(node.args):
             if isinstance(arg, ast.Starred):
                 v = self.eval(arg.value)
                 pos.append(Many(v) if not isinstance(v, TupleV) else v)
             else:
-                pos.append(self.eval(arg))
+                pos.append(self.eval_discarded(arg, i in unread_pos))
             pos_nodes.append(arg)
         for keyword in node.keywords:
-            v = self.eval(keyword.value)
+            v = self.eval_discarded(keyword.value, keyword.arg in unread_kw)
             if keyword.arg is not None:
                 kw[keyword.arg] = v
             elif isinstance(v, DictV):

@@ -409,10 +409,33 @@ class Calls:
             axes = first.axes[:2] + (FEAT,) if first.axes and not left else None
             out = Padded(trail=trail, axes=axes, pad=None, bidirectional=bidirectional)
         state = StaleState(rnn=step, trail=trail, left=left)
+        if bidirectional and not left and self.forward_half_only(call):
+            bidirectional = False  # `out[..., :H]` is all that is read of it: the forward direction, which is right
         if bidirectional or left:
             self.emit_rnn_padding(state, "bidirectional" if bidirectional else "left", "", None)
         hidden: Value = TupleV((state, state)) if qualname.endswith("LSTM") else state
         return TupleV((out, hidden))
+
+    def forward_half_only(self, call: CallSite) -> bool:
+        """``out, h = rnn(x)`` where every read of ``out`` cuts its features to the first half (``out[..., :H]``,
+        ``out[:, :, :self.hidden]``) and ``h`` is never read: only the forward direction is used."""
+        func = self.frame.func
+        if func is None:
+            return False
+        assign = next((n for n in ast.walk(func.node) if isinstance(n, ast.Assign) and n.value is call.node), None)
+        if assign is None or len(assign.targets) != 1 or not isinstance(assign.targets[0], ast.Tuple):
+            return False
+        names = assign.targets[0].elts
+        if len(names) != 2 or not isinstance(names[0], ast.Name):
+            return False
+        out, state = names[0].id, names[1]
+        if isinstance(state, ast.Name) and state.id != "_" and state.id in self.project.loaded_names(func):
+            return False
+        reads = [n for n in ast.walk(func.node) if isinstance(n, ast.Name) and n.id == out and
+                 isinstance(n.ctx, ast.Load)]
+        halves = [n for n in ast.walk(func.node) if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)
+                  and n.value.id == out and _first_half(n.slice)]
+        return bool(reads) and len(reads) == len(halves)
 
     def ext_loss(self, entry: api.Callable, call: CallSite) -> Value:
         return self.loss_call(entry.qualname, call, None)
@@ -850,4 +873,11 @@ def _stacked(item: Value) -> Value:
     if isinstance(item, PaddedTarget) and item.axes is None:
         return replace(item, axes=(BATCH, TIME))  # `self.x[i]` of ids padded in __init__: rows, stacked again
     return CLEAN
+
+
+def _first_half(index: ast.expr) -> bool:
+    """An index whose last element cuts the features from the start (``[..., :H]``, ``[:, :, :self.hidden]``)."""
+    last = index.elts[-1] if isinstance(index, ast.Tuple) and index.elts else index
+    return isinstance(last, ast.Slice) and last.lower is None and last.upper is not None and last.step is None and \
+        isinstance(index, ast.Tuple) and len(index.elts) >= 2
 

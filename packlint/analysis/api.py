@@ -82,6 +82,13 @@ _BIASED_LAYERS = ["Linear", "LayerNorm", "Conv1d", "Bilinear", "BatchNorm1d"]
 #: leaves no time axis), and layers whose outputs are >= 0 (zero padding cannot win a max after them).
 MIXES_LAST_AXIS = frozenset({"torch.nn.Linear", "torch.nn.Bilinear"})
 NON_NEGATIVE_LAYERS = frozenset({"torch.nn.ReLU", "torch.nn.ReLU6"})
+#: Products whose operands can be swapped: ``h.dot(x)`` transfers as ``x.dot(h)`` when only ``x`` is padded.
+SYMMETRIC_PRODUCTS = frozenset({"dot", "mul", "multiply"})
+#: Calls that train on the loss they are given (``loss.backward()``, ``self.manual_backward(loss)``,
+#: ``accelerator.backward(loss)``): a metric reaching one of them is a training loss.
+TRAINS_ON = frozenset({"backward", "manual_backward"})
+#: Module methods that set a submodule by name: ``self.add_module("rnn", layer)`` is ``self.rnn = layer``.
+SETS_SUBMODULE = frozenset({"add_module", "register_module"})
 _RECURRENT = ["LSTM", "GRU", "RNN"]
 
 CALLABLES: list[Callable] = [
@@ -176,8 +183,9 @@ CALLABLES: list[Callable] = [
     Callable("getattr", "getattr", "attribute read by name"),
     Callable("float", "float", "float('-inf') is a constant masks fill with"),
     *_entries("keep-key", "a number read off lengths stays tied to them", ["max", "int"]),
+    Callable("range", "range", "yields each position in turn: a loop counter picks one step of an axis at a time"),
     *_entries("builtin", "a Python builtin: its result carries no padding",
-              ["print", "len", "range", "isinstance", "min", "str", "dict", "set", "hasattr", "setattr", "round",
+              ["print", "len", "isinstance", "min", "str", "dict", "set", "hasattr", "setattr", "round",
                "abs", "sum", "any", "all", "type", "open"]),
 ]
 
@@ -199,7 +207,7 @@ TENSOR_METHODS: dict[str, str] = {
     "masked_fill": "masked-fill", "masked_fill_": "masked-fill", "add_": "add", "masked_select": "masked-select",
     "mul": "mul", "mul_": "mul", "__mul__": "mul", "div": "div", "div_": "div", "add": "add", "sub": "sub",
     "sub_": "sub",
-    "gather": "gather", "index_select": "index-select", "bmm": "matmul", "matmul": "matmul",
+    "gather": "gather", "index_select": "index-select", "bmm": "matmul", "matmul": "matmul", "mm": "matmul",
     "ne": "compare-ne", "eq": "compare-eq", "gt": "compare-gt", "lt": "compare-lt", "ge": "compare-ge",
     "le": "compare-le", "logical_not": "invert", "bitwise_not": "invert",
     "size": "opaque", "dim": "opaque", "numel": "opaque", "item": "opaque", "tolist": "keep",

@@ -641,9 +641,10 @@ class Calls:
             row = call.pos[0]  # len() of a row already padded to the batch's length: T, whatever the sequence
             step = self.ctx.step(call.node, f"{self.ctx.text(call.node, 30)} of a padded row")
             return NotLengths("padded", row.trail + (step,))
-        if entry.qualname == "range":
-            return Many(StepIndex())  # `for t in range(T)`: each position in turn
         return CLEAN
+
+    def ext_range(self, entry: api.Callable, call: CallSite) -> Value:
+        return Many(StepIndex())  # `for t in range(T)`: each position in turn
 
     def ext_float(self, entry: api.Callable, call: CallSite) -> Value:
         if call.pos and isinstance(call.pos[0], Const):
@@ -844,7 +845,7 @@ class Calls:
 
     def method_call(self, base: Value, name: str, call: CallSite) -> Value:
         """A method called on a value: a loss or layer object's own methods here, a tensor's in the tensor part."""
-        if name == "backward" and isinstance(base, LossOut):
+        if name in api.TRAINS_ON and isinstance(base, LossOut):
             self.frame.trained |= base.keys  # `loss.backward()`: this value is what the model is trained on
         if isinstance(base, LossFn):
             if name in ("to", "cuda", "cpu", "float", "double"):

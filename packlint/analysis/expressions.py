@@ -8,6 +8,7 @@ import ast
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from packlint.analysis import api
 from packlint.analysis.support import MODULE_RETURNS_SELF, CallSite, compare_literals, const_of, is_neg_large, key_of
 from packlint.analysis.values import (
     BATCH,
@@ -408,7 +409,7 @@ class Expressions:
                     if isinstance(k, str):
                         kw[k] = item
         call = CallSite(node, pos, kw, pos_nodes)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in ("backward", "manual_backward"):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in api.TRAINS_ON:
             for value in pos:
                 if isinstance(value, LossOut):
                     self.frame.trained |= value.keys  # `accelerator.backward(loss)`, `self.manual_backward(loss)`

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from packlint.analysis import api
 from packlint.analysis.events import Event
 from packlint.analysis.support import CallSite, TimeBudgetExceeded, const_of, inplace_target, loop_bound
 from packlint.analysis.values import (
@@ -351,7 +352,7 @@ def _added_module(call: ast.expr) -> tuple[ast.Attribute, ast.expr] | None:
     """``obj.add_module("name", layer)`` / ``obj.register_module("name", layer)`` with a literal name: the
     attribute it sets (as a target ``obj.name``) and the layer expression."""
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and
-            call.func.attr in ("add_module", "register_module") and len(call.args) == 2 and not call.keywords):
+            call.func.attr in api.SETS_SUBMODULE and len(call.args) == 2 and not call.keywords):
         return None
     name = call.args[0]
     if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and name.value.isidentifier()):

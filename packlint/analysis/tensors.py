@@ -8,6 +8,7 @@ import ast
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from packlint.analysis import api
 from packlint.analysis.events import Event
 from packlint.analysis.support import (
     METHOD_COMPARE,
@@ -95,9 +96,9 @@ class TensorEffects:
             return MaskFrac()
         if isinstance(base, (Unknown, Fresh)) and call.pos and isinstance(call.pos[0], Padded):
             other = call.pos[0]
-            if name in ("dot", "mul", "multiply"):  # h.dot(enc[i]): the same product as enc[i].dot(h)
+            if name in api.SYMMETRIC_PRODUCTS:  # h.dot(enc[i]): the same product as enc[i].dot(h)
                 return self.call_method(other, name, CallSite(call.node, [base, *call.pos[1:]], call.kw, []))
-            if name in ("matmul", "mm", "bmm"):
+            if self.tables.methods.get(name) == "matmul":
                 return self.ops.matmul(base, other)
         if name in ("index_select", "index_copy") and not isinstance(base, (TupleV, Many, DictV)):
             reordered = self.reorder_method(base, name, call)

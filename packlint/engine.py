@@ -28,6 +28,7 @@ from packlint import files as discovery
 from packlint import cache as cache_records
 from packlint import cachekeys
 from packlint.cache import ResultCache
+from packlint.demand import Demand
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
 from packlint.loading import SourceFile, load_files, too_large
@@ -229,17 +230,25 @@ def _analyse(project, options: Options, selected: set[str], bodies: set[str], re
                 continue
             _guard(result, failed, module.path, "module body", lambda m=module: project.ensure_globals(m),
                    options=options, project=project)
-        for key in list(program.sources):
-            module = program.modules.get(key)
-            if module is None or not module.report:
-                continue
-            for fid in list(module.function_ids):
-                if fid not in selected:
-                    continue
-                info = project.functions[fid]
-                events.extend(_guard(result, failed, module.path, info.qualname,
-                                     lambda fid=fid: project.root_analysis(fid)[1], line=info.node.lineno,
-                                     options=options, project=project) or [])
+        order = [fid for key in list(program.sources) if (m := program.modules.get(key)) is not None and m.report
+                 for fid in m.function_ids if fid in selected]
+        # a module read only because a linted file imports it is analysed as far as padding escapes through it
+        # (its own findings are not reported), so the files that use it are reached
+        read_only = [fid for key in list(program.sources) if (m := program.modules.get(key)) is not None
+                     and not m.report for fid in m.function_ids]
+
+        def analyse_root(fid: str) -> None:
+            info = project.functions[fid]
+            events.extend(_guard(result, failed, info.module.path, info.qualname,
+                                 lambda: project.root_analysis(fid)[1], line=info.node.lineno,
+                                 options=options, project=project) or [])
+
+        if options.select_all:
+            for fid in order:
+                analyse_root(fid)
+        else:
+            Demand(project, prefilter_for(options.user_api), selected | set(read_only)).run(order + read_only,
+                                                                                            analyse_root)
         body_events = []
         for key in list(program.sources):
             module = program.modules.get(key)
@@ -465,6 +474,8 @@ def _units(needed: list[SourceFile], graph: ImportGraph, options: Options
     """The files to analyse, as (reported files, every file of their analysis) per import-connected group: the
     unit that is analysed on its own, in parallel or not, and cached under one key. Dependencies are loaded once
     here, so a group's key covers exactly the texts its analysis reads."""
+    if options.select_all:  # the debug switch reads the import graph of nothing: every file is one project
+        return [(needed, needed + dependencies(needed, graph, options.max_bytes))] if needed else []
     by_key = {f.key: f for f in needed}
     groups = [[by_key[k] for k in g] for g in graph.components([f.key for f in needed])]
     return [(g, g + dependencies(g, graph, options.max_bytes)) for g in groups]
@@ -472,26 +483,23 @@ def _units(needed: list[SourceFile], graph: ImportGraph, options: Options
 
 def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset[str] = frozenset()
                    ) -> LintResult:
-    """Analyse groups the cache could not answer: in processes when there are several and enough to parse, else
-    as one project (the groups import nothing of each other, so the findings are the same either way). ``first``:
+    """Analyse groups the cache could not answer, each as a project of its own: in processes when there are
+    several and enough to parse, else one after the other (the same findings either way). ``first``:
     the keys of the files parsed whatever the selection says (the files the user named)."""
     if options.jobs is not None:
         jobs = options.jobs
     else:  # the work is the files that name a source: everything else is parsed only if they reach it
         prefilter = prefilter_for(options.user_api)
         jobs = default_jobs(sum(1 for g, _ in units for f in g if prefilter.search(f.text)))
+    work = partial(_lint_inputs, options=options, index=index, first=first)
     if jobs > 1 and len(units) > 1:
-        return run_groups([inputs for _, inputs in units],
-                          partial(_lint_inputs, options=options, index=index, first=first), jobs)
-    reported = [f for g, _ in units for f in g]
-    seen = {f.key for f in reported}
-    read_only = []
+        return run_groups([inputs for _, inputs in units], work, jobs)
+    # One project per group here too: which functions run as roots depends on what their own group lets escape
+    # (``demand.py``), so a group must never see another's analyses, in one process or several.
+    result = LintResult()
     for _, inputs in units:
-        for f in inputs:
-            if f.key not in seen:
-                seen.add(f.key)
-                read_only.append(f)
-    return lint_sources(reported + sorted(read_only, key=lambda f: f.file), options, index=index, parse_first=first)
+        result.absorb(work(inputs))
+    return result
 
 
 def _lint_inputs(inputs: list[SourceFile], options: Options, index: ModuleIndex, first: frozenset[str] = frozenset()

@@ -29,7 +29,7 @@ from packlint.analysis.names import dotted
 from packlint.imports import hand_padded_rnn, text_source
 from packlint.resolver import bindings as stmt_bindings, imported_names, scan_imports, stmt_from_ast
 
-__all__ = ["functions_that_can_matter"]
+__all__ = ["functions_that_can_matter", "walk_nodes"]
 
 _DEBUG = bool(os.environ.get("PACKLINT_DEBUG_SELECTION"))
 _MAX_FOLLOW = 16  # re-export hops followed for one name
@@ -62,7 +62,7 @@ _SCALAR_FIELDS = frozenset(("ctx", "id", "attr", "arg", "name", "asname", "modul
                             "conversion", "is_async", "simple"))
 
 
-def _walk(root: ast.AST) -> list[ast.AST]:
+def walk_nodes(root: ast.AST) -> list[ast.AST]:
     """Every node under ``root`` in ``ast.walk``'s order (breadth first, fields in order), as a list, less the
     ``Load``/``Store`` context markers: the nodes the index looks at for well under half of ``ast.walk``'s cost,
     paid for every statement it indexes."""
@@ -90,7 +90,7 @@ def _walk(root: ast.AST) -> list[ast.AST]:
 
 def _assigned(stmt: ast.stmt) -> list[str]:
     out = []
-    for node in _walk(stmt):
+    for node in walk_nodes(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             out.append(node.id)
     return out
@@ -139,7 +139,7 @@ class _ModuleIndex:
     def _add(self, unit: _Unit) -> None:
         mod = self.module
         for root in unit.nodes:
-            for node in _walk(root):
+            for node in walk_nodes(root):
                 if isinstance(node, ast.Name):
                     unit.words.add(node.id)
                     unit.mentions.add(node.id)
@@ -417,7 +417,7 @@ def functions_that_can_matter(project, prefilter) -> tuple[set[str], set[str]]:
         for root in unit.nodes:
             if not isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
-            for node in _walk(root):
+            for node in walk_nodes(root):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     fid = project.func_id_for(unit.module, node)
                     if fid is not None:

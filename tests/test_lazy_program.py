@@ -12,7 +12,7 @@ import pytest
 from packlint.analysis.project import Project
 from packlint.analysis.values import ClassRef, FuncRef
 from packlint.engine import Options, lint_paths
-from packlint.selection import _walk
+from packlint.selection import walk_nodes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = sorted(p for p in (ROOT / "fixtures" / "projects").iterdir() if p.is_dir())
@@ -22,7 +22,7 @@ def test_the_index_walk_visits_what_ast_walk_visits() -> None:
     for path in sorted((ROOT / "packlint").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         expected = [n for n in ast.walk(tree) if not isinstance(n, ast.expr_context)]
-        found = _walk(tree)
+        found = walk_nodes(tree)
         assert len(found) == len(expected) and all(a is b for a, b in zip(found, expected)), path
 
 

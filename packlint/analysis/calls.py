@@ -14,6 +14,8 @@ from packlint.analysis.events import Event
 from packlint.analysis.losses import assess_loss
 from packlint.analysis.support import CallSite, const_of, is_neg_large, key_of, size_label, swaps_first_two_axes
 from packlint.analysis.values import (
+    carries_padding,
+    is_parameter_key,
     BATCH,
     CLEAN,
     FEAT,
@@ -170,6 +172,9 @@ class Calls:
             return callee
         if attr_callee or isinstance(callee, Unknown):
             # a module held in an attribute, a parameter or a local: layers keep the time axis
+            if isinstance(callee, Unknown) and is_parameter_key(callee.key) and any(
+                    carries_padding(v) for v in (*call.pos, *call.kw.values())):
+                self.project.summaries.note_leak()
             return self.opaque_layer(call)
         self.project.note_unresolved(self.module.path, *self.ctx.pos(call.node), self.ctx.text(call.node.func))
         return CLEAN

@@ -34,9 +34,11 @@ class Record:
     counts: Counter = field(default_factory=Counter)  # (statistic, path) -> n, met by this analysis itself
     live: dict[tuple[str, str], object] = field(default_factory=dict)  # globals of a running module body, read
     constructed: tuple | None = None  # a constructor's own ``self.x`` values, sorted by name
+    leaks: bool = False  # padding was handed to a callable that came in as an argument (see ``note_leak``)
 
     def absorb(self, used: "Summary") -> None:
         """This analysis used ``used``: it depends on what that one depends on."""
+        self.leaks = self.leaks or used.leaks
         self.height = max(self.height, used.height + 1)
         self.cut = self.cut or used.cut
         self.deep = self.deep or used.deep
@@ -56,11 +58,13 @@ class Summary:
     #: called from ``if __name__ == "__main__":``): the summary holds while those globals still hold those facts
     live: tuple = ()
     constructed: tuple | None = None
+    leaks: bool = False
 
     @classmethod
     def of(cls, result: tuple, record: Record) -> "Summary":
         return cls(result, record.height, record.cut, record.deep, frozenset(record.reads),
-                   tuple(sorted(record.counts.items())), tuple(record.live.items()), record.constructed)
+                   tuple(sorted(record.counts.items())), tuple(record.live.items()), record.constructed,
+                   record.leaks)
 
 
 class Summaries:
@@ -91,6 +95,13 @@ class Summaries:
     def mark_cut(self) -> None:
         if self.stack:
             self.stack[-1].cut = True
+
+    def note_leak(self) -> None:
+        """The innermost analysis handed padding to a callable it was given (``def run(model, batch):
+        model(pad_sequence(batch))``): only its callers know what runs, so they must be analysed
+        (``packlint.demand``)."""
+        if self.stack:
+            self.stack[-1].leaks = True
 
     def mark_deep(self) -> None:
         if self.stack:

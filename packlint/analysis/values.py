@@ -982,3 +982,35 @@ class StaleState(Value):
 
 _FIELD_JOIN[PaddedInput] = {"trail": _first, "axes": _or_none, "left": _either, "transposed": _or_default}
 _FIELD_JOIN[StaleState] = {"rnn": _some_step, "trail": _first, "left": _either}
+
+
+#: Values that hold padding, or what a rule needs to judge it later (a packed batch, a selection by a mask).
+_CARRIERS = (Padded, PaddedTarget, PerStep, StaleState, PaddedInput, PaddedRow, Dropped, Packed, BidirGathered,
+             ZeroedReduce)
+
+
+def carries_padding(value: Value | None, depth: int = 0) -> bool:
+    """Whether a value holds padding, in itself or in a container: what makes an analysis worth making where it
+    goes (``packlint.demand``). Wider than ``is_tainted``: a padded model input, rows padded by hand, packed data
+    and masked selections count too. A selection by a mask packlint could not trace (a lookup table indexed by a
+    key) holds no padding."""
+    if isinstance(value, _CARRIERS):
+        return not isinstance(value, Dropped) or value.by.kind != "unknown" or bool(value.trail)
+    if value is None or depth > 6:
+        return False
+    if isinstance(value, TupleV):
+        return any(carries_padding(v, depth + 1) for v in value.items)
+    if isinstance(value, Many):
+        return carries_padding(value.elem, depth + 1)
+    if isinstance(value, Loader):
+        return carries_padding(value.element, depth + 1)
+    if isinstance(value, DictV):
+        return any(carries_padding(v, depth + 1) for _, v in value.items) or carries_padding(value.rest, depth + 1)
+    return False
+
+
+def is_parameter_key(key: str | None) -> bool:
+    """Whether an unknown value's key names a parameter of the function analysed (``Tagger.forward:x``, and
+    attributes read off it: ``run:model.predict``), as the analysis keys them, not a class attribute
+    (``path::module:Class.attr``) or a computed value."""
+    return key is not None and ":" in key and "::" not in key

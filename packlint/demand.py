@@ -1,29 +1,34 @@
-"""Which selected functions run as roots: seeds first, then on demand, wave by wave.
+"""Which modules are parsed, which bodies run and which functions are analysed as roots: seeds first, then on
+demand, wave by wave (issue 16).
 
-The name selection (``selection.py``) over-approximates: every function that mentions, through any chain of
-names, a unit that names a source. On real trees that is hundreds of functions (flair: 577, stanza: thousands)
-of which a handful ever see a padded value; analysing each as a root was most of a run's time (issue 16).
+Of the hundreds of functions a real tree holds, a handful ever see a padded value (flair: a dozen of 1,200). A
+name index that spread taint over every mention analysed hundreds of them as roots for nothing, and parsed the
+modules that held them. Here padding itself decides:
 
-Here a selected function is analysed as a root only when padding can reach it:
-
-- **Seeds**: a function whose own text names a source (the packing API, a configured source, token lists padded
-  by hand, a per-element loss), and every function of a module that pads rows by hand for its own RNN.
+- **Seeds**: the modules whose text names a source (the packing API, a configured source, token lists padded by
+  hand, a per-element loss, rows padded by hand for an RNN) are parsed and their bodies run; the functions whose
+  own code names a source are analysed (every function, in a module that pads rows by hand for its own RNN).
 - **Demand**: after each wave, the analyses made so far say where padding escaped: a function whose summary
-  returned a value carrying padding (or a reference to code that does) while none of its arguments carried any,
-  a class one of whose methods did, a constructor attribute or a module global holding such a value. Their names
-  are *hot*; a selected function that mentions a hot name (a call, an attribute read, a class it constructs) is
-  analysed in the next wave. Padding passed *into* a call needs no wave: the callee is analysed in the caller's
-  context.
+  returned a value carrying padding (or a reference to code that lets it out) while none of its arguments carried
+  any, a function that handed padding to a callable it was given, a constructor attribute or a module global
+  holding such a value, a class whose instances pad when called or iterated. Their names are *hot*, each with the
+  module that defines it. A module can use such a name only if it is that module or imports it, directly or
+  through other modules: those modules whose text has the name are parsed, their functions that name it are
+  analysed, their bodies run when their top-level code names it. A seed's own name is hot whatever its analysis
+  alone returned: a caller's arguments may take the branch that returns the padding (``Enc(pool=False)``).
+  Padding passed *into* a call needs no wave: the callee is analysed in the caller's context.
 
-Waves repeat until nothing new is hot. A function never reached this way cannot see padding as a root: its
-parameters are unknown, and nothing it names returns, stores or holds padding. The debug switch
-``--select-all-files`` still analyses every function (a test holds its findings equal on every fixture project).
+Waves repeat until nothing new is reached. A function never reached cannot see padding as a root: its parameters
+are unknown, and nothing it names returns, stores or holds padding. ``--select-all-files`` parses every file and
+analyses every function; a test holds its findings equal on every fixture project, and the pinned repositories
+are compared the same way.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable
 
 from packlint.analysis.values import (
     BoundMethod,
@@ -38,150 +43,382 @@ from packlint.analysis.values import (
     carries_padding,
 )
 from packlint.imports import hand_padded_rnn
-from packlint.selection import walk_nodes
 
-__all__ = ["Demand"]
+__all__ = ["Demand", "walk_nodes"]
+
+#: Methods a caller runs without naming them: an instance called, iterated or indexed. When one lets padding out,
+#: the class's name is what its users' code shows.
+_CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__iter__", "__next__", "__getitem__"})
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+#: Fields that never hold a node (names, flags, the expression context): not looked into.
+_SCALAR_FIELDS = frozenset(("ctx", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
+                            "conversion", "is_async", "simple"))
+
+
+def walk_nodes(root: ast.AST) -> list[ast.AST]:
+    """Every node under ``root`` in ``ast.walk``'s order (breadth first, fields in order), as a list, less the
+    ``Load``/``Store`` context markers: the nodes the name index looks at for well under half of ``ast.walk``'s
+    cost."""
+    out = [root]
+    i = 0
+    node_type = ast.AST
+    while i < len(out):
+        node = out[i]
+        i += 1
+        cls = type(node)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _FIELDS[cls] = () if cls is ast.Constant else tuple(
+                f for f in cls._fields if f not in _SCALAR_FIELDS)
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        out.append(item)
+            elif isinstance(value, node_type):
+                out.append(value)
+    return out
+
+
+def _words_of(nodes, aliases: dict[str, str]) -> set[str]:
+    """Identifiers code names (``Name`` ids, attribute names, imported names), never comments or strings; an
+    alias a module imports (``from .rnn import pad_batch as pb``) stands for the imported name too."""
+    out: set[str] = set()
+    for root in nodes:
+        for node in walk_nodes(root):
+            kind = type(node)
+            if kind is ast.Name:
+                out.add(node.id)
+            elif kind is ast.Attribute:
+                out.add(node.attr)
+            elif kind is ast.alias:
+                out.add(node.name.rsplit(".", 1)[-1])
+                if node.asname:
+                    out.add(node.asname)
+    out.update(aliases[w] for w in list(out) if w in aliases)
+    return out
+
 
 class Demand:
-    """The roots of one round, in waves (see the module docstring)."""
+    """One round's parsing, module bodies and roots, in waves (see the module docstring)."""
 
-    def __init__(self, project, prefilter, selected: set[str]):
+    def __init__(self, project, prefilter):
         self.project = project
+        self.program = project.program
         self.prefilter = prefilter
-        self.selected = selected
-        self._words: dict[str, frozenset[str]] = {}
-        self._whole: dict[str, bool] = {}
-        self._calls_self: set[str] = set()  # methods that call their own instance (``self(x)``: its ``forward``)
         self.seeds: set[str] = set()
         self.hot_classes: set[str] = set()
+        self._words: dict[str, frozenset[str]] = {}
+        self._top_words: dict[str, frozenset[str]] = {}
+        self._aliases: dict[str, dict[str, str]] = {}
+        self._calls_self: set[str] = set()  # methods that call their own instance (``self(x)``: its ``forward``)
+        self._importers: dict[str, frozenset[str]] | None = None
+        self._users: dict[str, frozenset[str]] = {}  # module key -> itself and every module importing it
+        self._reach: dict[tuple[str, str, frozenset[str]], frozenset[str]] = {}
+        self._whole: dict[str, bool] = {}
+        self._source_aliases: dict[str, frozenset[str]] = {}
+        self._text_words: dict[str, frozenset[str]] = {}
+        self._bound: tuple[set[str], set[str]] | None = None
+        self._shapes: dict[int, tuple[object, tuple]] = {}
+        self._passes: dict[int, tuple[object, bool]] = {}
 
-    # ------------------------------------------------------------------ what a function names
+    # ------------------------------------------------------------------ the waves
+    def run(self, analyse: Callable[[str], None], run_body: Callable[[str], None],
+            rerun: set[str] = frozenset(), bound: tuple[set[str], set[str]] | None = None) -> None:
+        """Seeds, then waves until nothing new is reached. ``analyse`` takes a function id, ``run_body`` a module
+        key; ``rerun``: keys of bodies that must run this round whatever happens (the round reset them).
+        ``bound``: (function ids, module keys) that may be analysed and run at most, and then nothing is parsed
+        here (the name selection's answer); None: parse as padding reaches. Modules and functions go in the
+        order the files were handed in, never in the order they were reached."""
+        program = self.program
+        if bound is None:
+            seed_modules = [key for key, src in program.sources.items() if self.prefilter.search(src.text)]
+            for key in seed_modules:
+                program.load(key)
+        else:
+            seed_modules = [key for key, m in program.modules.items() if self.prefilter.search(m.text)]
+        self._bound = bound
+        seeded = set(seed_modules)
+        bodies_done: set[str] = set()
+        done: set[str] = set()
+        bodies = [key for key in program.sources if key in rerun or (key in seeded and self._may_run(key))]
+        wave = [fid for fid in self._functions() if self.project.functions[fid].module.key in seeded
+                and self._is_seed(fid)]
+        # hot by their own name: the functions whose code names a source, not every function of a module that
+        # pads rows by hand (those are analysed, and count only for what they return)
+        self.seeds = {fid for fid in wave if self._names_source(fid)}
+        while bodies or wave:
+            for key in bodies:
+                bodies_done.add(key)
+                if key in program.modules:
+                    run_body(key)
+            for fid in wave:
+                done.add(fid)
+                analyse(fid)
+            users_of: dict[str, set[str]] = {}  # module key -> the hot words it may use
+            for word, definer, needs in sorted(self.hot_words()):
+                for key in self._may_use(word, definer, needs):
+                    users_of.setdefault(key, set()).add(word)
+            if bound is None:
+                for key in program.sources:
+                    if key in users_of:
+                        program.load(key)
+            bodies = [key for key in program.sources if key not in bodies_done and key in program.modules
+                      and key in users_of and self._may_run(key)
+                      and not users_of[key].isdisjoint(self._module_words(key))]
+            wave = [fid for fid in self._functions() if fid not in done and self._reached(fid, users_of)]
+
+    def _may_run(self, key: str) -> bool:
+        return self._bound is None or key in self._bound[1]
+
+    def _functions(self) -> list[str]:
+        """The functions that may be analysed as roots, in the files' order: within the bound, those it selects
+        and those of modules read only because a linted file imports them (analysed as far as padding escapes
+        through them, so the files that use them are reached; their own findings are not reported)."""
+        program = self.program
+        selected = self._bound[0] if self._bound is not None else None
+        return [fid for key in program.sources if (m := program.modules.get(key)) is not None
+                for fid in m.function_ids if selected is None or not m.report or fid in selected]
+
+    def _reached(self, fid: str, users_of: dict[str, set[str]]) -> bool:
+        """Whether a function names a hot name its module can see, or calls its own instance (``self(x)``) of a
+        class whose ``forward`` lets padding out."""
+        info = self.project.functions[fid]
+        hot = users_of.get(info.module.key)
+        if not hot:
+            return False
+        if not self.words(fid).isdisjoint(hot):
+            return True
+        return fid in self._calls_self and info.class_id in self.hot_classes
+
+    # ------------------------------------------------------------------ imports
+    def _may_use(self, word: str, definer: str, needs: frozenset[str]) -> frozenset[str]:
+        """The sources that may use ``word`` as module ``definer`` defines it: that module or one importing it,
+        whose text uses the word (not only where it is defined) and names one of ``needs`` (for a method or an
+        attribute: its class or a subclass, how code comes to hold an instance), when given."""
+        found = self._reach.get((word, definer, needs))
+        if found is None:
+            sources = self.program.sources
+            candidates = [k for k in self._users_of(definer) if word in self._text_words_of(k)
+                          and (not needs or not needs.isdisjoint(self._text_words_of(k)))]
+            used = re.compile(rf"(?<!def )(?<!class )\b{re.escape(word)}\b") if candidates else None
+            found = self._reach[(word, definer, needs)] = frozenset(
+                k for k in candidates if used.search(sources[k].text))
+        return found
+
+    def _text_words_of(self, key: str) -> frozenset[str]:
+        """Every identifier-like word of a source's text (comments and strings too), read once, unparsed."""
+        found = self._text_words.get(key)
+        if found is None:
+            found = self._text_words[key] = frozenset(_WORD.findall(self.program.sources[key].text))
+        return found
+
+    def _users_of(self, key: str) -> frozenset[str]:
+        """``key`` and every source that imports it, directly or through other sources of the run."""
+        found = self._users.get(key)
+        if found is None:
+            if self._importers is None:
+                importers: dict[str, set[str]] = {}
+                for k in self.program.sources:
+                    for target in self.program.imports_of(k):
+                        importers.setdefault(target, set()).add(k)
+                self._importers = {k: frozenset(v) for k, v in importers.items()}
+            seen = {key}
+            frontier = [key]
+            while frontier:
+                for importer in self._importers.get(frontier.pop(), ()):
+                    if importer not in seen:
+                        seen.add(importer)
+                        frontier.append(importer)
+            found = self._users[key] = frozenset(seen)
+        return found
+
+    # ------------------------------------------------------------------ what code names
+    def _module_aliases(self, module) -> dict[str, str]:
+        found = self._aliases.get(module.key)
+        if found is None:
+            found = {}
+            for stmt in module.tree.body:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    for alias in stmt.names:
+                        if alias.asname:
+                            found[alias.asname] = alias.name.rsplit(".", 1)[-1]
+            self._aliases[module.key] = found
+        return found
+
     def words(self, fid: str) -> frozenset[str]:
-        """Every identifier a function's code names (``Name`` ids, attribute names, names it imports), never its
-        comments or strings; the aliases its module imports stand for the imported names too."""
+        """The identifiers a function's code names (see ``_words_of``)."""
         found = self._words.get(fid)
         if found is None:
             info = self.project.functions[fid]
             me = info.self_name
-            out: set[str] = set()
-            for node in walk_nodes(info.node):
-                kind = type(node)
-                if kind is ast.Name:
-                    out.add(node.id)
-                elif kind is ast.Call and me is not None and type(node.func) is ast.Name and node.func.id == me:
-                    self._calls_self.add(fid)
-                elif kind is ast.Attribute:
-                    out.add(node.attr)
-                elif kind is ast.alias:
-                    out.add(node.name.rsplit(".", 1)[-1])
-                    if node.asname:
-                        out.add(node.asname)
-            aliases = _aliases(info.module)
-            out.update(aliases[w] for w in list(out) if w in aliases)
-            found = self._words[fid] = frozenset(out)
+            if me is not None and any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == me
+                                      for n in ast.walk(info.node)):
+                self._calls_self.add(fid)
+            found = self._words[fid] = frozenset(_words_of([info.node], self._module_aliases(info.module)))
         return found
 
-    def is_seed(self, fid: str) -> bool:
+    def _module_words(self, key: str) -> frozenset[str]:
+        """The identifiers a module's own top-level code names (not inside its functions and classes): what its
+        body does when it runs."""
+        found = self._top_words.get(key)
+        if found is None:
+            module = self.program.modules[key]
+            found = self._top_words[key] = frozenset(_words_of(_top_level(module.tree.body),
+                                                               self._module_aliases(module)))
+        return found
+
+    def _is_seed(self, fid: str) -> bool:
         info = self.project.functions[fid]
         module = info.module
         whole = self._whole.get(module.key)
         if whole is None:
             whole = self._whole[module.key] = hand_padded_rnn(module.text)
-        if whole:
-            return True
-        if any(self.prefilter.names_in(w) for w in self.words(fid)):
-            return True
+        return whole or self._names_source(fid)
+
+    def _names_source(self, fid: str) -> bool:
+        """Whether a function's own code names a source: in its text, or through a name its module imports one
+        as (``from torch.nn.utils.rnn import pad_packed_sequence as unpack``)."""
+        info = self.project.functions[fid]
+        module = info.module
         node = info.node
         first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        text = "\n".join(module.lines[first - 1:node.end_lineno])
-        return self.prefilter.search(text)
+        if self.prefilter.search("\n".join(module.lines[first - 1:node.end_lineno])):
+            return True
+        aliases = self._source_aliases.get(module.key)
+        if aliases is None:
+            aliases = self._source_aliases[module.key] = frozenset(
+                local for local, name in self._module_aliases(module).items() if self.prefilter.names_in(name))
+        return bool(aliases) and not aliases.isdisjoint(self.words(fid))
 
     # ------------------------------------------------------------------ where padding escaped
-    def hot_words(self) -> set[str]:
-        """The names through which padding escaped in the analyses made so far. A seed's own name is hot
-        whatever its analysis alone returned: a caller's arguments may take the branch that returns the padding
-        (``Enc(pool=False)``)."""
+    def _shape(self, value: Value) -> tuple[bool, frozenset[str], frozenset[str]]:
+        """What a value says about escapes, once per value: (it carries padding, the functions and the classes of
+        the tree it refers to, whose own hotness decides)."""
+        found = self._shapes.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        funcs: set[str] = set()
+        classes: set[str] = set()
+        shape = (_refs(value, funcs, classes), frozenset(funcs), frozenset(classes))
+        self._shapes[id(value)] = (value, shape)
+        return shape
+
+    def _passes_padding(self, summary, args, kwargs) -> bool:
+        found = self._passes.get(id(summary))
+        if found is None or found[0] is not summary:
+            found = self._passes[id(summary)] = (summary, any(
+                carries_padding(v) for v in (*args, *(v for _, v in kwargs))))
+        return found[1]
+
+    def hot_words(self) -> set[tuple[str, str, frozenset[str]]]:
+        """The names through which padding escaped in the analyses made so far: (name, the key of the module
+        that defines it, the class names code must show to reach it: none for a function, a class or a global;
+        the class and its subclasses for a method or an attribute)."""
         project = self.project
         summaries = project.summaries
-        results: dict[str, list[Value]] = {}
+        results: dict[str, set[tuple]] = {}
         hot_funcs: set[str] = set(self.seeds)
         for fid, summary in list(summaries.roots.items()):
-            results.setdefault(fid, []).append(summary.result[0])
+            results.setdefault(fid, set()).add(self._shape(summary.result[0]))
             if summary.leaks:
                 hot_funcs.add(fid)
         for (fid, _), summary in list(summaries.cut_roots.items()):
-            results.setdefault(fid, []).append(summary.result[0])
+            results.setdefault(fid, set()).add(self._shape(summary.result[0]))
             if summary.leaks:
                 hot_funcs.add(fid)
         for store, keyed in ((summaries.calls, lambda k: k), (summaries.cut_calls, lambda k: k[0])):
             for key, summary in list(store.items()):
                 fid, args, kwargs = keyed(key)
-                if not any(carries_padding(v) for v in (*args, *(v for _, v in kwargs))):
+                if not self._passes_padding(summary, args, kwargs):
                     # padding a caller passed in is the caller's: only what the callee made escapes
-                    results.setdefault(fid, []).append(summary.result[0])
+                    results.setdefault(fid, set()).add(self._shape(summary.result[0]))
                     if summary.leaks:
                         hot_funcs.add(fid)
-        hot_classes: set[str] = {c for fid in hot_funcs if (c := project.functions[fid].class_id) is not None}
-        attrs = [(cid, name, v) for cid, info in list(project.classes.items())
+        classes = list(project.classes.items())
+        attrs = [(cid, name, self._shape(v)) for cid, info in classes
                  for table in (info.root_attrs, info.site_attrs) for name, v in table.items()]
-        globals_ = [(m, name, v) for m in list(project.modules.values()) for name, v in m.globals.items()]
+        globals_ = [(m.key, name, self._shape(v)) for m in list(project.modules.values())
+                    for name, v in m.globals.items()]
+
+        def hot(shape) -> bool:
+            return shape[0] or not shape[1].isdisjoint(hot_funcs) or not shape[2].isdisjoint(named)
+
+        named: set[str] = set()  # classes whose instances pad when called or iterated, or hold padding
         grew = True
         while grew:  # a factory returning a model whose forward pads is hot too: to a fixpoint
             grew = False
             for fid, values in results.items():
-                if fid not in hot_funcs and any(_carries(v, hot_funcs, hot_classes) for v in values):
+                if fid not in hot_funcs and any(hot(v) for v in values):
                     hot_funcs.add(fid)
                     grew = True
-                    cid = project.functions[fid].class_id
-                    if cid is not None:
-                        hot_classes.add(cid)
+            for fid in hot_funcs:
+                info = project.functions[fid]
+                if info.class_id is not None and info.node.name in _CALLED_IMPLICITLY and info.class_id not in named:
+                    named.add(info.class_id)  # ``model(x)``, ``for batch in data``: the code names only the class
+                    grew = True
             for cid, _, value in attrs:
-                if cid not in hot_classes and _carries(value, hot_funcs, hot_classes):
-                    hot_classes.add(cid)
+                if cid not in named and hot(value):
+                    named.add(cid)
                     grew = True
-            hot_names = {project.classes[c].name for c in hot_classes}
-            for cid, info in list(project.classes.items()):
-                # a subclass inherits the methods that let padding out; read by name, never by running a base's
-                # module to resolve it
-                if cid not in hot_classes and not hot_names.isdisjoint(_base_names(info.node)):
-                    hot_classes.add(cid)
+            # a subclass inherits what lets padding out; read by name, never by running a base's module
+            names = {project.classes[c].name for c in named}
+            for cid, info in classes:
+                if cid not in named and not names.isdisjoint(_base_names(info.node)):
+                    named.add(cid)
                     grew = True
-        self.hot_classes = hot_classes
-        out: set[str] = set()
+        self.hot_classes = named
+        subclass_names: dict[str, set[str]] = {}  # class id -> its name and its (known) subclasses' names
+        for cid, info in classes:
+            subclass_names.setdefault(cid, set()).add(info.name)
+        by_name: dict[str, list[str]] = {}
+        for cid, info in classes:
+            by_name.setdefault(info.name, []).append(cid)
+        for cid, info in classes:
+            for base in _base_names(info.node):
+                for base_id in by_name.get(base, ()):
+                    subclass_names[base_id].add(info.name)
+
+        out: set[tuple[str, str, frozenset[str]]] = set()
         for fid in hot_funcs:
-            out.add(project.functions[fid].node.name)
-        for cid in hot_classes:
-            out.add(project.classes[cid].name)
-        for _, name, value in attrs:
-            if _carries(value, hot_funcs, hot_classes):
-                out.add(name)
-        for _, name, value in globals_:
-            if _carries(value, hot_funcs, hot_classes):
-                out.add(name)
+            info = project.functions[fid]
+            name = info.node.name
+            if name.startswith("__") and name.endswith("__"):  # ``super().__init__()`` is everywhere
+                continue
+            needs = frozenset(subclass_names.get(info.class_id, ())) if info.class_id is not None else frozenset()
+            out.add((name, info.module.key, needs))
+        for cid in named:
+            info = project.classes[cid]
+            out.add((info.name, info.module.key, frozenset()))
+        for cid, name, value in attrs:
+            if hot(value):
+                out.add((name, project.classes[cid].module.key, frozenset(subclass_names.get(cid, ()))))
+        for key, name, value in globals_:
+            if hot(value):
+                out.add((name, key, frozenset()))
         return out
 
-    # ------------------------------------------------------------------ the waves
-    def run(self, order: Iterable[str], analyse: Callable[[str], None]) -> set[str]:
-        """Analyse the seeds, then each wave of functions that name a hot name, in ``order`` (the files' order,
-        never the order of discovery); returns the functions analysed."""
-        order = [fid for fid in order if fid in self.selected]
-        done: set[str] = set()
-        wave = [fid for fid in order if self.is_seed(fid)]
-        self.seeds = set(wave)
-        while wave:
-            for fid in wave:
-                done.add(fid)
-                analyse(fid)
-            hot = self.hot_words()
-            wave = [fid for fid in order if fid not in done and self._reached(fid, hot)]
-        return done
-
-    def _reached(self, fid: str, hot: set[str]) -> bool:
-        """Whether a function names something padding escaped through, or calls its own instance (``self(x)``)
-        of a class whose ``forward`` lets it out."""
-        if not self.words(fid).isdisjoint(hot):
-            return True
-        return fid in self._calls_self and self.project.functions[fid].class_id in self.hot_classes
+def _top_level(body):
+    """A module's statements outside its functions and classes (into ``if``/``try``/``with`` blocks)."""
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or type(stmt).__name__ == "TryStar":
+            for field_name in ("test", "iter", "target"):
+                part = getattr(stmt, field_name, None)
+                if part is not None:
+                    yield part
+            for item in getattr(stmt, "items", ()):
+                yield item
+            for block in ("body", "orelse", "finalbody"):
+                yield from _top_level(getattr(stmt, block, ()))
+            for handler in getattr(stmt, "handlers", ()):
+                yield from _top_level(handler.body)
+            continue
+        yield stmt
 
 
 def _base_names(node: ast.ClassDef) -> set[str]:
@@ -197,43 +434,31 @@ def _base_names(node: ast.ClassDef) -> set[str]:
     return out
 
 
-def _aliases(module) -> dict[str, str]:
-    """Local name -> the imported name's last part, for the module's top-level ``import ... as`` and
-    ``from ... import ... as`` statements (``from .rnn import pad_batch as pb``)."""
-    found = getattr(module, "_demand_aliases", None)
-    if found is None:
-        found = {}
-        for stmt in module.tree.body:
-            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                for alias in stmt.names:
-                    if alias.asname:
-                        found[alias.asname] = alias.name.rsplit(".", 1)[-1]
-        module._demand_aliases = found
-    return found
-
-
-def _carries(value: Value, hot_funcs: set[str] = frozenset(), hot_classes: set[str] = frozenset(),
-             depth: int = 0) -> bool:
-    """Whether a value carries padding, or refers to code of the tree that lets it escape."""
+def _refs(value: Value, funcs: set[str], classes: set[str], depth: int = 0) -> bool:
+    """Whether a value carries padding; gathers the functions and classes of the tree it refers to (a function
+    that lets padding out, an instance of a class whose ``forward`` does, makes the value hot too)."""
     if carries_padding(value):
         return True
     if value is None or depth > 6:
         return False
     if isinstance(value, Instance):
-        return value.class_id in hot_classes or any(_carries(v, hot_funcs, hot_classes, depth + 1)
-                                                    for _, v in value.own or ())
+        classes.add(value.class_id)
+        return any([_refs(v, funcs, classes, depth + 1) for _, v in value.own or ()])
     if isinstance(value, ClassRef):
-        return value.class_id in hot_classes
+        classes.add(value.class_id)
+        return False
     if isinstance(value, (FuncRef, BoundMethod)):
-        return value.func_id in hot_funcs
+        funcs.add(value.func_id)
+        return False
+    parts: tuple = ()
     if isinstance(value, TupleV):
-        return any(_carries(v, hot_funcs, hot_classes, depth + 1) for v in value.items)
-    if isinstance(value, Many):
-        return _carries(value.elem, hot_funcs, hot_classes, depth + 1)
-    if isinstance(value, Loader):
-        return _carries(value.element, hot_funcs, hot_classes, depth + 1)
-    if isinstance(value, DictV):
-        return any(_carries(v, hot_funcs, hot_classes, depth + 1) for _, v in value.items) or (
-            value.rest is not None and _carries(value.rest, hot_funcs, hot_classes, depth + 1))
-    order = getattr(value, "order", None)
-    return bool(order)  # rows sorted by a function that did not sort them back (PKL102)
+        parts = value.items
+    elif isinstance(value, Many):
+        parts = (value.elem,)
+    elif isinstance(value, Loader):
+        parts = (value.element,)
+    elif isinstance(value, DictV):
+        parts = (*(v for _, v in value.items), *((value.rest,) if value.rest is not None else ()))
+    if parts:
+        return any([_refs(v, funcs, classes, depth + 1) for v in parts])  # a list: every reference gathered
+    return bool(getattr(value, "order", None))  # rows sorted by a function that did not sort them back (PKL102)

@@ -215,40 +215,42 @@ def _no_cycle_collection():
 
 def _analyse(project, options: Options, selected: set[str], bodies: set[str], result: LintResult
              ) -> tuple[list, set[str]]:
-    """One round: the module bodies the selection named, every selected function as a root, then the roots
-    computed on the way. Other bodies run when the analysis reads them (``Project.module_global``); the events of
-    every body that ran are reported. Modules and functions are visited in the order the files were handed in,
-    never in the order they happened to be parsed."""
+    """One round: module bodies and roots as padding reaches them (``demand.py``), within what the name selection
+    allows (``selected`` functions, ``bodies``); every body and every function of a reported file with
+    ``--select-all-files``. Then the roots computed on the way. Other bodies run when the analysis reads them
+    (``Project.module_global``); the events of every body that ran are reported. Modules and functions are
+    visited in the order the files were handed in, never in the order they happened to be parsed."""
     events = []
     failed: set[str] = set()
     program = project.program
-    bodies = bodies | project.bodies_to_rerun
+
+    def run_body(key: str) -> None:
+        module = program.modules[key]
+        _guard(result, failed, module.path, "module body", lambda: project.ensure_globals(module),
+               options=options, project=project)
+
+    analysed: set[str] = set()
+
+    def analyse_root(fid: str) -> None:
+        analysed.add(fid)
+        info = project.functions[fid]
+        events.extend(_guard(result, failed, info.module.path, info.qualname,
+                             lambda: project.root_analysis(fid)[1], line=info.node.lineno,
+                             options=options, project=project) or [])
+
     with _deep_recursion():
-        for key in list(program.sources):
-            module = program.modules.get(key)
-            if module is None or key not in bodies:
-                continue
-            _guard(result, failed, module.path, "module body", lambda m=module: project.ensure_globals(m),
-                   options=options, project=project)
-        order = [fid for key in list(program.sources) if (m := program.modules.get(key)) is not None and m.report
-                 for fid in m.function_ids if fid in selected]
-        # a module read only because a linted file imports it is analysed as far as padding escapes through it
-        # (its own findings are not reported), so the files that use it are reached
-        read_only = [fid for key in list(program.sources) if (m := program.modules.get(key)) is not None
-                     and not m.report for fid in m.function_ids]
-
-        def analyse_root(fid: str) -> None:
-            info = project.functions[fid]
-            events.extend(_guard(result, failed, info.module.path, info.qualname,
-                                 lambda: project.root_analysis(fid)[1], line=info.node.lineno,
-                                 options=options, project=project) or [])
-
         if options.select_all:
-            for fid in order:
-                analyse_root(fid)
+            for key in list(program.sources):
+                if key in program.modules:
+                    run_body(key)
+            for key in list(program.sources):
+                module = program.modules.get(key)
+                if module is not None and module.report:
+                    for fid in list(module.function_ids):
+                        analyse_root(fid)
         else:
-            Demand(project, prefilter_for(options.user_api), selected | set(read_only)).run(order + read_only,
-                                                                                            analyse_root)
+            Demand(project, prefilter_for(options.user_api)).run(
+                analyse_root, run_body, rerun=project.bodies_to_rerun, bound=(selected, bodies))
         body_events = []
         for key in list(program.sources):
             module = program.modules.get(key)
@@ -257,7 +259,7 @@ def _analyse(project, options: Options, selected: set[str], bodies: set[str], re
         events = project.own_events(body_events + events)
         # Roots computed on the way (a callee that reports its own events) are reported too, or an unselected
         # callee's finding would be lost; telling their own events apart may compute more of them.
-        done = set(selected)
+        done = set(analysed)
         while True:
             fresh = [(fid, evs) for fid, (_, evs) in project.computed_roots() if fid not in done]
             if not fresh:

@@ -17,7 +17,7 @@ from functools import cached_property
 
 from packlint.analysis.events import Event
 from packlint.analysis.values import Top, Unknown, Value, join
-from packlint.resolver import ModuleIndex
+from packlint.resolver import ModuleIndex, imported_names, scan_imports
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -219,6 +219,10 @@ class Program:
         self._words: tuple[dict[str, set[str]], set[str]] | None = None
         self._named: dict[tuple[str, str], str | None] = {}
         self.reported_paths: set[str] = set()  # the files whose findings are shown (the linted paths)
+        #: file -> the files it imports, when the caller already read the import graph (the engine's): else each
+        #: source's import statements are scanned from its text when asked (``imports_of``)
+        self.import_edges: dict[str, set[str]] | None = None
+        self._imports: dict[str, frozenset[str]] = {}
 
     def add_source(self, name: str, path: str, text: str, *, is_package: bool = False, report: bool = True,
                    root: str = "", file: str = "") -> str:
@@ -285,6 +289,29 @@ class Program:
             if self.sources[key].root == origin.root:
                 return key
         return candidates[0] if candidates else None
+
+    def imports_of(self, key: str) -> frozenset[str]:
+        """Keys of the sources of the run that source ``key`` imports (any import statement, nested ones too),
+        read without parsing it: from the import graph handed in, else from a scan of its text."""
+        found = self._imports.get(key)
+        if found is None:
+            src = self.sources[key]
+            out: set[str] = set()
+            edges = self.import_edges.get(src.file) if self.import_edges is not None and src.file else None
+            if edges is not None:
+                out.update(k for f in edges if (k := self._source_by_file.get(f)) is not None)
+            else:
+                for stmt in scan_imports(src.text):
+                    for name in imported_names(stmt, src.name, src.is_package):
+                        parts = name.split(".")
+                        for cut in range(len(parts), 0, -1):
+                            hit = self.source_named(".".join(parts[:cut]), src)
+                            if hit is not None:
+                                out.add(hit)
+                                break
+            out.discard(key)
+            found = self._imports[key] = frozenset(out)
+        return found
 
     def may_bind(self, name: str, origin: ModuleInfo, word: str) -> bool:
         """Whether module ``name`` (as ``origin`` imports it) may bind the global ``word``, read from its text:

@@ -42,45 +42,16 @@ from packlint.analysis.values import (
     Value,
     carries_padding,
 )
+from packlint.analysis.walk import walk_nodes
 from packlint.imports import hand_padded_rnn
 
-__all__ = ["Demand", "walk_nodes"]
+__all__ = ["Demand"]
 
 #: Methods a caller runs without naming them: an instance called, iterated or indexed. When one lets padding out,
 #: the class's name is what its users' code shows.
 _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__iter__", "__next__", "__getitem__"})
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FIELDS: dict[type, tuple[str, ...]] = {}
-#: Fields that never hold a node (names, flags, the expression context): not looked into.
-_SCALAR_FIELDS = frozenset(("ctx", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
-                            "conversion", "is_async", "simple"))
-
-
-def walk_nodes(root: ast.AST) -> list[ast.AST]:
-    """Every node under ``root`` in ``ast.walk``'s order (breadth first, fields in order), as a list, less the
-    ``Load``/``Store`` context markers: the nodes the name index looks at for well under half of ``ast.walk``'s
-    cost."""
-    out = [root]
-    i = 0
-    node_type = ast.AST
-    while i < len(out):
-        node = out[i]
-        i += 1
-        cls = type(node)
-        fields = _FIELDS.get(cls)
-        if fields is None:
-            fields = _FIELDS[cls] = () if cls is ast.Constant else tuple(
-                f for f in cls._fields if f not in _SCALAR_FIELDS)
-        for name in fields:
-            value = getattr(node, name, None)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, node_type):
-                        out.append(item)
-            elif isinstance(value, node_type):
-                out.append(value)
-    return out
 
 
 def _words_of(nodes, aliases: dict[str, str]) -> set[str]:
@@ -144,7 +115,8 @@ class Demand:
         seeded = set(seed_modules)
         bodies_done: set[str] = set()
         done: set[str] = set()
-        bodies = [key for key in program.sources if key in rerun or (key in seeded and self._may_run(key))]
+        bodies = [key for key in program.sources if key in rerun or (key in seeded and self._may_run(key)
+                                                                     and self._body_names_source(key))]
         wave = [fid for fid in self._functions() if self.project.functions[fid].module.key in seeded
                 and self._is_seed(fid)]
         # hot by their own name: the functions whose code names a source, not every function of a module that
@@ -254,11 +226,12 @@ class Demand:
         found = self._words.get(fid)
         if found is None:
             info = self.project.functions[fid]
+            words = _words_of([info.node], self._module_aliases(info.module))
             me = info.self_name
-            if me is not None and any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == me
-                                      for n in ast.walk(info.node)):
+            if me is not None and me in words and any(
+                    type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == me for n in walk_nodes(info.node)):
                 self._calls_self.add(fid)
-            found = self._words[fid] = frozenset(_words_of([info.node], self._module_aliases(info.module)))
+            found = self._words[fid] = frozenset(words)
         return found
 
     def _module_words(self, key: str) -> frozenset[str]:
@@ -270,6 +243,21 @@ class Demand:
             found = self._top_words[key] = frozenset(_words_of(_top_level(module.tree.body),
                                                                self._module_aliases(module)))
         return found
+
+    def _body_names_source(self, key: str) -> bool:
+        """Whether a module's own top-level code (outside its functions and classes) names a source, or pads
+        rows by hand: a script that pads and trains at module level. Any other body runs only when something
+        reads its globals."""
+        module = self.program.modules[key]
+        if hand_padded_rnn(module.text):
+            return True
+        words = self._module_words(key)
+        if any(self.prefilter.names_in(w) for w in words):
+            return True
+        lines = module.lines
+        text = "\n".join("\n".join(lines[n.lineno - 1:n.end_lineno]) for n in _top_level(module.tree.body)
+                         if hasattr(n, "lineno"))
+        return self.prefilter.search(text)
 
     def _is_seed(self, fid: str) -> bool:
         info = self.project.functions[fid]

@@ -62,13 +62,15 @@ class Options:
 
 
 def lint_sources(files: list[SourceFile], options: Options | None = None, index: ModuleIndex | None = None,
-                 parse_first: Iterable[str] | None = None) -> LintResult:
+                 parse_first: Iterable[str] | None = None, imports: dict[str, set[str]] | None = None
+                 ) -> LintResult:
     """Analyse already-decoded files as one project and return findings and problems.
 
     ``index`` (the run's module index) finds the file behind each import; without it, modules are found by name.
     Files are parsed when the analysis first needs them (the name selection, an import it resolves): on real
     trees most are never needed. ``parse_first`` names the files (by ``SourceFile.key``) parsed whatever happens,
     so their syntax errors are always reported (the files the user named); None parses every reported file.
+    ``imports`` (file -> the files it imports, the run's import graph) spares reading import statements again.
     A file with a file-level ``# packlint: noqa`` stays in the analysis like any module it could import; only the
     findings reported in it are dropped, so linting a folder and linting one importer alone agree."""
     # imported here: the analysis is most of packlint's start-up, and an empty tree or a warm cache never needs it
@@ -80,6 +82,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     project = Project(build_tables(options.user_api))
     project.index = index
     program = project.program
+    program.import_edges = imports
     program.parser = parse  # its ParseFailure carries the message and position the problem reports
     source_of: dict[str, SourceFile] = {}  # module key -> the file handed in
     silenced: set[str] = set()  # display paths of files under a file-level noqa
@@ -441,7 +444,7 @@ def _lint_paths(paths, options: Options, problems, index: ModuleIndex, explicit,
                 result.absorb(hit)
     if missed:
         first = frozenset(f.key for f in files if f.file in wanted)
-        fresh = _analyse_units([units[i] for i in missed], graph.index, options, first)
+        fresh = _analyse_units([units[i] for i in missed], graph.index, options, first, graph.edges)
         result.absorb(fresh)
         if cache is not None:
             _store(cache, fresh, [(keys[i], units[i]) for i in missed])
@@ -483,8 +486,8 @@ def _units(needed: list[SourceFile], graph: ImportGraph, options: Options
     return [(g, g + dependencies(g, graph, options.max_bytes)) for g in groups]
 
 
-def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset[str] = frozenset()
-                   ) -> LintResult:
+def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset[str] = frozenset(),
+                   imports: dict[str, set[str]] | None = None) -> LintResult:
     """Analyse groups the cache could not answer, each as a project of its own: in processes when there are
     several and enough to parse, else one after the other (the same findings either way). ``first``:
     the keys of the files parsed whatever the selection says (the files the user named)."""
@@ -493,7 +496,7 @@ def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset
     else:  # the work is the files that name a source: everything else is parsed only if they reach it
         prefilter = prefilter_for(options.user_api)
         jobs = default_jobs(sum(1 for g, _ in units for f in g if prefilter.search(f.text)))
-    work = partial(_lint_inputs, options=options, index=index, first=first)
+    work = partial(_lint_inputs, options=options, index=index, first=first, imports=imports)
     if jobs > 1 and len(units) > 1:
         return run_groups([inputs for _, inputs in units], work, jobs)
     # One project per group here too: which functions run as roots depends on what their own group lets escape
@@ -504,9 +507,9 @@ def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset
     return result
 
 
-def _lint_inputs(inputs: list[SourceFile], options: Options, index: ModuleIndex, first: frozenset[str] = frozenset()
-                 ) -> LintResult:
-    return lint_sources(inputs, options, index=index, parse_first=first)
+def _lint_inputs(inputs: list[SourceFile], options: Options, index: ModuleIndex, first: frozenset[str] = frozenset(),
+                 imports: dict[str, set[str]] | None = None) -> LintResult:
+    return lint_sources(inputs, options, index=index, parse_first=first, imports=imports)
 
 
 def _store(cache: ResultCache, fresh: LintResult, keyed: list) -> None:

@@ -77,9 +77,20 @@ class Prefilter:
 
     def __init__(self, names: tuple[str, ...]):
         self.names = names
+        self._answers: dict[int, tuple[str, bool]] = {}  # id(text) -> (the text, its answer)
 
     def search(self, text: str) -> bool:
-        return any(name in text for name in self.names) or hand_padded_rnn(text) or text_source(text)
+        """Answered once per text object: a file's text is asked about by file selection, the name selection and
+        every analysis round."""
+        found = self._answers.get(id(text))
+        if found is not None and found[0] is text:
+            return found[1]
+        answer = any(name in text for name in self.names) or hand_padded_rnn(text) or text_source(text)
+        if len(text) > 256:  # the texts of files, not the snippets of one function
+            if len(self._answers) > 50_000:  # a long-lived process (the language server) sees many texts
+                self._answers.clear()
+            self._answers[id(text)] = (text, answer)
+        return answer
 
     def names_in(self, text: str) -> bool:
         """Whether ``text`` names a source (not the hand-padding test: for single words and qualified names)."""

@@ -26,10 +26,11 @@ import sys
 from dataclasses import dataclass, field
 
 from packlint.analysis.names import dotted
+from packlint.analysis.walk import walk_nodes
 from packlint.imports import hand_padded_rnn, text_source
-from packlint.resolver import bindings as stmt_bindings, imported_names, scan_imports, stmt_from_ast
+from packlint.resolver import bindings as stmt_bindings, imported_names, stmt_from_ast
 
-__all__ = ["functions_that_can_matter", "walk_nodes"]
+__all__ = ["functions_that_can_matter"]
 
 _DEBUG = bool(os.environ.get("PACKLINT_DEBUG_SELECTION"))
 _MAX_FOLLOW = 16  # re-export hops followed for one name
@@ -54,38 +55,6 @@ def _container_bodies(stmt: ast.stmt):
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
         return [stmt.body]
     return None
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-#: Fields that never hold a node (names, flags, the expression context): not looked into.
-_SCALAR_FIELDS = frozenset(("ctx", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
-                            "conversion", "is_async", "simple"))
-
-
-def walk_nodes(root: ast.AST) -> list[ast.AST]:
-    """Every node under ``root`` in ``ast.walk``'s order (breadth first, fields in order), as a list, less the
-    ``Load``/``Store`` context markers: the nodes the index looks at for well under half of ``ast.walk``'s cost,
-    paid for every statement it indexes."""
-    out = [root]
-    i = 0
-    node_type = ast.AST
-    while i < len(out):
-        node = out[i]
-        i += 1
-        cls = type(node)
-        fields = _FIELDS.get(cls)
-        if fields is None:
-            fields = _FIELDS[cls] = () if cls is ast.Constant else tuple(
-                f for f in cls._fields if f not in _SCALAR_FIELDS)
-        for name in fields:
-            value = getattr(node, name, None)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, node_type):
-                        out.append(item)
-            elif isinstance(value, node_type):
-                out.append(value)
-    return out
 
 
 def _assigned(stmt: ast.stmt) -> list[str]:
@@ -167,8 +136,6 @@ class _ModuleIndex:
             self.defined.setdefault(name, []).append(unit)
 
 
-
-
 class _LazyModules(dict):
     """Module key -> its index, built the first time it is asked for: a module no tainted name reaches is never
     parsed nor walked."""
@@ -193,7 +160,6 @@ class _Index:
         self._targets: dict[int, set[int]] = {}
         self._by_word: dict[str, set[str]] | None = None
         self._stars: set[str] = set()  # modules with a star import (see ``modules_using``)
-        self._imports: dict[str, set[str]] = {}
 
     def targets(self, unit: _Unit) -> set[int]:
         """The ids of the units ``unit`` mentions (once per unit)."""
@@ -208,25 +174,10 @@ class _Index:
             self._by_word, self._stars = self.project.program.words()
         return self._by_word
 
-    def imports_of(self, key: str) -> set[str]:
+    def imports_of(self, key: str) -> frozenset[str]:
         """Keys of the modules of the run that module ``key`` imports (any import statement, nested ones too),
-        read from its text without parsing it."""
-        found = self._imports.get(key)
-        if found is None:
-            program = self.project.program
-            src = program.sources[key]
-            found = set()
-            for stmt in scan_imports(src.text):
-                for name in imported_names(stmt, src.name, src.is_package):
-                    parts = name.split(".")
-                    for cut in range(len(parts), 0, -1):
-                        hit = program.source_named(".".join(parts[:cut]), src)
-                        if hit is not None:
-                            if hit != key:
-                                found.add(hit)
-                            break
-            self._imports[key] = found
-        return found
+        read without parsing it (``Program.imports_of``)."""
+        return self.project.program.imports_of(key)
 
     def modules_using(self, unit: _Unit) -> list[str]:
         """Keys of the modules that may mention what ``unit`` defines: per name, the unit's own module and every

@@ -12,7 +12,7 @@ import pytest
 from packlint.analysis.project import Project
 from packlint.analysis.values import ClassRef, FuncRef
 from packlint.engine import Options, lint_paths
-from packlint.selection import walk_nodes
+from packlint.analysis.walk import walk_nodes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = sorted(p for p in (ROOT / "fixtures" / "projects").iterdir() if p.is_dir())

@@ -14,8 +14,6 @@ from packlint.analysis.events import Event
 from packlint.analysis.losses import assess_loss
 from packlint.analysis.support import CallSite, const_of, is_neg_large, key_of, size_label, swaps_first_two_axes
 from packlint.analysis.values import (
-    carries_padding,
-    is_parameter_key,
     BATCH,
     CLEAN,
     FEAT,
@@ -62,6 +60,8 @@ from packlint.analysis.values import (
     Value,
     ZeroClass,
     carries,
+    carries_padding,
+    is_parameter_key,
     is_tainted,
     join,
     rekey,

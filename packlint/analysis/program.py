@@ -17,6 +17,7 @@ from functools import cached_property
 
 from packlint.analysis.events import Event
 from packlint.analysis.values import Top, Unknown, Value, join
+from packlint.analysis.walk import walk_nodes
 from packlint.resolver import ModuleIndex, imported_names, scan_imports
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -73,11 +74,11 @@ class ClassInfo:
             if not args:
                 continue
             me = args[0].arg
-            for node in ast.walk(item):
+            for node in walk_nodes(item):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
                     node, (ast.AugAssign, ast.AnnAssign)) else []
                 for target in targets:
-                    for part in ast.walk(target):
+                    for part in walk_nodes(target):
                         if isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name) and \
                                 part.value.id == me:
                             out.add(part.attr)

@@ -35,6 +35,7 @@ from packlint.analysis.values import (
     facts,
     join,
 )
+from packlint.analysis.walk import walk_nodes
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
 
 #: Whole-program rounds before the class-attribute fixpoint is given up (see ``Project.rounds``).
@@ -89,10 +90,11 @@ class Project:
         found = self._loaded.get(func.func_id)
         if found is None:
             names = set()
-            for node in ast.walk(func.node):
-                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+            for node in walk_nodes(func.node):
+                kind = type(node)
+                if kind is ast.Name and type(node.ctx) is not ast.Store:
                     names.add(node.id)
-                elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                elif kind is ast.Global or kind is ast.Nonlocal:
                     names.update(node.names)
             found = self._loaded[func.func_id] = frozenset(names)
         return found

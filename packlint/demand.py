@@ -335,7 +335,9 @@ class Demand:
         def hot(shape) -> bool:
             return shape[0] or not shape[1].isdisjoint(hot_funcs) or not shape[2].isdisjoint(named)
 
-        named: set[str] = set()  # classes whose instances pad when called or iterated, or hold padding
+        # classes whose instances pad when called or iterated; one that only holds padding in an attribute makes
+        # that attribute hot (for code that names the class), not every use of the class
+        named: set[str] = set()
         grew = True
         while grew:  # a factory returning a model whose forward pads is hot too: to a fixpoint
             grew = False
@@ -347,10 +349,6 @@ class Demand:
                 info = project.functions[fid]
                 if info.class_id is not None and info.node.name in _CALLED_IMPLICITLY and info.class_id not in named:
                     named.add(info.class_id)  # ``model(x)``, ``for batch in data``: the code names only the class
-                    grew = True
-            for cid, _, value in attrs:
-                if cid not in named and hot(value):
-                    named.add(cid)
                     grew = True
             # a subclass inherits what lets padding out; read by name, never by running a base's module
             names = {project.classes[c].name for c in named}

@@ -466,10 +466,9 @@ def _with_linted_dependencies(files: list[SourceFile], needed: list[SourceFile],
     by_key = {f.key: f for f in files}
     have = {f.key for f in needed}
     extra: dict[str, SourceFile] = {}
-    for f in needed:
-        for key in graph.closure(f.key):
-            if key in by_key and key not in have and key not in extra:
-                extra[key] = by_key[key]
+    for key in sorted(graph.closure(*(f.key for f in needed))):
+        if key in by_key and key not in have:
+            extra[key] = by_key[key]
     ordered = [f for f in files if f.key in extra]  # discovery order, as selection keeps it
     return needed + ordered, skipped - len(ordered)
 

@@ -145,17 +145,18 @@ class ImportGraph:
             self.read.append(file)
         return self.texts[file]
 
-    def closure(self, file: str) -> set[str]:
-        """Every file of the tree ``file`` imports, directly or not."""
+    def closure(self, *files: str) -> set[str]:
+        """Every file of the tree the given files import, directly or not (one walk for all of them)."""
         seen: set[str] = set()
-        stack = list(self.edges.get(file, ()))
+        stack = [t for f in files for t in self.edges.get(f, ())]
         while stack:
             m = stack.pop()
             if m in seen:
                 continue
             seen.add(m)
             stack.extend(self.edges.get(m, ()))
-        seen.discard(file)
+        if len(files) == 1:
+            seen.discard(files[0])
         return seen
 
     def components(self, files: list[str]) -> list[list[str]]:
@@ -170,9 +171,12 @@ class ImportGraph:
                 x = parent[x]
             return x
 
-        for m in files:
+        # connected through any file of the tree: the direct edges of every file reached are enough, and each
+        # file's whole closure (what this once took) made the grouping quadratic on a package of hubs
+        reached = set(files) | self.closure(*files)
+        for m in sorted(reached):
             find(m)
-            for t in sorted(self.closure(m)):
+            for t in sorted(self.edges.get(m, ())):
                 parent[find(t)] = find(m)
         groups: dict[str, list[str]] = {}
         for m in files:

@@ -252,8 +252,9 @@ def _analyse(project, options: Options, selected: set[str], bodies: set[str], re
                     for fid in list(module.function_ids):
                         analyse_root(fid)
         else:
-            Demand(project, prefilter_for(options.user_api)).run(
-                analyse_root, run_body, rerun=project.bodies_to_rerun, bound=(selected, bodies))
+            if project.demand is None:  # one per project: what it learns of the code holds every round
+                project.demand = Demand(project, prefilter_for(options.user_api))
+            project.demand.run(analyse_root, run_body, rerun=project.bodies_to_rerun, bound=(selected, bodies))
         body_events = []
         for key in list(program.sources):
             module = program.modules.get(key)

@@ -56,6 +56,11 @@ if TYPE_CHECKING:
     from packlint.analysis.operations import Operations
 
 
+#: Node type -> the name of its ``Expressions.eval_*`` method (looked up on the class at each use, so a test can
+#: still replace one).
+_EVAL_NAME: dict[type, str] = {}
+
+
 class Expressions:
     """Evaluates expressions of one function body to abstract values, and binds assignment targets."""
 
@@ -212,13 +217,17 @@ class Expressions:
     def eval(self, node: ast.expr | None) -> Value:
         if node is None:
             return Const(None)
-        method = getattr(self, "eval_" + type(node).__name__, None)
+        kind = type(node)
+        name = _EVAL_NAME.get(kind)
+        if name is None:  # the first node of its kind: its method's name, built once
+            name = _EVAL_NAME[kind] = "eval_" + kind.__name__
+        method = getattr(Expressions, name, None)
         if method is None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
                     self.eval(child)
             return CLEAN
-        return method(node)
+        return method(self, node)
 
     def eval_Name(self, node: ast.Name) -> Value:
         v = self.lookup(node.id)

@@ -106,9 +106,12 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     else:
         selected, bodies = functions_that_can_matter(project, prefilter_for(options.user_api))
     problems_before = list(result.problems)
+    # one per project, kept across rounds (what it learns of the code holds); held here, never by the project,
+    # so the project is freed by reference counting when the run ends, with the collector off
+    demand = Demand(project, prefilter_for(options.user_api))
     for _ in project.rounds():
         result.problems = list(problems_before)
-        events, failed = _analyse(project, options, selected, bodies, result)
+        events, failed = _analyse(project, demand, options, selected, bodies, result)
     for key, why in program.failed.items():
         f = source_of[key]
         if f.report:
@@ -233,7 +236,7 @@ def one_shot() -> None:
     gc.disable()
 
 
-def _analyse(project, options: Options, selected: set[str], bodies: set[str], result: LintResult
+def _analyse(project, demand: Demand, options: Options, selected: set[str], bodies: set[str], result: LintResult
              ) -> tuple[list, set[str]]:
     """One round: module bodies and roots as padding reaches them (``demand.py``), within what the name selection
     allows (``selected`` functions, ``bodies``); every body and every function of a reported file with
@@ -269,9 +272,7 @@ def _analyse(project, options: Options, selected: set[str], bodies: set[str], re
                     for fid in list(module.function_ids):
                         analyse_root(fid)
         else:
-            if project.demand is None:  # one per project: what it learns of the code holds every round
-                project.demand = Demand(project, prefilter_for(options.user_api))
-            project.demand.run(analyse_root, run_body, rerun=project.bodies_to_rerun, bound=(selected, bodies))
+            demand.run(analyse_root, run_body, rerun=project.bodies_to_rerun, bound=(selected, bodies))
         body_events = []
         for key in list(program.sources):
             module = program.modules.get(key)

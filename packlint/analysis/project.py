@@ -62,7 +62,6 @@ class Project:
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
         self._loaded: dict[str, frozenset[str]] = {}
         self._reading: set[tuple[str, str]] = set()  # (module key, name) answered from the tree right now
-        self.demand = None  # which roots run, wave by wave (``packlint.demand.Demand``, made by the engine)
 
     # ------------------------------------------------------------------ the program's index
     @property

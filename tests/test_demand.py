@@ -1,0 +1,138 @@
+"""Roots on demand (issue 16, ``packlint/demand.py``): a function is analysed as a root only when padding can reach
+it, and what escapes decides the next wave. Each test watches which functions the engine really analysed as roots
+(``Project.root_analysis``, recorded), and the findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from packlint.analysis.project import Project
+from packlint.engine import Options, lint_paths
+
+MODEL = """\
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(8, 16, batch_first=True)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x, lengths):
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        return self.head(out)
+
+    def describe(self):
+        return "a tagger"
+
+
+def tokenize(text):
+    return text.split()
+"""
+
+TRAIN = """\
+import torch.nn.functional as F
+from model import Tagger
+
+
+def step(x, lengths, y):
+    logits = Tagger()(x, lengths)
+    return F.cross_entropy(logits.reshape(-1, 5), y.reshape(-1))
+
+
+def report(rows):
+    return ", ".join(str(r) for r in rows)
+"""
+
+TRAINER = """\
+import torch.nn.functional as F
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def fit(self, x, lengths, y):
+        logits = self.model(x, lengths)
+        return F.cross_entropy(logits.reshape(-1, 5), y.reshape(-1))
+
+    def name(self):
+        return "trainer"
+"""
+
+USES_TRAINER = """\
+from model import Tagger
+from trainer import Trainer
+
+
+def main():
+    return Trainer(Tagger())
+"""
+
+
+@pytest.fixture()
+def roots(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The qualified names of the functions analysed as roots during the test."""
+    seen: set[str] = set()
+    real = Project.root_analysis
+
+    def record(self, func_id):
+        seen.add(self.functions[func_id].qualname)
+        return real(self, func_id)
+
+    monkeypatch.setattr(Project, "root_analysis", record)
+    return seen
+
+
+def _lint(tmp_path: Path, files: dict[str, str]):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return lint_paths(sorted(tmp_path.glob("*.py")), Options(jobs=1))
+
+
+def _found(result) -> list[tuple[str, int, str]]:
+    return sorted((Path(f.path).name, f.line, f.code) for f in result.findings)
+
+
+def test_only_what_padding_reaches_runs_as_a_root(tmp_path: Path, roots: set[str]) -> None:
+    result = _lint(tmp_path, {"model.py": MODEL, "train.py": TRAIN})
+    assert _found(result) == [("train.py", 7, "PKL001")]
+    assert {"Tagger.forward", "step"} <= roots
+    # a helper beside the model, a method that never touches the output, a function of the importer that names
+    # nothing padded: none of them can see padding as a root
+    assert not roots & {"tokenize", "Tagger.describe", "report"}, roots
+
+
+def test_a_model_held_by_another_class_reaches_its_methods(tmp_path: Path, roots: set[str]) -> None:
+    """``Trainer(Tagger())`` in a third file: the trainer's ``model`` attribute holds a model whose forward pads,
+    so the trainer's methods that read it are analysed (and the loss in ``fit`` is found); ``name`` is not."""
+    result = _lint(tmp_path, {"model.py": MODEL, "trainer.py": TRAINER, "main.py": USES_TRAINER})
+    assert _found(result) == [("trainer.py", 10, "PKL001")]
+    assert "Trainer.fit" in roots and "Trainer.name" not in roots, roots
+
+
+def test_a_callable_handed_padding_makes_its_callers_roots(tmp_path: Path, roots: set[str]) -> None:
+    """``run`` pads a batch and hands it to the model it was given: only ``build`` knows which model that is."""
+    runner = (
+        "import torch\n"
+        "from torch.nn.utils.rnn import pad_sequence\n\n\n"
+        "def run(model, rows, lengths):\n"
+        "    return model(pad_sequence([torch.tensor(r) for r in rows], batch_first=True), lengths)[:, -1]\n")
+    build = "from model import Tagger\nfrom runner import run\n\n\ndef build(rows, lengths):\n" \
+            "    return run(Tagger(), rows, lengths)\n"
+    _lint(tmp_path, {"model.py": MODEL, "runner.py": runner, "build.py": build})
+    assert "build" in roots, roots
+
+
+def test_the_selected_run_finds_what_analysing_everything_finds(tmp_path: Path) -> None:
+    files = {"model.py": MODEL, "train.py": TRAIN, "trainer.py": TRAINER, "main.py": USES_TRAINER}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    paths = sorted(tmp_path.glob("*.py"))
+    everything = lint_paths(paths, Options(jobs=1, select_all=True))
+    assert _found(lint_paths(paths, Options(jobs=1))) == _found(everything) != []

@@ -6,15 +6,18 @@ name index that spread taint over every mention analysed hundreds of them as roo
 modules that held them. Here padding itself decides:
 
 - **Seeds**: the modules whose text names a source (the packing API, a configured source, token lists padded by
-  hand, a per-element loss, rows padded by hand for an RNN) are parsed and their bodies run; the functions whose
-  own code names a source are analysed (every function, in a module that pads rows by hand for its own RNN).
+  hand, a per-element loss, rows padded by hand for an RNN) are parsed, and their bodies run where their own
+  top-level code names one; the functions whose own code names a source are analysed (every function, in a
+  module that pads rows by hand for its own RNN).
 - **Demand**: after each wave, the analyses made so far say where padding escaped: a function whose summary
   returned a value carrying padding (or a reference to code that lets it out) while none of its arguments carried
   any, a function that handed padding to a callable it was given, a constructor attribute or a module global
   holding such a value, a class whose instances pad when called or iterated. Their names are *hot*, each with the
   module that defines it. A module can use such a name only if it is that module or imports it, directly or
-  through other modules: those modules whose text has the name are parsed, their functions that name it are
-  analysed, their bodies run when their top-level code names it. A seed's own name is hot whatever its analysis
+  through other modules, and, for a method or an attribute, names its class or a subclass (how code comes to
+  hold an instance): those modules whose text uses the name are parsed, their functions that name it are
+  analysed, their bodies run when their top-level code names it. A class that only holds padding in an attribute
+  makes that attribute hot, not its name: what its users do with it is seen where they read the attribute. A seed's own name is hot whatever its analysis
   alone returned: a caller's arguments may take the branch that returns the padding (``Enc(pool=False)``).
   Padding passed *into* a call needs no wave: the callee is analysed in the caller's context.
 
@@ -92,31 +95,22 @@ class Demand:
         self._whole: dict[str, bool] = {}
         self._source_aliases: dict[str, frozenset[str]] = {}
         self._text_words: dict[str, frozenset[str]] = {}
-        self._bound: tuple[set[str], set[str]] | None = None
         self._shapes: dict[int, tuple[object, tuple]] = {}
         self._passes: dict[int, tuple[object, bool]] = {}
 
     # ------------------------------------------------------------------ the waves
     def run(self, analyse: Callable[[str], None], run_body: Callable[[str], None],
-            rerun: set[str] = frozenset(), bound: tuple[set[str], set[str]] | None = None) -> None:
+            rerun: set[str] = frozenset()) -> None:
         """Seeds, then waves until nothing new is reached. ``analyse`` takes a function id, ``run_body`` a module
-        key; ``rerun``: keys of bodies that must run this round whatever happens (the round reset them).
-        ``bound``: (function ids, module keys) that may be analysed and run at most, and then nothing is parsed
-        here (the name selection's answer); None: parse as padding reaches. Modules and functions go in the
-        order the files were handed in, never in the order they were reached."""
+        key; ``rerun``: keys of bodies that must run this round whatever happens (the round reset them). Modules
+        and functions go in the order the files were handed in, never in the order they were reached."""
         program = self.program
-        if bound is None:
-            seed_modules = [key for key, src in program.sources.items() if self.prefilter.search(src.text)]
-            for key in seed_modules:
-                program.load(key)
-        else:
-            seed_modules = [key for key, m in program.modules.items() if self.prefilter.search(m.text)]
-        self._bound = bound
+        seed_modules = [key for key, src in program.sources.items() if self.prefilter.search(src.text)
+                        and program.load(key) is not None]  # a file that does not parse has no module
         seeded = set(seed_modules)
         bodies_done: set[str] = set()
         done: set[str] = set()
-        bodies = [key for key in program.sources if key in rerun or (key in seeded and self._may_run(key)
-                                                                     and self._body_names_source(key))]
+        bodies = [key for key in program.sources if key in rerun or (key in seeded and self._body_names_source(key))]
         wave = [fid for fid in self._functions() if self.project.functions[fid].module.key in seeded
                 and self._is_seed(fid)]
         # hot by their own name: the functions whose code names a source, not every function of a module that
@@ -134,26 +128,20 @@ class Demand:
             for word, definer, needs in sorted(self.hot_words()):
                 for key in self._may_use(word, definer, needs):
                     users_of.setdefault(key, set()).add(word)
-            if bound is None:
-                for key in program.sources:
-                    if key in users_of:
-                        program.load(key)
+            for key in program.sources:
+                if key in users_of:
+                    program.load(key)
             bodies = [key for key in program.sources if key not in bodies_done and key in program.modules
-                      and key in users_of and self._may_run(key)
-                      and not users_of[key].isdisjoint(self._module_words(key))]
+                      and key in users_of and not users_of[key].isdisjoint(self._module_words(key))]
             wave = [fid for fid in self._functions() if fid not in done and self._reached(fid, users_of)]
 
-    def _may_run(self, key: str) -> bool:
-        return self._bound is None or key in self._bound[1]
-
     def _functions(self) -> list[str]:
-        """The functions that may be analysed as roots, in the files' order: within the bound, those it selects
-        and those of modules read only because a linted file imports them (analysed as far as padding escapes
-        through them, so the files that use them are reached; their own findings are not reported)."""
+        """Every function parsed so far, in the files' order: those of modules read only because a linted file
+        imports them too (analysed as far as padding escapes through them, so the files that use them are
+        reached; their own findings are not reported)."""
         program = self.program
-        selected = self._bound[0] if self._bound is not None else None
         return [fid for key in program.sources if (m := program.modules.get(key)) is not None
-                for fid in m.function_ids if selected is None or not m.report or fid in selected]
+                for fid in m.function_ids]
 
     def _reached(self, fid: str, users_of: dict[str, set[str]]) -> bool:
         """Whether a function names a hot name its module can see, or calls its own instance (``self(x)``) of a

@@ -36,7 +36,6 @@ from packlint.parallel import run_groups
 from packlint.parsing import parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
-from packlint.selection import functions_that_can_matter
 from packlint.source import SCAN_FACTOR, decode_with_encoding, read_source
 from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
@@ -101,17 +100,13 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
 
     # The whole analysis runs in rounds until one of them read only final class attributes (Project.rounds);
     # only the last round's events and problems stand.
-    if options.select_all:
-        selected, bodies = set(project.functions), set(program.modules)
-    else:
-        selected, bodies = functions_that_can_matter(project, prefilter_for(options.user_api))
     problems_before = list(result.problems)
     # one per project, kept across rounds (what it learns of the code holds); held here, never by the project,
     # so the project is freed by reference counting when the run ends, with the collector off
     demand = Demand(project, prefilter_for(options.user_api))
     for _ in project.rounds():
         result.problems = list(problems_before)
-        events, failed = _analyse(project, demand, options, selected, bodies, result)
+        events, failed = _analyse(project, demand, options, result)
     for key, why in program.failed.items():
         f = source_of[key]
         if f.report:
@@ -236,13 +231,12 @@ def one_shot() -> None:
     gc.disable()
 
 
-def _analyse(project, demand: Demand, options: Options, selected: set[str], bodies: set[str], result: LintResult
-             ) -> tuple[list, set[str]]:
-    """One round: module bodies and roots as padding reaches them (``demand.py``), within what the name selection
-    allows (``selected`` functions, ``bodies``); every body and every function of a reported file with
-    ``--select-all-files``. Then the roots computed on the way. Other bodies run when the analysis reads them
-    (``Project.module_global``); the events of every body that ran are reported. Modules and functions are
-    visited in the order the files were handed in, never in the order they happened to be parsed."""
+def _analyse(project, demand: Demand, options: Options, result: LintResult) -> tuple[list, set[str]]:
+    """One round: modules parsed, bodies run and functions analysed as roots as padding reaches them
+    (``demand.py``); every body and every function of a reported file with ``--select-all-files``. Then the roots
+    computed on the way. Other bodies run when the analysis reads them (``Project.module_global``); the events of
+    every body that ran are reported. Modules and functions are visited in the order the files were handed in,
+    never in the order they happened to be parsed."""
     events = []
     failed: set[str] = set()
     program = project.program
@@ -272,7 +266,7 @@ def _analyse(project, demand: Demand, options: Options, selected: set[str], bodi
                     for fid in list(module.function_ids):
                         analyse_root(fid)
         else:
-            demand.run(analyse_root, run_body, rerun=project.bodies_to_rerun, bound=(selected, bodies))
+            demand.run(analyse_root, run_body, rerun=project.bodies_to_rerun)
         body_events = []
         for key in list(program.sources):
             module = program.modules.get(key)

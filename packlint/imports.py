@@ -20,7 +20,7 @@ _ROW_FILL_TAIL = re.compile(r"\[\s*\w+\s*,\s*:\s*[\w.()\[\]]+\s*\]\s*=[^=]")  # 
 _WORD_CHAR = re.compile(r"\w")
 _RNN_CALL = re.compile(r"\b(?:LSTM|GRU|RNN)\(")
 #: Token rows padded by hand in Python before they become a tensor: `ids + [PAD] * (n - len(ids))`,
-#: `while len(ids) < n: ids.append(PAD)`. The function holding it is a source (``selection.py``).
+#: `while len(ids) < n: ids.append(PAD)`. The function holding it is a source (``demand.py``).
 #: A filler that is padding: a literal (``0``, ``'<pad>'``), a name saying so (``PAD``, ``self.pad_id``) or a
 #: constant in capitals; ``batch.append(item)`` in ``while len(batch) < size`` fills a batch, it does not pad.
 _PAD_FILLER = r"""(?:-?\d+|'[^'\n]{0,20}'|"[^"\n]{0,20}"|[\w.]*[Pp][Aa][Dd][\w.]*|[A-Z][A-Z0-9_]*)"""
@@ -31,7 +31,7 @@ LIST_PADDING = re.compile(_LIST_PADDING)
 
 def hand_padded_rnn(text: str) -> bool:
     """A whole module that may pad a batch by hand for its own RNN: it calls an RNN class and writes rows up to a
-    length. No single name in it is the source, so the name selection (``selection.py``) takes every function of
+    length. No single name in it is the source, so the roots on demand (``demand.py``) take every function of
     such a module as a root.
 
     Written as plain substring tests first and patterns that start with a literal character: one pattern holding

@@ -370,6 +370,8 @@ class Expressions:
     def unread_arguments(self, node: ast.Call) -> tuple[set[int], set[str]]:
         """The positional indices and keywords of a call into a function of the tree whose parameters the callee
         never reads: what is passed there is not used (a last-step read handed to it is no finding)."""
+        if not node.args and not node.keywords:
+            return set(), set()
         func, info, offset = node.func, None, 0
         if isinstance(func, ast.Name):
             ref = self.lookup(func.id)

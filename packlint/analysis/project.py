@@ -570,10 +570,9 @@ class Project:
             return CLEAN, []
         key = (func_id, args, kwargs)
         try:
-            hash(key)
+            summary = summaries.calls.get(key)  # hashing the arguments once: they can be deep
         except TypeError:
             return CLEAN, []
-        summary = summaries.calls.get(key)
         if summary is None or depth + summary.height > MAX_DEPTH or not self._still_holds(summary):
             deep_key, cut_key = (key, depth), (key, depth, tuple(self._active))
             summary = summaries.cut_calls.get(deep_key) or summaries.cut_calls.get(cut_key)

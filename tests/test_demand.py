@@ -136,3 +136,20 @@ def test_the_selected_run_finds_what_analysing_everything_finds(tmp_path: Path) 
     paths = sorted(tmp_path.glob("*.py"))
     everything = lint_paths(paths, Options(jobs=1, select_all=True))
     assert _found(lint_paths(paths, Options(jobs=1))) == _found(everything) != []
+
+
+def test_a_script_that_names_a_hot_class_at_top_level_runs(tmp_path: Path) -> None:
+    """A training script with no function: its body runs because its top-level code names the model."""
+    script = ("import torch.nn.functional as F\nfrom model import Tagger\n\nmodel = Tagger()\n"
+              "for x, lengths, y in batches:\n"
+              "    loss = F.cross_entropy(model(x, lengths).reshape(-1, 5), y.reshape(-1))\n")
+    result = _lint(tmp_path, {"model.py": MODEL, "script.py": script})
+    assert _found(result) == [("script.py", 6, "PKL001")]
+
+
+def test_what_escapes_in_one_group_never_decides_another(tmp_path: Path, roots: set[str]) -> None:
+    """Two trees that import nothing of each other, linted together: a function of the second that happens to
+    call something named like the first's hot method is no root (each group is a project of its own)."""
+    other = "def forward(batch):\n    return batch\n\n\ndef caller(batch):\n    return forward(batch)\n"
+    _lint(tmp_path, {"model.py": MODEL, "train.py": TRAIN, "other.py": other})
+    assert "caller" not in roots, roots

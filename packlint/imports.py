@@ -24,9 +24,11 @@ _RNN_CALL = re.compile(r"\b(?:LSTM|GRU|RNN)\(")
 #: A filler that is padding: a literal (``0``, ``'<pad>'``), a name saying so (``PAD``, ``self.pad_id``) or a
 #: constant in capitals; ``batch.append(item)`` in ``while len(batch) < size`` fills a batch, it does not pad.
 _PAD_FILLER = r"""(?:-?\d+|'[^'\n]{0,20}'|"[^"\n]{0,20}"|[\w.]*[Pp][Aa][Dd][\w.]*|[A-Z][A-Z0-9_]*)"""
-_LIST_PADDING = (r"\+\s*\[[^\[\]\n]{1,40}\]\s*\*\s*\(?\s*[\w.\[\]'\"]+\s*-\s*len\(|"
-                 r"\bwhile\s+len\(\s*(\w+)\s*\)\s*<[^\n]*:\s*\n\s*\1\.append\(\s*" + _PAD_FILLER + r"\s*\)")
-LIST_PADDING = re.compile(_LIST_PADDING)
+#: Two patterns, each starting with a literal (``+``, ``while``) that ``re`` looks for before trying a match: one
+#: pattern with both as alternatives, or one starting with ``\b``, tries every position of every file.
+_PADDED_BY_CONCAT = re.compile(r"\+\s*\[[^\[\]\n]{1,40}\]\s*\*\s*\(?\s*[\w.\[\]'\"]+\s*-\s*len\(")
+_PADDED_IN_A_LOOP = re.compile(r"while\s+len\(\s*(\w+)\s*\)\s*<[^\n]*:\s*\n\s*\1\.append\(\s*" + _PAD_FILLER
+                               + r"\s*\)")
 
 
 def hand_padded_rnn(text: str) -> bool:
@@ -51,9 +53,19 @@ def hand_padded_rnn(text: str) -> bool:
 
 
 def pads_lists(text: str) -> bool:
-    """Whether a text pads token lists by hand (``LIST_PADDING``); both of its forms hold ``len(``, a substring
-    test that settles most files before the pattern (whose ``\\b`` alternative would try every position)."""
-    return "len(" in text and LIST_PADDING.search(text) is not None
+    """Whether a text pads token lists by hand: ``ids + [PAD] * (n - len(ids))`` or ``while len(ids) < n:
+    ids.append(PAD)``. Both hold ``len(``, a substring test that settles most files before any pattern runs."""
+    if "len(" not in text:
+        return False
+    if "[" in text and _PADDED_BY_CONCAT.search(text) is not None:
+        return True
+    if "while" not in text:
+        return False
+    for found in _PADDED_IN_A_LOOP.finditer(text):
+        at = found.start()
+        if not at or not _WORD_CHAR.match(text, at - 1):  # ``while`` as a word, not the end of ``meanwhile``
+            return True
+    return False
 
 
 #: A loss kept per element (``reduction='none'``): masked by hand and reduced later, where PKL007 looks, with no

@@ -62,6 +62,7 @@ class Project:
         self.closures: dict[str, dict] = {}  # nested function id -> the environment it was defined in
         self._loaded: dict[str, frozenset[str]] = {}
         self._reading: set[tuple[str, str]] = set()  # (module key, name) answered from the tree right now
+        self._external: dict[tuple[str, str | None], Value] = {}  # qualified names outside the tree, resolved
 
     # ------------------------------------------------------------------ the program's index
     @property
@@ -128,6 +129,10 @@ class Project:
 
     def resolve(self, qualname: str, origin: "ModuleInfo | None" = None) -> Value:
         """A qualified name as a value: a class or function of the tree, a module global, or an external name."""
+        memo = (qualname, origin.key if origin is not None else None)
+        external = self._external.get(memo)
+        if external is not None:
+            return external
         parts = qualname.split(".")
         for cut in range(len(parts), 0, -1):
             mod_name = ".".join(parts[:cut])
@@ -156,7 +161,10 @@ class Project:
                 else:
                     return CLEAN
             return value
-        return Ext(qualname)
+        # no prefix names a module of the tree (``torch.nn.functional.relu``): the answer never changes, and names
+        # like ``F`` and ``torch`` are read at every use
+        external = self._external[memo] = Ext(qualname)
+        return external
 
     def _star_export(self, module: ModuleInfo, name: str, seen: frozenset[str]) -> Value | None:
         """``name`` as a star import brings it into ``module`` (a package re-exporting ``from .model import *``),

@@ -28,7 +28,6 @@ from packlint import files as discovery
 from packlint import cache as cache_records
 from packlint import cachekeys
 from packlint.cache import ResultCache
-from packlint.demand import Demand
 from packlint.diagnostics import FileProblem, Finding, LintResult
 from packlint.imports import ImportGraph, dependencies, prefilter_for, select_needed
 from packlint.loading import SourceFile, load_files, too_large
@@ -75,6 +74,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     # imported here: the analysis is most of packlint's start-up, and an empty tree or a warm cache never needs it
     from packlint.analysis.api import build_tables
     from packlint.analysis.project import Project
+    from packlint.demand import Demand
 
     options = options or Options()
     result = LintResult()
@@ -231,7 +231,7 @@ def one_shot() -> None:
     gc.disable()
 
 
-def _analyse(project, demand: Demand, options: Options, result: LintResult) -> tuple[list, set[str]]:
+def _analyse(project, demand, options: Options, result: LintResult) -> tuple[list, set[str]]:
     """One round: modules parsed, bodies run and functions analysed as roots as padding reaches them
     (``demand.py``); every body and every function of a reported file with ``--select-all-files``. Then the roots
     computed on the way. Other bodies run when the analysis reads them (``Project.module_global``); the events of

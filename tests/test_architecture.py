@@ -31,6 +31,7 @@ LAZY = {
     ("packlint.engine", "packlint.analysis.api"): "start-up: an empty tree or a warm cache never analyses",
     ("packlint.engine", "packlint.analysis.project"): "start-up: an empty tree or a warm cache never analyses",
     ("packlint.engine", "packlint.analysis.support"): "start-up: an empty tree or a warm cache never analyses",
+    ("packlint.engine", "packlint.demand"): "start-up: an empty tree or a warm cache never analyses",
     ("packlint.engine", "packlint.fixes.apply"): "LibCST: imported only when a fix edits a file",
     ("packlint.engine", "packlint.fixes.noqa"): "editing: a lint run never loads the editors",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from itertools import accumulate
 
 class ParseFailure(Exception):
     def __init__(self, message: str, line: int = 1, col: int = 1):
@@ -16,16 +17,14 @@ class ParseFailure(Exception):
 
 
 _BRACKETS = re.compile(r"[()\[\]{}]")
+_STEP = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 MAX_NESTING = 150  # CPython itself refuses more than 200 nested brackets; LibCST's native parser can crash first
 
 
 def nesting_depth(text: str) -> tuple[int, int]:
     """Deepest bracket nesting and the line where it happens, counted with the tokenizer (strings and comments do
     not count). A cheap character scan runs first and settles the common case."""
-    depth = deepest = 0
-    for m in _BRACKETS.finditer(text):
-        depth += 1 if m.group() in "([{" else -1
-        deepest = max(deepest, depth)
+    deepest = max(accumulate(map(_STEP.__getitem__, _BRACKETS.findall(text))), default=0)  # C loops only
     if deepest <= MAX_NESTING:
         return deepest, 0
     import io

@@ -375,6 +375,8 @@ class Expressions:
         func, info, offset = node.func, None, 0
         if isinstance(func, ast.Name):
             ref = self.lookup(func.id)
+            if isinstance(ref, Ext):  # an imported function, bound by name
+                ref = self.project.resolve(ref.qualname, self.module)
             if isinstance(ref, FuncRef):
                 info = self.project.functions.get(ref.func_id)
         elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):

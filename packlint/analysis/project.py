@@ -216,7 +216,15 @@ class Project:
                     finally:
                         self._reading.discard((module.key, name))
         self.ensure_globals(module)
-        return self.global_value(module, name)
+        value = self.global_value(module, name)
+        if isinstance(value, Ext) and (module.key, name) not in self._reading:
+            # an import the body bound by name (``from .model import Tagger`` in a package): what it names
+            self._reading.add((module.key, name))
+            try:
+                return self.resolve(value.qualname, module)
+            finally:
+                self._reading.discard((module.key, name))
+        return value
 
     def global_value(self, module: ModuleInfo, name: str) -> Value | None:
         """A module's global as of now. Read while the module's body runs, it is remembered with the summaries

@@ -18,6 +18,7 @@ from packlint.analysis.values import (
     ClassRef,
     Const,
     DictV,
+    Ext,
     ExtObj,
     FuncRef,
     Instance,
@@ -114,8 +115,10 @@ class Statements:
             self.frame.ret = join(self.frame.ret, value) if self.frame.ret is not None else value
             self.frame.ended = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            # bound by name, resolved where it is read (``eval_Name``, ``Project.module_global``): resolving here
+            # parsed every module a body imports, used or not (fairseq: 100 of its 200 parsed modules)
             for local, qual in self.project.bindings_for(self.module, stmt).items():
-                self.frame.env[local] = self.project.resolve(qual, self.module)
+                self.frame.env[local] = Ext(qual)
         elif isinstance(stmt, ast.If):
             self.run_if(stmt)
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):

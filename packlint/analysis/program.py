@@ -60,6 +60,8 @@ class ClassInfo:
     site_attrs: dict[str, Value] = field(default_factory=dict)
     attrs_done: bool = False
     attrs_before: dict[str, Value] | None = None
+    #: ``merged_attrs()`` as last computed; None when a table changed since (the project resets it)
+    merged: dict[str, Value] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def reassigned(self) -> frozenset[str]:
@@ -86,7 +88,10 @@ class ClassInfo:
 
     def merged_attrs(self) -> dict[str, Value]:
         """Every construction's view of each attribute, joined; a root analysis's unknown (a parameter with no
-        default) says nothing when some construction site passed a value."""
+        default) says nothing when some construction site passed a value. Computed once per change of the tables
+        (it is read at every attribute read); never changed in place by its readers."""
+        if self.merged is not None:
+            return self.merged
         out = dict(self.root_attrs)
         for attr, site in self.site_attrs.items():
             root = out.get(attr)
@@ -94,6 +99,7 @@ class ClassInfo:
                 out[attr] = site
             else:
                 out[attr] = join(root, site)
+        self.merged = out
         return out
 
 

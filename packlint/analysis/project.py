@@ -377,6 +377,7 @@ class Project:
         if owner is None:
             return
         table = owner.root_attrs if root else owner.site_attrs
+        owner.merged = None
         prefix = f"{self_name}."
         own = {}
         for key, value in frame.env.items():
@@ -436,6 +437,7 @@ class Project:
             info.attrs_done = False
             if changed is None:
                 info.root_attrs, info.site_attrs, info.attrs_before = {}, {}, None
+                info.merged = None
             else:
                 info.attrs_before = info.merged_attrs()
         self._full_reset_next = False

@@ -17,7 +17,9 @@ modules that held them. Here padding itself decides:
   through other modules, and, for a method or an attribute, names its class or a subclass (how code comes to
   hold an instance): those modules whose text uses the name are parsed, their functions that name it are
   analysed, their bodies run when their top-level code names it. A class that only holds padding in an attribute
-  makes that attribute hot, not its name: what its users do with it is seen where they read the attribute. A seed's own name is hot whatever its analysis
+  makes that attribute hot, not its name: what its users do with it is seen where they read the attribute. A
+  class with a method that names a source but no call that pads (``encoder.encode(x)``) makes its factories
+  reached (modules that ``return CharEncoder(...)``): their callers need not name the class. A seed's own name is hot whatever its analysis
   alone returned: a caller's arguments may take the branch that returns the padding (``Enc(pool=False)``).
   Padding passed *into* a call needs no wave: the callee is analysed in the caller's context.
 
@@ -55,6 +57,9 @@ __all__ = ["Demand"]
 _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__iter__", "__next__", "__getitem__"})
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: The ``needs`` of a class whose methods name a source but whose instances do not pad when called: its name
+#: counts only in modules that return a new one (``return CharEncoder()``), the factories its users call.
+_FACTORY = frozenset({"\0return"})
 
 
 def _words_of(nodes, aliases: dict[str, str]) -> set[str]:
@@ -162,9 +167,13 @@ class Demand:
         found = self._reach.get((word, definer, needs))
         if found is None:
             sources = self.program.sources
+            factory = needs is _FACTORY
             candidates = [k for k in self._users_of(definer) if word in self._text_words_of(k)
-                          and (not needs or not needs.isdisjoint(self._text_words_of(k)))]
-            used = re.compile(rf"(?<!def )(?<!class )\b{re.escape(word)}\b") if candidates else None
+                          and (factory or not needs or not needs.isdisjoint(self._text_words_of(k)))]
+            used = None
+            if candidates:
+                used = re.compile(rf"\breturn\s+(?:[\w.]+\.)?{re.escape(word)}\s*\(" if factory else
+                                  rf"(?<!def )(?<!class )\b{re.escape(word)}\b")
             found = self._reach[(word, definer, needs)] = frozenset(
                 k for k in candidates if used.search(sources[k].text))
         return found
@@ -323,6 +332,13 @@ class Demand:
         def hot(shape) -> bool:
             return shape[0] or not shape[1].isdisjoint(hot_funcs) or not shape[2].isdisjoint(named)
 
+        # classes with a method whose own code names a source: a function returning one of them is a factory of
+        # padding (``m = load_model(); m.encode(x)``) even where its callers' code never names the class
+        makers = {c for fid in self.seeds if (c := project.functions[fid].class_id) is not None}
+
+        def hot_result(shape) -> bool:
+            return hot(shape) or not shape[2].isdisjoint(makers)
+
         # classes whose instances pad when called or iterated; one that only holds padding in an attribute makes
         # that attribute hot (for code that names the class), not every use of the class
         named: set[str] = set()
@@ -330,7 +346,7 @@ class Demand:
         while grew:  # a factory returning a model whose forward pads is hot too: to a fixpoint
             grew = False
             for fid, values in results.items():
-                if fid not in hot_funcs and any(hot(v) for v in values):
+                if fid not in hot_funcs and any(hot_result(v) for v in values):
                     hot_funcs.add(fid)
                     grew = True
             for fid in hot_funcs:
@@ -367,6 +383,9 @@ class Demand:
         for cid in named:
             info = project.classes[cid]
             out.add((info.name, info.module.key, frozenset()))
+        for cid in makers - named:
+            info = project.classes[cid]
+            out.add((info.name, info.module.key, _FACTORY))
         for cid, name, value in attrs:
             if hot(value):
                 out.add((name, project.classes[cid].module.key, frozenset(subclass_names.get(cid, ()))))

@@ -153,3 +153,35 @@ def test_what_escapes_in_one_group_never_decides_another(tmp_path: Path, roots: 
     other = "def forward(batch):\n    return batch\n\n\ndef caller(batch):\n    return forward(batch)\n"
     _lint(tmp_path, {"model.py": MODEL, "train.py": TRAIN, "other.py": other})
     assert "caller" not in roots, roots
+
+
+ENCODER_ONLY = """\
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class CharEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(8, 16, batch_first=True)
+
+    def encode(self, chars, lengths):
+        packed = pack_padded_sequence(chars, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        return out
+
+
+def load_encoder(path):
+    return CharEncoder()
+"""
+
+
+def test_a_factory_of_a_class_that_pads_reaches_code_that_never_names_the_class(tmp_path: Path) -> None:
+    """``load_encoder`` returns an encoder whose ``encode`` unpacks; the caller names neither the class nor a
+    padding source, only the factory and the method."""
+    use = ("from model import load_encoder\n\n\n"
+           "def last_states(chars, lengths):\n"
+           "    states = load_encoder('x.pt').encode(chars, lengths)\n"
+           "    return states[:, -1]\n")
+    result = _lint(tmp_path, {"model.py": ENCODER_ONLY, "use.py": use})
+    assert _found(result) == [("use.py", 6, "PKL003")]

@@ -395,9 +395,10 @@ class Demand:
         return out
 
 def _top_level(body):
-    """A module's statements outside its functions and classes (into ``if``/``try``/``with`` blocks)."""
+    """A module's statements outside its functions and classes (into ``if``/``try``/``with`` blocks), less its
+    imports: a body that only imports a name does nothing with it (what it binds is read without running it)."""
     for stmt in body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
             continue
         if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or type(stmt).__name__ == "TryStar":
             for field_name in ("test", "iter", "target"):

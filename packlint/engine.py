@@ -162,6 +162,13 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
                 continue
             key = (finding.path, finding.line, finding.col, finding.code)
             if key in seen:
+                at = kept.get(key)
+                if at is not None:
+                    # the same bug reached on several paths: the most direct account is told, whichever analysis
+                    # came first (the roots that run differ with --select-all-files, their order with the waves)
+                    told = _relocate_finding(src, rule, ev, finding)
+                    if _account(told) < _account(result.findings[at]):
+                        result.findings[at] = replace(told, fix=result.findings[at].fix)
                 _merge_fix(result.findings, kept, conflicting, key, finding.fix)
                 continue
             seen.add(key)
@@ -176,6 +183,14 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     result.findings.sort(key=lambda f: f.sort_key())
     result.problems.sort(key=lambda p: p.sort_key())
     return result
+
+
+def _account(finding: Finding) -> tuple:
+    """How a finding tells its bug, as an order: the shortest trail from the padding to the sink first (the last
+    padding source before it), then the message and the steps, so that the choice never depends on which path the
+    analysis walked first."""
+    return (len(finding.trail), finding.message,
+            tuple((step.path, step.line or 0, step.col or 0, step.what) for step in finding.trail))
 
 
 def _merge_fix(findings: list[Finding], kept: dict[tuple, int], conflicting: set[tuple], key: tuple,

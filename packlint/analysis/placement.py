@@ -53,8 +53,10 @@ def place(events: list[Event], root_keys: Callable[[str], set], summaries: Summa
 
 
 def _always_there(fid: str, key: tuple, summaries: Summaries) -> Event | None:
-    """The callee's event ``key`` when every analysed context that passed it padding produced it; else None."""
-    found: Event | None = None
+    """The callee's event ``key`` when every analysed context that passed it padding produced it; else None. Of
+    the contexts' copies, the one with the shortest trail (then the first by its steps) is told: which context was
+    analysed first depends on the order the roots ran in, never on the code."""
+    found: list[Event] = []
     for call_key, summary in _contexts(fid, summaries):
         _, args, kwargs = call_key
         if not (any(is_tainted(a) for a in args) or any(is_tainted(v) for _, v in kwargs)):
@@ -62,9 +64,11 @@ def _always_there(fid: str, key: tuple, summaries: Summaries) -> Event | None:
         events = {ev.key: ev for ev in summary.result[1]}
         if key not in events:
             return None
-        if found is None:
-            found = events[key]
-    return found
+        found.append(events[key])
+    if not found:
+        return None
+    return min(found, key=lambda ev: (len(ev.trail), tuple((s.path, s.line or 0, s.col or 0, s.what)
+                                                             for s in ev.trail)))
 
 
 def _contexts(fid: str, summaries: Summaries) -> Iterable[tuple[tuple, object]]:

@@ -185,3 +185,54 @@ def test_a_factory_of_a_class_that_pads_reaches_code_that_never_names_the_class(
            "    return states[:, -1]\n")
     result = _lint(tmp_path, {"model.py": ENCODER_ONLY, "use.py": use})
     assert _found(result) == [("use.py", 6, "PKL003")]
+
+
+ATTENTION = """\
+import torch
+
+
+def attend(states, query):
+    scores = torch.bmm(states, query.transpose(1, 2))
+    weights = torch.softmax(scores, dim=1)
+    return torch.bmm(weights.transpose(1, 2), states)
+"""
+
+DIRECT = """\
+from torch.nn.utils.rnn import pad_packed_sequence
+from attention import attend
+
+
+def decode(packed, query):
+    states, _ = pad_packed_sequence(packed, batch_first=True)
+    return attend(states, query)
+"""
+
+THROUGH_LAYERS = """\
+import torch
+from torch.nn.utils.rnn import pad_packed_sequence
+from attention import attend
+
+
+def decode_projected(packed, query, proj):
+    states, _ = pad_packed_sequence(packed, batch_first=True)
+    states = torch.tanh(states.contiguous()).float()
+    return attend(states, query)
+"""
+
+
+@pytest.mark.order_sensitive
+def test_one_bug_reached_on_two_paths_is_told_the_same_whatever_runs_first(tmp_path: Path) -> None:
+    """An attention helper that never masks, reached from two callers whose paths to the padding differ: one
+    finding at its softmax, told with the shorter trail, whichever caller's file comes first."""
+    told = []
+    for first, second in (("aa_direct.py", "zz_layers.py"), ("aa_layers.py", "zz_direct.py")):
+        root = tmp_path / first.split("_")[1]
+        root.mkdir()
+        sources = {"attention.py": ATTENTION, first: DIRECT if "direct" in first else THROUGH_LAYERS,
+                   second: DIRECT if "direct" in second else THROUGH_LAYERS}
+        result = _lint(root, sources)
+        # the same words but for the folder and the callers' prefixes, which differ by construction
+        told.append([(Path(f.path).name, f.line, f.code, len(f.trail),
+                      f.message.replace(f"{root}/", "").replace("aa_", "").replace("zz_", ""))
+                     for f in result.findings])
+    assert told[0] == told[1] and [t[:3] for t in told[0]] == [("attention.py", 6, "PKL006")], told

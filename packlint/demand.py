@@ -62,9 +62,10 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FACTORY = frozenset({"\0return"})
 
 
-def _words_of(nodes, aliases: dict[str, str]) -> set[str]:
+def _words_of(nodes, aliases: dict[str, str], called: set[str] | None = None) -> set[str]:
     """Identifiers code names (``Name`` ids, attribute names, imported names), never comments or strings; an
-    alias a module imports (``from .rnn import pad_batch as pb``) stands for the imported name too."""
+    alias a module imports (``from .rnn import pad_batch as pb``) stands for the imported name too. ``called``,
+    when given, gathers the plain names called (``self(x)``), in the same walk."""
     out: set[str] = set()
     for root in nodes:
         for node in walk_nodes(root):
@@ -73,6 +74,9 @@ def _words_of(nodes, aliases: dict[str, str]) -> set[str]:
                 out.add(node.id)
             elif kind is ast.Attribute:
                 out.add(node.attr)
+            elif kind is ast.Call:
+                if called is not None and type(node.func) is ast.Name:
+                    called.add(node.func.id)
             elif kind is ast.alias:
                 out.add(node.name.rsplit(".", 1)[-1])
                 if node.asname:
@@ -223,10 +227,9 @@ class Demand:
         found = self._words.get(fid)
         if found is None:
             info = self.project.functions[fid]
-            words = _words_of([info.node], self._module_aliases(info.module))
-            me = info.self_name
-            if me is not None and me in words and any(
-                    type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == me for n in walk_nodes(info.node)):
+            called: set[str] = set()
+            words = _words_of([info.node], self._module_aliases(info.module), called)
+            if info.self_name is not None and info.self_name in called:
                 self._calls_self.add(fid)
             found = self._words[fid] = frozenset(words)
         return found

@@ -1,4 +1,4 @@
-"""One fast walk over a syntax tree, shared by the name index, the demand waves and the analysis.
+"""One fast walk over a syntax tree, shared by the demand waves and the analysis.
 
 ``ast.walk`` visits every field of every node through generators, the ``Load``/``Store`` markers included; on
 real trees a third of the time packlint spent outside interpretation was in it (loaded names, reassigned

@@ -35,6 +35,7 @@ import ast
 import re
 from collections.abc import Callable
 
+from packlint.analysis.names import dotted
 from packlint.analysis.values import (
     BoundMethod,
     ClassRef,
@@ -56,7 +57,6 @@ __all__ = ["Demand"]
 #: the class's name is what its users' code shows.
 _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__iter__", "__next__", "__getitem__"})
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: The ``needs`` of a class whose methods name a source but whose instances do not pad when called: its name
 #: counts only in modules that return a new one (``return CharEncoder()``), the factories its users call.
 _FACTORY = frozenset({"\0return"})
@@ -103,7 +103,6 @@ class Demand:
         self._reach: dict[tuple[str, str, frozenset[str]], frozenset[str]] = {}
         self._whole: dict[str, bool] = {}
         self._source_aliases: dict[str, frozenset[str]] = {}
-        self._text_words: dict[str, frozenset[str]] = {}
         self._shapes: dict[int, tuple[object, tuple]] = {}
         self._passes: dict[int, tuple[object, bool]] = {}
 
@@ -114,7 +113,7 @@ class Demand:
         key; ``rerun``: keys of bodies that must run this round whatever happens (the round reset them). Modules
         and functions go in the order the files were handed in, never in the order they were reached."""
         program = self.program
-        seed_modules = [key for key, src in program.sources.items() if self.prefilter.search(src.text)
+        seed_modules = [key for key, src in program.sources.items() if self.prefilter.search_file(src.text)
                         and program.load(key) is not None]  # a file that does not parse has no module
         seeded = set(seed_modules)
         bodies_done: set[str] = set()
@@ -172,21 +171,14 @@ class Demand:
         if found is None:
             sources = self.program.sources
             factory = needs is _FACTORY
-            candidates = [k for k in self._users_of(definer) if word in self._text_words_of(k)
-                          and (factory or not needs or not needs.isdisjoint(self._text_words_of(k)))]
+            candidates = [k for k in self._users_of(definer) if word in self.program.words_of(k)
+                          and (factory or not needs or not needs.isdisjoint(self.program.words_of(k)))]
             used = None
             if candidates:
                 used = re.compile(rf"\breturn\s+(?:[\w.]+\.)?{re.escape(word)}\s*\(" if factory else
                                   rf"(?<!def )(?<!class )\b{re.escape(word)}\b")
             found = self._reach[(word, definer, needs)] = frozenset(
                 k for k in candidates if used.search(sources[k].text))
-        return found
-
-    def _text_words_of(self, key: str) -> frozenset[str]:
-        """Every identifier-like word of a source's text (comments and strings too), read once, unparsed."""
-        found = self._text_words.get(key)
-        if found is None:
-            found = self._text_words[key] = frozenset(_WORD.findall(self.program.sources[key].text))
         return found
 
     def _users_of(self, key: str) -> frozenset[str]:
@@ -211,14 +203,17 @@ class Demand:
 
     # ------------------------------------------------------------------ what code names
     def _module_aliases(self, module) -> dict[str, str]:
+        """Local name -> the last part of what it imports, where they differ (``as`` aliases), as the resolver
+        reads the module's top-level imports."""
         found = self._aliases.get(module.key)
         if found is None:
             found = {}
             for stmt in module.tree.body:
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                    for alias in stmt.names:
-                        if alias.asname:
-                            found[alias.asname] = alias.name.rsplit(".", 1)[-1]
+                    for local, qualified in self.project.bindings_for(module, stmt).items():
+                        imported = qualified.rsplit(".", 1)[-1]
+                        if imported != local:
+                            found[local] = imported
             self._aliases[module.key] = found
         return found
 
@@ -419,15 +414,12 @@ def _top_level(body):
 
 
 def _base_names(node: ast.ClassDef) -> set[str]:
+    """The last names of a class's bases (``nn.Module`` -> ``Module``, ``Base[T]`` -> ``Base``)."""
     out = set()
     for base in node.bases:
-        while isinstance(base, (ast.Attribute, ast.Subscript, ast.Call)):
-            if isinstance(base, ast.Attribute):
-                out.add(base.attr)
-                break
-            base = base.value if isinstance(base, ast.Subscript) else base.func
-        if isinstance(base, ast.Name):
-            out.add(base.id)
+        chain = dotted(base.value if isinstance(base, ast.Subscript) else base)
+        if chain is not None:
+            out.add(chain.rsplit(".", 1)[-1])
     return out
 
 

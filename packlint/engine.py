@@ -522,7 +522,7 @@ def _analyse_units(units, index: ModuleIndex, options: Options, first: frozenset
         jobs = options.jobs
     else:  # the work is the files that name a source: everything else is parsed only if they reach it
         prefilter = prefilter_for(options.user_api)
-        jobs = default_jobs(sum(1 for g, _ in units for f in g if prefilter.search(f.text)))
+        jobs = default_jobs(sum(1 for g, _ in units for f in g if prefilter.search_file(f.text)))
     work = partial(_lint_inputs, options=options, index=index, first=first, imports=imports)
     if jobs > 1 and len(units) > 1:
         return run_groups([inputs for _, inputs in units], work, jobs)

@@ -92,16 +92,19 @@ class Prefilter:
         self._answers: dict[int, tuple[str, bool]] = {}  # id(text) -> (the text, its answer)
 
     def search(self, text: str) -> bool:
-        """Answered once per text object: a file's text is asked about by file selection, the name selection and
-        every analysis round."""
+        return any(name in text for name in self.names) or hand_padded_rnn(text) or text_source(text)
+
+    def search_file(self, text: str) -> bool:
+        """``search`` for a file's whole text, answered once per text object: a file is asked about by file
+        selection, the job count and every analysis round. Snippets (one function's lines) use ``search``: they
+        are built anew each time, and keeping them would only hold memory."""
         found = self._answers.get(id(text))
         if found is not None and found[0] is text:
             return found[1]
-        answer = any(name in text for name in self.names) or hand_padded_rnn(text) or text_source(text)
-        if len(text) > 256:  # the texts of files, not the snippets of one function
-            if len(self._answers) > 50_000:  # a long-lived process (the language server) sees many texts
-                self._answers.clear()
-            self._answers[id(text)] = (text, answer)
+        answer = self.search(text)
+        if len(self._answers) > 50_000:  # a long-lived process (the language server) sees many texts
+            self._answers.clear()
+        self._answers[id(text)] = (text, answer)
         return answer
 
     def names_in(self, text: str) -> bool:
@@ -216,7 +219,7 @@ def select_needed(files: list[SourceFile], graph: ImportGraph, prefilter: Prefil
         for target in sorted(graph.imports_of(file, graph.texts[file])):
             if target not in graph.texts and graph.text_of(target) is not None:
                 queue.append(target)
-    relevant = {m for m, text in graph.texts.items() if prefilter.search(text)}
+    relevant = {m for m, text in graph.texts.items() if prefilter.search_file(text)}
     importers: dict[str, set[str]] = {}
     for mod, targets in graph.edges.items():
         for t in targets:

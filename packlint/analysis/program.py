@@ -224,6 +224,7 @@ class Program:
         self._source_by_name: dict[str, list[str]] = {}
         self._source_by_file: dict[str, str] = {}
         self._words: tuple[dict[str, set[str]], set[str]] | None = None
+        self._text_words: dict[str, frozenset[str]] = {}
         self._named: dict[tuple[str, str], str | None] = {}
         self.reported_paths: set[str] = set()  # the files whose findings are shown (the linted paths)
         #: file -> the files it imports, when the caller already read the import graph (the engine's): else each
@@ -330,14 +331,22 @@ class Program:
         by_word, stars = self.words()
         return key in stars or key in by_word.get(word, ())
 
+    def words_of(self, key: str) -> frozenset[str]:
+        """Every identifier-like word of one source's text (comments and strings included), read once, unparsed
+        (the roots on demand ask which sources may use a name; ``words`` indexes them all)."""
+        found = self._text_words.get(key)
+        if found is None:
+            found = self._text_words[key] = frozenset(_WORD.findall(self.sources[key].text))
+        return found
+
     def words(self) -> tuple[dict[str, set[str]], set[str]]:
         """Every identifier-like word of every source (comments and strings included) -> the keys of the
         sources that have it, and the keys of the sources with a star import; built once, on first use (one
         word scan of every text, shared by the name selection and ``may_bind``)."""
         if self._words is None:
             by_word: dict[str, set[str]] = {}
-            for key, src in self.sources.items():
-                for word in set(_WORD.findall(src.text)):
+            for key in self.sources:
+                for word in self.words_of(key):
                     by_word.setdefault(word, set()).add(key)
             stars = {key for key, src in self.sources.items() if _STAR_IMPORT.search(src.text)}
             self._words = (by_word, stars)

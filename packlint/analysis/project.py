@@ -34,6 +34,7 @@ from packlint.analysis.values import (
     Value,
     facts,
     join,
+    parameter_key,
 )
 from packlint.analysis.walk import walk_nodes
 from packlint.resolver import ModuleIndex, imported_names, stmt_from_ast
@@ -559,7 +560,7 @@ class Project:
                     out.append(Instance(info.class_id))  # type: ignore[arg-type]
             else:
                 out.append(self._annotated(info, p) or _literal_default(default) or
-                           Unknown(f"{info.qualname}:{p.arg}", order=()))  # the batch in the order it is given
+                           Unknown(parameter_key(info.qualname, p.arg), order=()))  # the batch in the order it is given
         return tuple(out)
 
     def _annotated(self, info: FunctionInfo, param: ast.arg) -> Value | None:
@@ -641,7 +642,7 @@ class Project:
             elif default is not None:
                 env[name] = interp.eval(default)
             else:
-                env[name] = Unknown(f"{info.qualname}:{name}")
+                env[name] = Unknown(parameter_key(info.qualname, name))
         for p, default in zip(params.kwonlyargs, params.kw_defaults):
             name = p.arg
             if name in kwargs:
@@ -649,7 +650,7 @@ class Project:
             elif default is not None:
                 env[name] = interp.eval(default)
             else:
-                env[name] = Unknown(f"{info.qualname}:{name}")
+                env[name] = Unknown(parameter_key(info.qualname, name))
         if params.vararg is not None:
             env[params.vararg.arg] = CLEAN
         if params.kwarg is not None:

@@ -1009,8 +1009,12 @@ def carries_padding(value: Value | None, depth: int = 0) -> bool:
     return False
 
 
+def parameter_key(qualname: str, name: str) -> str:
+    """The key of the unknown value a function's parameter holds when nothing says more (``Tagger.forward:x``)."""
+    return f"{qualname}:{name}"
+
+
 def is_parameter_key(key: str | None) -> bool:
-    """Whether an unknown value's key names a parameter of the function analysed (``Tagger.forward:x``, and
-    attributes read off it: ``run:model.predict``), as the analysis keys them, not a class attribute
-    (``path::module:Class.attr``) or a computed value."""
+    """Whether an unknown value's key is a ``parameter_key`` (or an attribute read off one: ``run:model.predict``),
+    not a class attribute (``path::module:Class.attr``) or a computed value."""
     return key is not None and ":" in key and "::" not in key

@@ -35,7 +35,7 @@ from packlint.parallel import run_groups
 from packlint.parsing import parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
-from packlint.source import SCAN_FACTOR, decode_with_encoding, read_source
+from packlint.source import SCAN_FACTOR, decode_with_encoding, notebook_schema_problem, read_source
 from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
 
 __all__ = ["Options", "SourceFile", "add_noqa", "discover", "fix_findings", "is_excluded", "lint_paths",
@@ -84,6 +84,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     program.import_edges = imports
     program.parser = parse  # its ParseFailure carries the message and position the problem reports
     source_of: dict[str, SourceFile] = {}  # module key -> the file handed in
+    program.check = lambda key: _notebook_schema(source_of[key])
     silenced: set[str] = set()  # display paths of files under a file-level noqa
     for f in files:
         result.files_checked += 1 if f.report else 0
@@ -110,9 +111,9 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     for key, why in program.failed.items():
         f = source_of[key]
         if f.report:
-            kind = "syntax-error"
-            if why.message == "expression nested too deeply to analyse":
-                result.problems.append(FileProblem(f.path, kind, why.message))
+            kind = why.kind
+            if kind != "syntax-error" or why.message == "expression nested too deeply to analyse":
+                result.problems.append(FileProblem(f.path, kind, why.message, why.line, why.col))
             else:  # in a notebook, at its cell and line there (`cell 3:2:7`)
                 result.problems.append(_relocate(f, FileProblem(f.path, kind, why.message, why.line, why.col)))
     result.files_parsed = len(program.modules)
@@ -235,6 +236,14 @@ def _no_cycle_collection():
 
 
 _ONE_SHOT = False  # set by ``one_shot()``: the process ends after this run
+
+
+def _notebook_schema(f: SourceFile) -> FileProblem | None:
+    """Why a notebook read without its schema checked cannot be parsed (nbformat's schema, checked now that its
+    code is needed), or None: the check of ``Program.check``."""
+    if not getattr(f.source, "schema_unchecked", False) or not f.file:
+        return None
+    return notebook_schema_problem(f.file)
 
 
 def one_shot() -> None:

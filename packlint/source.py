@@ -112,6 +112,9 @@ class SourceText:
     encoding: str
     cells: tuple[NotebookCell, ...] = ()
     is_notebook: bool = False
+    #: a notebook read without its schema checked (``read_notebook(schema=False)``): ``notebook_schema_problem``
+    #: checks it when its code is parsed
+    schema_unchecked: bool = False
 
     def locate(self, line: int) -> tuple[int, int]:
         """Map a 1-based line of `text` to (cell number, line within the cell).
@@ -294,8 +297,10 @@ def read_source(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     reader: Reader = read_file_bytes,
+    notebook_schema: bool = True,
 ) -> SourceText | FileProblem:
-    """Read and decode a file; a `.ipynb` path is read as a notebook.
+    """Read and decode a file; a `.ipynb` path is read as a notebook (its schema checked unless
+    ``notebook_schema`` is False, see `read_notebook`).
 
     Returns a `SourceText`, or a FileProblem: `io-error` (missing, vanished, unreadable, a folder,
     not a regular file; the message is the OS's, e.g. "No such file or directory"), `too-large`
@@ -303,7 +308,7 @@ def read_source(
     """
     p = Path(path)
     if p.suffix == ".ipynb":
-        return read_notebook(p, max_bytes=max_bytes, reader=reader)
+        return read_notebook(p, max_bytes=max_bytes, reader=reader, schema=notebook_schema)
     data = _read_bytes(p, max_bytes, reader)
     if isinstance(data, FileProblem):
         return data
@@ -419,17 +424,20 @@ def _cell_source(cell: object) -> str:
     return source if isinstance(source, str) else ""
 
 
-def _load_notebook(text: str) -> dict:
+def _load_notebook(text: str, schema: bool = True) -> dict:
     """Parse notebook JSON into the v4 shape (a list of ``cells``), or raise ValueError saying why it is not one.
 
     With nbformat installed it reads and validates the notebook (a schema violation, such as a cell without
     ``metadata``, is a ValueError like any other unreadable notebook); without it, ``json`` reads it and v3
     worksheets are flattened here, the way nbformat upgrades them, so a v3 notebook gives the same cells either
-    way. JSON that does not parse raises JSONDecodeError, which carries the position."""
-    try:
-        import nbformat  # noqa: PLC0415 - optional, and costly to import for plain .py runs
-    except ImportError:
-        nbformat = None
+    way. JSON that does not parse raises JSONDecodeError, which carries the position. ``schema=False`` reads
+    it the way it is read without nbformat (the check is left to ``notebook_schema_problem``)."""
+    nbformat = None
+    if schema:
+        try:
+            import nbformat  # noqa: PLC0415 - optional, and costly to import for plain .py runs
+        except ImportError:
+            pass
     if nbformat is None:
         return _upgrade_v3(json.loads(text))
     with warnings.catch_warnings():
@@ -474,6 +482,7 @@ def read_notebook(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     reader: Reader = read_file_bytes,
+    schema: bool = True,
 ) -> SourceText | FileProblem:
     """Read a `.ipynb` file into its concatenated code cells, or a FileProblem.
 
@@ -481,6 +490,10 @@ def read_notebook(
     cells skipped, magics neutralised), `cells` places them. A notebook whose kernel language is
     not Python gives empty text (nothing to lint). Invalid JSON or a JSON document that is not a
     notebook is a `decode-error` (at the JSON error's line and column when known).
+
+    ``schema=False`` leaves nbformat's schema check (and its import, and the compiling of a validator per format
+    version: 0.2 s on a folder of notebooks) to when the code is parsed (``notebook_schema_problem``), as a
+    Python file's syntax is checked only when it is parsed; the text is the same either way.
     """
     spath = os.fspath(path)
     p = Path(path)
@@ -493,7 +506,7 @@ def read_notebook(
         line, col = _line_col_of(data[: exc.start].decode("utf-8", errors="replace"))
         return FileProblem(spath, "decode-error", "notebook is not valid UTF-8", line=line, col=col)
     try:
-        nb = _load_notebook(raw)
+        nb = _load_notebook(raw, schema)
     except json.JSONDecodeError as exc:
         return FileProblem(
             spath, "decode-error", f"invalid notebook JSON: {exc.msg}", line=exc.lineno, col=exc.colno
@@ -527,7 +540,15 @@ def read_notebook(
     if "\0" in text:
         line, col = _line_col_of(text[: text.index("\0")])
         return FileProblem(spath, "decode-error", "notebook source contains a null byte", line=line, col=col)
-    return SourceText(path=spath, text=text, encoding="utf-8", cells=tuple(cells), is_notebook=True)
+    return SourceText(path=spath, text=text, encoding="utf-8", cells=tuple(cells), is_notebook=True,
+                      schema_unchecked=not schema)
+
+
+def notebook_schema_problem(path: str | os.PathLike[str], *, reader: Reader = read_file_bytes) -> FileProblem | None:
+    """The problem a notebook read with ``schema=False`` has once its schema is checked (nbformat's, where it is
+    installed), or None: read again, whole, as ``read_notebook`` reads it by default."""
+    found = read_notebook(path, max_bytes=2**62, reader=reader)
+    return found if isinstance(found, FileProblem) else None
 
 
 __all__ = [
@@ -540,6 +561,7 @@ __all__ = [
     "decode_with_encoding",
     "detect_encoding",
     "neutralise_magics",
+    "notebook_schema_problem",
     "read_file_bytes",
     "read_notebook",
     "read_source",

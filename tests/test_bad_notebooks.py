@@ -170,3 +170,21 @@ def test_debug_prints_the_traceback_of_a_failure_outside_any_file(work: Path, mo
     assert quiet.exit_code == loud.exit_code == 2
     assert quiet.stderr.strip() == "error: internal-error: RuntimeError: injected engine failure"
     assert "Traceback (most recent call last)" in loud.stderr and "RuntimeError: injected" in loud.stderr
+
+
+def test_a_notebook_schema_is_checked_when_its_code_is_parsed(work: Path) -> None:
+    """Like a Python file's syntax: a notebook whose code names nothing that pads is never parsed in a folder run,
+    so its schema is not checked (nbformat's import and validators cost 0.2 s on a folder of notebooks); parsed
+    (``--select-all-files``, or named on the command line), the same notebook is the same decode error."""
+    quiet_code = ["import os\n", "print(os.getcwd())\n"]
+    (work / "plain.ipynb").write_text(v4([{k: v for k, v in code_cell(quiet_code).items() if k != "metadata"}]),
+                                      encoding="utf-8")
+    folder = run(".")
+    assert folder.exit_code == 1 and folder.stdout.splitlines()[0].startswith(GOOD_LINE), folder.output
+    assert len(folder.stdout.splitlines()) == 1, folder.output
+    error = ("plain.ipynb:1:1: error: decode-error: not a notebook: "
+             "The notebook is invalid and is missing an expected key: metadata")
+    for args in (("--select-all-files", "."), ("plain.ipynb", "good.py")):
+        result = run(*args)
+        assert result.exit_code == 2, result.output
+        assert result.stdout.splitlines()[1] == error, result.output  # after good.py's finding: by path

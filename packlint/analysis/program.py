@@ -198,9 +198,9 @@ class ParseFailed(Exception):
     """Why a source could not be parsed: the message and position of the problem. A ``Program.parser`` may raise
     any exception with ``message``, ``line`` and ``col`` attributes (the engine's ``ParseFailure``)."""
 
-    def __init__(self, message: str, line: int = 1, col: int = 1):
+    def __init__(self, message: str, line: int = 1, col: int = 1, kind: str = "syntax-error"):
         super().__init__(message)
-        self.message, self.line, self.col = message, line, col
+        self.message, self.line, self.col, self.kind = message, line, col, kind
 
 
 class Program:
@@ -220,6 +220,10 @@ class Program:
         self.classes: dict[str, ClassInfo] = {}
         self.parser = parser or ast.parse  # raises SyntaxError, or an exception with message, line and col
         self.failed: dict[str, ParseFailed] = {}  # key -> why it could not be parsed
+        #: asked before a source is parsed: why its file cannot be read as code (a notebook whose schema is
+        #: checked only now, see ``packlint.source.read_notebook``) as a problem with ``kind``, ``message``,
+        #: ``line`` and ``col``, or None
+        self.check: Callable[[str], object | None] | None = None
         self._found: dict[tuple[str, str], ModuleInfo | None] = {}
         self._source_by_name: dict[str, list[str]] = {}
         self._source_by_file: dict[str, str] = {}
@@ -254,6 +258,11 @@ class Program:
         if found is not None or key in self.failed:
             return found
         src = self.sources[key]
+        if self.check is not None:
+            why = self.check(key)
+            if why is not None:
+                self.failed[key] = ParseFailed(why.message, why.line, why.col, kind=why.kind)
+                return None
         try:
             tree = self.parser(src.text)
         except SyntaxError as exc:

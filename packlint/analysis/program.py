@@ -227,7 +227,7 @@ class Program:
         self._found: dict[tuple[str, str], ModuleInfo | None] = {}
         self._source_by_name: dict[str, list[str]] = {}
         self._source_by_file: dict[str, str] = {}
-        self._words: tuple[dict[str, set[str]], set[str]] | None = None
+        self._stars: dict[str, bool] = {}
         self._text_words: dict[str, frozenset[str]] = {}
         self._named: dict[tuple[str, str], str | None] = {}
         self.reported_paths: set[str] = set()  # the files whose findings are shown (the linted paths)
@@ -239,7 +239,6 @@ class Program:
     def add_source(self, name: str, path: str, text: str, *, is_package: bool = False, report: bool = True,
                    root: str = "", file: str = "") -> str:
         """Register a file of the run without parsing it; returns its key."""
-        self._words = None
         key = f"{root}::{name}"
         if key in self.sources:  # the same module twice (a .py and a notebook of one name): keep both apart
             key = f"{key}@{path}"
@@ -337,29 +336,22 @@ class Program:
         key = self.source_named(name, self.sources[origin.key]) if origin.key in self.sources else None
         if key is None:
             return True
-        by_word, stars = self.words()
-        return key in stars or key in by_word.get(word, ())
+        return word in self.words_of(key) or self._star_imports(key)
+
+    def _star_imports(self, key: str) -> bool:
+        """Whether a source's text has a star import, read once."""
+        found = self._stars.get(key)
+        if found is None:
+            found = self._stars[key] = _STAR_IMPORT.search(self.sources[key].text) is not None
+        return found
 
     def words_of(self, key: str) -> frozenset[str]:
         """Every identifier-like word of one source's text (comments and strings included), read once, unparsed
-        (the roots on demand ask which sources may use a name; ``words`` indexes them all)."""
+        (the roots on demand ask which sources may use a name, the resolver which may bind one)."""
         found = self._text_words.get(key)
         if found is None:
             found = self._text_words[key] = frozenset(_WORD.findall(self.sources[key].text))
         return found
-
-    def words(self) -> tuple[dict[str, set[str]], set[str]]:
-        """Every identifier-like word of every source (comments and strings included) -> the keys of the
-        sources that have it, and the keys of the sources with a star import; built once, on first use (one
-        word scan of every text, shared by the name selection and ``may_bind``)."""
-        if self._words is None:
-            by_word: dict[str, set[str]] = {}
-            for key in self.sources:
-                for word in self.words_of(key):
-                    by_word.setdefault(word, set()).add(key)
-            stars = {key for key, src in self.sources.items() if _STAR_IMPORT.search(src.text)}
-            self._words = (by_word, stars)
-        return self._words
 
     def load_all(self) -> None:
         """Parse every source (``--select-all-files``, and callers that want every syntax error)."""

@@ -100,3 +100,28 @@ def test_shaped_corpora_chain_and_reexport_deterministically(tmp_path: Path) -> 
     for tree in (tmp_path / "a", tmp_path / "c"):  # every generated module is valid Python
         for f in tree.rglob("*.py"):
             compile(f.read_text(), str(f), "exec")
+
+
+def test_phases_split_a_run_and_add_up(tmp_path: Path) -> None:
+    """``phases.py`` times each phase of a real run on a tiny tree: every phase is there, none is negative, and
+    together with the rest they make the run (the floor is the run less its analysis)."""
+    tree = tmp_path / "tiny"
+    tree.mkdir()
+    (tree / "model.py").write_text(
+        "import torch.nn.functional as F\n"
+        "from torch.nn.utils.rnn import pad_packed_sequence\n\n\n"
+        "def step(packed, y):\n"
+        "    out, _ = pad_packed_sequence(packed, batch_first=True)\n"
+        "    return F.cross_entropy(out.flatten(0, 1), y.flatten())\n", encoding="utf-8")
+    (tree / "plain.py").write_text("VALUE = 1\n", encoding="utf-8")
+    out = tmp_path / "phases.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "phases.py"), "--runs", "1", "--json", str(out),
+                           str(tree)], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text(encoding="utf-8"))
+    phases = ("startup", "discover", "read", "select", "parse", "analyse", "other")
+    assert all(row[p] >= 0 for p in phases), row
+    assert row["parse"] > 0 and row["analyse"] > 0, row  # the file that unpacks was parsed and analysed
+    assert abs(sum(row[p] for p in phases) - row["total"]) < 1e-6, row
+    assert abs(row["floor"] - (row["total"] - row["analyse"])) < 1e-6, row
+    assert "| tiny |" in proc.stdout

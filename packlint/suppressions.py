@@ -13,6 +13,7 @@ from packlint.diagnostics import Finding
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 #: a ``# noqa`` directive inside a comment (``packlint.fixes.noqa`` merges codes into it)
 NOQA = _NOQA
+_NOQA_PKL = re.compile(r"noqa[^\r\n]*pkl", re.IGNORECASE)  # a line that may name a packlint code in a noqa
 FILE_NOQA = re.compile(r"^\s*#\s*packlint:\s*noqa\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -29,7 +30,10 @@ def noqa_codes(line: str) -> set[str] | None:
 
 def noqa_warnings(path: str, text: str, known: set[str]) -> list[str]:
     """A ``# noqa: PKL999`` naming a code packlint does not have silences nothing: say so (other tools' codes,
-    like ``E501``, are theirs and pass without a word)."""
+    like ``E501``, are theirs and pass without a word). A file with no line holding both ``noqa`` and ``PKL``
+    (any case) has none and is not tokenized: most files carry only other tools' ``# noqa: F401``."""
+    if _NOQA_PKL.search(text) is None:
+        return []
     out = []
     for lineno, line in sorted(comments(text).items()):
         codes = noqa_codes(line) if "noqa" in line else None

@@ -56,6 +56,20 @@ def test_unknown_pkl_code_in_noqa_warns_and_silences_nothing(tmp_path: Path) -> 
     assert "unknown code PKL999" in result.stderr and "E501" not in result.stderr
 
 
+def test_unknown_pkl_codes_are_told_only_from_noqa_comments() -> None:
+    """The check tokenizes only files with a line holding both ``noqa`` and ``pkl`` (a code in any case); what it
+    finds there is what the tokenizer says: a code in a string is no comment."""
+    from packlint.suppressions import noqa_warnings
+
+    known = {"PKL001"}
+    text = ("x = 1  # noqa: pkl999, E501\n"
+            "y = 2  # noqa: F401\n"
+            "s = '# noqa: PKL998'  # a string, not a comment\n"
+            "z = 3  # noqa:PKL001\n")
+    assert noqa_warnings("m.py", text, known) == ["m.py:1: unknown code PKL999 in `# noqa` comment; it silences nothing"]
+    assert noqa_warnings("m.py", "y = 2  # noqa: F401\nPKL = 1\n", known) == []
+
+
 def test_add_noqa_then_clean(tmp_path: Path) -> None:
     p = tmp_path / "m.py"
     p.write_text(MULTI, encoding="utf-8")

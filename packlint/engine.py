@@ -36,7 +36,7 @@ from packlint.parsing import parse
 from packlint.resolver import ModuleIndex
 from packlint.rules import registry
 from packlint.source import SCAN_FACTOR, decode_with_encoding, notebook_schema_problem, read_source
-from packlint.suppressions import FILE_NOQA, comments, noqa_warnings, suppressed
+from packlint.suppressions import comments, file_noqa, noqa_warnings, suppressed
 
 __all__ = ["Options", "SourceFile", "add_noqa", "discover", "fix_findings", "is_excluded", "lint_paths",
            "lint_sources", "lint_stdin", "load_files"]
@@ -88,7 +88,7 @@ def lint_sources(files: list[SourceFile], options: Options | None = None, index:
     silenced: set[str] = set()  # display paths of files under a file-level noqa
     for f in files:
         result.files_checked += 1 if f.report else 0
-        quiet = f.report and FILE_NOQA.search(f.text) is not None
+        quiet = f.report and file_noqa(f.text)
         key = program.add_source(f.module, f.path, f.text, is_package=f.is_package, report=f.report and not quiet,
                                  root=f.root, file=f.file)
         source_of[key] = f

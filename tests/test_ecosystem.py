@@ -70,6 +70,17 @@ def test_unknown_pkl_codes_are_told_only_from_noqa_comments() -> None:
     assert noqa_warnings("m.py", "y = 2  # noqa: F401\nPKL = 1\n", known) == []
 
 
+def test_the_file_level_noqa_is_found_in_any_case_and_any_alphabet() -> None:
+    """``file_noqa`` skips the line-by-line pattern only where it cannot match: what it says is the pattern's."""
+    from packlint.suppressions import FILE_NOQA, file_noqa
+
+    texts = ["x = 1\n#  PackLint:  NoQA\n", "# packlint: noqa\n", "x = 1  # packlint: noqa\n",
+             "s = 'packlint'\n", "x = 1\n", "# \u00e9t\u00e9\n# packlint: noqa\n", "# PACKL\u0130NT: noqa\n"]
+    for text in texts:
+        assert file_noqa(text) == (FILE_NOQA.search(text) is not None), text
+    assert [file_noqa(t) for t in texts[:5]] == [True, True, False, False, False]
+
+
 def test_add_noqa_then_clean(tmp_path: Path) -> None:
     p = tmp_path / "m.py"
     p.write_text(MULTI, encoding="utf-8")

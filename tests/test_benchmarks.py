@@ -36,7 +36,8 @@ def test_corpus_generator_is_deterministic(tmp_path: Path) -> None:
     assert all((tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text() for f in files_a)
 
 
-def test_tree_mode_measures_a_local_tree_and_a_generated_shape(tmp_path: Path) -> None:
+def _tiny_tree(tmp_path: Path) -> Path:
+    """A package whose model unpacks, and a script that builds it."""
     tree = tmp_path / "tiny"
     (tree / "pkg").mkdir(parents=True)
     (tree / "pkg" / "__init__.py").write_text("from .model import Tagger\n", encoding="utf-8")
@@ -52,6 +53,11 @@ def test_tree_mode_measures_a_local_tree_and_a_generated_shape(tmp_path: Path) -
         "        out, _ = pad_packed_sequence(out, batch_first=True)\n"
         "        return out.mean(dim=1)\n", encoding="utf-8")
     (tree / "train.py").write_text("from pkg import Tagger\n\nmodel = Tagger()\n", encoding="utf-8")
+    return tree
+
+
+def test_tree_mode_measures_a_local_tree_and_a_generated_shape(tmp_path: Path) -> None:
+    tree = _tiny_tree(tmp_path)
     (tree / ".real_repos_commit").write_text("0123456789abcdef\n", encoding="utf-8")
     out = tmp_path / "trees.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tree", str(tree),
@@ -105,15 +111,7 @@ def test_shaped_corpora_chain_and_reexport_deterministically(tmp_path: Path) -> 
 def test_phases_split_a_run_and_add_up(tmp_path: Path) -> None:
     """``phases.py`` times each phase of a real run on a tiny tree: every phase is there, none is negative, and
     together with the rest they make the run (the floor is the run less its analysis)."""
-    tree = tmp_path / "tiny"
-    tree.mkdir()
-    (tree / "model.py").write_text(
-        "import torch.nn.functional as F\n"
-        "from torch.nn.utils.rnn import pad_packed_sequence\n\n\n"
-        "def step(packed, y):\n"
-        "    out, _ = pad_packed_sequence(packed, batch_first=True)\n"
-        "    return F.cross_entropy(out.flatten(0, 1), y.flatten())\n", encoding="utf-8")
-    (tree / "plain.py").write_text("VALUE = 1\n", encoding="utf-8")
+    tree = _tiny_tree(tmp_path)
     out = tmp_path / "phases.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "phases.py"), "--runs", "1", "--json", str(out),
                            str(tree)], capture_output=True, text=True, timeout=300, check=False)

@@ -39,12 +39,17 @@ from packlint.analysis.names import dotted
 from packlint.analysis.values import (
     BoundMethod,
     ClassRef,
+    Const,
     DictV,
+    Ext,
+    ExtObj,
     FuncRef,
     Instance,
     Loader,
     Many,
+    Top,
     TupleV,
+    Unknown,
     Value,
     carries_padding,
 )
@@ -281,6 +286,8 @@ class Demand:
     def _shape(self, value: Value) -> tuple[bool, frozenset[str], frozenset[str]]:
         """What a value says about escapes, once per value: (it carries padding, the functions and the classes of
         the tree it refers to, whose own hotness decides)."""
+        if type(value) in _LEAVES:  # most values: answered without the cache, which would keep them alive
+            return _SORTED if value.order else _NO_ESCAPE
         found = self._shapes.get(id(value))
         if found is not None and found[0] is value:
             return found[1]
@@ -391,6 +398,12 @@ class Demand:
             if hot(value):
                 out.add((name, key, frozenset()))
         return out
+
+#: values that hold nothing a wave follows: their shape is known without looking (and without keeping them)
+_LEAVES = frozenset({Const, Unknown, Top, Ext, ExtObj})
+_NO_ESCAPE = (False, frozenset(), frozenset())
+_SORTED = (True, frozenset(), frozenset())  # rows sorted by a function that did not sort them back (PKL102)
+
 
 def _top_level(body):
     """A module's statements outside its functions and classes (into ``if``/``try``/``with`` blocks), less its

@@ -236,3 +236,42 @@ def test_one_bug_reached_on_two_paths_is_told_the_same_whatever_runs_first(tmp_p
                       f.message.replace(f"{root}/", "").replace("aa_", "").replace("zz_", ""))
                      for f in result.findings])
     assert told[0] == told[1] and [t[:3] for t in told[0]] == [("attention.py", 6, "PKL006")], told
+
+
+COLLATE = """\
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_packed_sequence
+
+
+class Unpacked:
+    def __init__(self, packed):
+        self.batch_first = True
+        self.out = self._unpack(packed)
+
+    def _unpack(self, packed):
+        out, _ = pad_packed_sequence(packed, batch_first=self.batch_first)
+        return out
+
+
+def loss(packed, y):
+    return F.cross_entropy(Unpacked(packed).out.flatten(0, 1), y.flatten())
+"""
+
+
+def test_a_constructor_reading_what_it_just_stored_settles_in_one_round(tmp_path: Path, monkeypatch) -> None:
+    """``__init__`` stores ``self.batch_first`` and calls a method that reads it: the first round reads what the
+    running constructor holds (the table has nothing yet), which is what the table ends with, so no second round
+    analyses everything that read it again. The finding is the same either way."""
+    (tmp_path / "collate.py").write_text(COLLATE, encoding="utf-8")
+    rounds: list[int] = []
+    real = Project.rounds
+
+    def counted(self):
+        for number in real(self):
+            rounds.append(number)
+            yield number
+
+    monkeypatch.setattr(Project, "rounds", counted)
+    result = lint_paths([tmp_path / "collate.py"], Options())
+    assert [(f.code, f.line) for f in result.findings] == [("PKL001", 16)], result.findings
+    assert rounds == [1]

@@ -52,6 +52,7 @@ class Project:
         self.summaries = Summaries()
         self._roots_running: set[str] = set()
         self._active: list[str] = []  # functions on the current stack (a call of one of them is a cycle)
+        self._constructing: list[Frame] = []  # the frames of the constructors running, innermost last
         self._attr_reads: dict[tuple[str, str], set[object]] = {}  # what each attribute read returned (facts)
         self.round = 0
         self.rounds_bound_hit = False
@@ -353,9 +354,22 @@ class Project:
         self._ensure_attrs(info)
         table = info.attrs_before if info.attrs_before is not None else info.merged_attrs()
         value = table.get(attr)
+        if value is None and info.attrs_before is None:
+            value = self._under_construction(info, attr)
         self._attr_reads.setdefault((info.class_id, attr), set()).add(facts(value))
         self.summaries.read((info.class_id, attr))
         return value
+
+    def _under_construction(self, info: ClassInfo, attr: str) -> Value | None:
+        """The first round's best guess for an attribute no construction has stored yet, read while a constructor of
+        its class runs (``__init__`` sets ``self.sep`` and calls a method that reads it): what that constructor
+        holds now. Only a guess: the read is remembered like any other, and where the table ends with other facts
+        the next round reads the table (``rounds``); where it is right, that round has nothing to redo for it."""
+        for frame in reversed(self._constructing):
+            func = frame.func
+            if func is not None and func.class_id == info.class_id and func.self_name is not None:
+                return frame.env.get(f"{func.self_name}.{attr}")
+        return None
 
     def _ensure_attrs(self, info: ClassInfo) -> None:
         """The constructor's own analysis, once per round. Asked from inside it (``__init__`` calling a method that
@@ -622,10 +636,15 @@ class Project:
         interp = Interpreter(self, frame)
         self._bind_params(interp, info, list(args), dict(kwargs))
         self._active.append(info.func_id)
+        constructing = info.class_id is not None and info.node.name in CONSTRUCTORS
+        if constructing:
+            self._constructing.append(frame)
         try:
             interp.run_block(info.node.body)
         finally:
             self._active.pop()
+            if constructing:
+                self._constructing.pop()
         self._record_constructor_attrs(info, frame, root)
         ret = frame.ret if frame.ret is not None else Const(None)
         return ret, _settle(frame)

@@ -399,6 +399,7 @@ class Demand:
                 out.add((name, key, frozenset()))
         return out
 
+
 #: values that hold nothing a wave follows: their shape is known without looking (and without keeping them)
 _LEAVES = frozenset({Const, Unknown, Top, Ext, ExtObj})
 _NO_ESCAPE = (False, frozenset(), frozenset())

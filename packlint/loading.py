@@ -79,8 +79,8 @@ def _read(path: Path, max_bytes: int, debug: bool):
     """``read_source`` behind the boundary: an exception it raises is an ``internal-error`` problem of this file.
     A notebook's schema is checked when its code is parsed (``Program.check``), like a Python file's syntax."""
     try:
-        return sources.read_source(path, max_bytes=max_bytes, notebook_schema=False)  # through the module: tests
-        # replace the reader
+        # through the module: tests replace the reader
+        return sources.read_source(path, max_bytes=max_bytes, notebook_schema=False)
     except RecursionError:
         return FileProblem(os.fspath(path), "decode-error", "nested too deeply to read")
     except Exception as exc:  # noqa: BLE001 - one unreadable file is a problem, never a lost run
